@@ -1,0 +1,222 @@
+"""The shop's settings: read once from the environment into a frozen Config, validated in one place.
+
+Nothing else in the shop reads os.environ; everything else gets a Config passed in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKENDS = ("memory", "file")
+COOKIE_SECRET_FILE = "cookie_secret"
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+class ConfigError(ValueError):
+    """A setting that stops the start; str(error) is one line naming the variable, value and rule."""
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8888
+    data_dir: Path = Path("var")
+    session_backend: str = "file"
+    session_ttl: int = 3600
+    session_retries: int = 5
+    session_reap_interval: int = 600
+    session_dir: Path = Path("var/sessions")
+    session_max_memory_sessions: int = 100_000
+    cookie_secret: str = ""
+    cookie_secure: bool = False
+    redis_url: str = "redis://localhost:6379/0"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "shop.db"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Build the Config from environment variables, or raise ConfigError at the first bad one."""
+        env = _Environment(os.environ if environ is None else environ)
+        host = env.text("HOST", "127.0.0.1")
+        port = env.whole_number("PORT", 8888, lowest=1, highest=65535, unit="a port number")
+        backend = env.text("SESSION_BACKEND", "file")
+        if backend == "redis":
+            raise ConfigError(
+                "SESSION_BACKEND='redis' is not valid: the redis store is not available yet; "
+                f"expected one of {', '.join(BACKENDS)}"
+            )
+        if backend not in BACKENDS:
+            raise ConfigError(f"SESSION_BACKEND={backend!r} is not valid: expected one of {', '.join(BACKENDS)}")
+        ttl = env.whole_number("SESSION_TTL", 3600, lowest=1, unit="a whole number of seconds")
+        retries = env.whole_number("SESSION_RETRIES", 5, lowest=0, unit="a whole number of retries")
+        reap_interval = env.whole_number(
+            "SESSION_REAP_INTERVAL", 600, lowest=0, unit="a whole number of seconds (0 turns sweeping off)"
+        )
+        max_sessions = env.whole_number(
+            "SESSION_MAX_MEMORY_SESSIONS", 100_000, lowest=1, unit="a whole number of sessions"
+        )
+        cookie_secure = env.flag("COOKIE_SECURE", False)
+        redis_url = env.text("REDIS_URL", "redis://localhost:6379/0")
+
+        data_dir = _writable_dir("DATA_DIR", env.text("DATA_DIR", "./var"))
+        session_dir_raw = env.get("SESSION_DIR")
+        if session_dir_raw is None:
+            session_dir = data_dir / "sessions"
+            variable = "DATA_DIR"
+        else:
+            session_dir = Path(session_dir_raw).absolute()
+            variable = "SESSION_DIR"
+        # Only the file store keeps anything in the sessions folder; the memory store needs none.
+        if backend == "file":
+            session_dir = _writable_dir(variable, str(session_dir))
+
+        cookie_secret = env.get("COOKIE_SECRET")
+        if cookie_secret is None:
+            cookie_secret = _stored_cookie_secret(data_dir)
+
+        return cls(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            session_backend=backend,
+            session_ttl=ttl,
+            session_retries=retries,
+            session_reap_interval=reap_interval,
+            session_dir=session_dir,
+            session_max_memory_sessions=max_sessions,
+            cookie_secret=cookie_secret,
+            cookie_secure=cookie_secure,
+            redis_url=redis_url,
+        )
+
+
+class _Environment:
+    """Typed reads of the environment; an empty value counts as unset (as `VAR=` in compose files)."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        value = self.get(name)
+        return default if value is None else value
+
+    def whole_number(self, name: str, default: int, *, lowest: int, unit: str, highest: int | None = None) -> int:
+        value = self.get(name)
+        if value is None:
+            return default
+        if highest is not None:
+            allowed = f"expected {unit} from {lowest} to {highest}"
+        elif lowest == 0:
+            allowed = f"expected {unit}, 0 or more"
+        else:
+            allowed = f"expected {unit} greater than {lowest - 1}"
+        if not _WHOLE_NUMBER.fullmatch(value):
+            raise ConfigError(f"{name}={_shown(value)} is not valid: {allowed}")
+        number = int(value)
+        if number < lowest or (highest is not None and number > highest):
+            raise ConfigError(f"{name}={_shown(value)} is not valid: {allowed}")
+        return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.get(name)
+        if value is None:
+            return default
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={_shown(value)} is not valid: expected 0 or 1")
+
+
+def _shown(value: str) -> str:
+    # repr() keeps the message on one line whatever the value holds; a long value is cut.
+    return repr(value if len(value) <= 80 else value[:80] + "…")
+
+
+def _writable_dir(variable: str, raw: str) -> Path:
+    """Create the folder if needed and prove it is writable by writing and removing a file."""
+    path = Path(raw).absolute()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-probe-{os.getpid()}-{secrets.token_hex(4)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(
+            f"{variable}={_shown(raw)} is not valid: expected a folder the shop can create and write ({reason})"
+        ) from None
+    return path
+
+
+def _stored_cookie_secret(data_dir: Path) -> str:
+    """The secret kept in DATA_DIR, generated on the first start so that restarts keep cookies valid."""
+    path = data_dir / COOKIE_SECRET_FILE
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_urlsafe(32)
+    temporary = data_dir / f".{COOKIE_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secret + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            # link() rather than replace(): if two shops start at once, the first secret wins and
+            # both use it, instead of one overwriting the secret the other already signs with.
+            os.link(temporary, path)
+        except FileExistsError:
+            return _read_secret(path)
+        finally:
+            os.unlink(temporary)
+        _fsync_dir(data_dir)
+    except OSError as error:
+        raise ConfigError(
+            f"DATA_DIR={_shown(str(data_dir))} is not valid: cannot store the generated cookie secret "
+            f"({error.strerror or type(error).__name__})"
+        ) from None
+    return secret
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        secret = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            f"COOKIE_SECRET is unset and {path} cannot be read ({type(error).__name__}): "
+            "expected a readable secret file, or set COOKIE_SECRET"
+        ) from None
+    if len(secret) < 16:
+        raise ConfigError(
+            f"COOKIE_SECRET is unset and {path} holds no usable secret: "
+            "expected at least 16 characters, or delete the file to have one generated"
+        )
+    return secret
+
+
+def _fsync_dir(path: Path) -> None:
+    # Without syncing the folder a crash could lose the new name, and with it the secret.
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
