@@ -1,0 +1,24 @@
+"""Server-side sessions for Tornado with swappable stores (memory, file), ready for a Redis store.
+
+Knows nothing of the application using it: a store keeps JSON dicts by id, the manager ties them to
+signed cookies. See docs/ARCHITECTURE.md for how a handler uses it.
+"""
+from .file import FileStore
+from .manager import Session, SessionManager, Sweeper
+from .memory import MemoryStore
+from .store import (
+    InvalidSessionId,
+    SessionStore,
+    StoreError,
+    StoreStats,
+    StoreUnavailable,
+    is_valid_session_id,
+    new_session_id,
+    short_id,
+)
+
+__all__ = [
+    "FileStore", "MemoryStore", "Session", "SessionManager", "SessionStore", "Sweeper",
+    "InvalidSessionId", "StoreError", "StoreStats", "StoreUnavailable",
+    "is_valid_session_id", "new_session_id", "short_id",
+]

@@ -1,0 +1,40 @@
+"""`python -m sessions stats DIR` and `python -m sessions sweep DIR`: a file store's figures, and a
+sweep of its expired sessions, by hand (the same work the shop's sweeper does)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .file import FileStore
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sessions", description=__doc__)
+    parser.add_argument("command", choices=["stats", "sweep", "reap"],
+                        help="stats: count sessions; sweep (or reap): delete expired sessions")
+    parser.add_argument("directory", type=Path, help="the file store's folder, e.g. var/sessions")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if not args.directory.is_dir():
+        print(f"{args.directory}: not a folder", file=sys.stderr)
+        return 2
+    # create=False: a mistyped folder must not be filled with the store's own subfolders.
+    store = FileStore(args.directory, create=False)
+    if args.command == "stats":
+        result = store.stats_now().as_dict()
+    else:
+        started = time.monotonic()
+        removed = store.sweep_expired_now()
+        result = {"removed": removed, "seconds": round(time.monotonic() - started, 3)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print("  ".join(f"{key}={value}" for key, value in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

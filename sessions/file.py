@@ -1,0 +1,328 @@
+"""FileStore: one JSON file per session in a folder, surviving restarts and crashes.
+
+Layout of the folder:
+    <id>.json        a session: {"v": 1, "data": {...}}; the file's mtime is its expiry time, so a
+                     sweep or `stats` only lists and stats, and never decodes a file
+    .tmp-*           a write in progress (or one cut short by a crash; swept once stale)
+    .locks/NNNN      lock stripes: fcntl.flock'ed to serialise a session across processes
+    .quarantine/     files that could not be decoded, moved aside for a person to look at
+
+Every blocking call runs in the store's own thread pool, never on the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import random
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import AsyncIterator, Callable, TypeVar
+
+from .store import StoreStats, StoreUnavailable, check_session_id, is_valid_session_id, short_id
+
+log = logging.getLogger("sessions.file")
+
+T = TypeVar("T")
+
+FORMAT_VERSION = 1
+SUFFIX = ".json"
+TEMP_PREFIX = ".tmp-"
+LOCK_STRIPES = 1024
+# A temp file is only ever alive for the length of one write; one this old was left by a crash.
+STALE_TEMP_SECONDS = 3600
+
+# Errors worth another try: the file system is busy, out of descriptors, or a network mount hiccuped.
+# Anything else (a permission, a folder where a file should be) will not fix itself by waiting.
+TRANSIENT_ERRNOS = frozenset({
+    errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.EIO, errno.EMFILE, errno.ENFILE,
+    errno.ENOMEM, errno.ENOBUFS, errno.ESTALE, errno.ETIMEDOUT,
+})
+
+
+class _Undecodable(Exception):
+    """The file exists but does not hold a session we can read; carries the inode we read."""
+
+    def __init__(self, inode: int, reason: str) -> None:
+        super().__init__(reason)
+        self.inode = inode
+
+
+class FileStore:
+    name = "file"
+
+    def __init__(self, directory: str | os.PathLike, *, retries: int = 5, retry_delay: float = 0.01,
+                 lock_timeout: float = 30.0, io_threads: int = 4, create: bool = True) -> None:
+        if retries < 0:
+            raise ValueError("retries must be 0 or more")
+        self.directory = Path(directory)
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.lock_timeout = lock_timeout
+        self.lock_directory = self.directory / ".locks"
+        self.quarantine_directory = self.directory / ".quarantine"
+        if create:
+            for folder in (self.directory, self.lock_directory, self.quarantine_directory):
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="filestore")
+        # Sweeping gets a thread of its own so a long sweep never holds up a request's read or write.
+        self._sweeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filestore-sweep")
+
+    # -- the SessionStore protocol ----------------------------------------------------------------
+
+    async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
+        check_session_id(session_id)
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            try:
+                return await self._run(self._read, session_id, extend_ttl)
+            except _Undecodable as error:
+                if attempt + 1 == attempts:
+                    await self._run(self._quarantine, session_id, error.inode, str(error))
+                    return None
+            except OSError as error:
+                if error.errno not in TRANSIENT_ERRNOS:
+                    raise StoreUnavailable(f"cannot read session {short_id(session_id)}: {error}") from error
+                if attempt + 1 == attempts:
+                    raise StoreUnavailable(
+                        f"cannot read session {short_id(session_id)} after {attempts} tries: {error}") from error
+            await asyncio.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")
+
+    async def save(self, session_id: str, data: dict, ttl: int) -> None:
+        check_session_id(session_id)
+        # Encode on the loop: it is fast, and a TypeError for data that is not JSON belongs to the caller.
+        payload = json.dumps({"v": FORMAT_VERSION, "data": data}, separators=(",", ":")).encode()
+        try:
+            await self._run(self._write, session_id, payload, time.time() + ttl)
+        except OSError as error:
+            raise StoreUnavailable(f"cannot write session {short_id(session_id)}: {error}") from error
+
+    async def destroy(self, session_id: str) -> None:
+        check_session_id(session_id)
+        try:
+            await self._run(self._unlink, session_id)
+        except OSError as error:
+            raise StoreUnavailable(f"cannot delete session {short_id(session_id)}: {error}") from error
+
+    async def touch(self, session_id: str, ttl: int) -> bool:
+        check_session_id(session_id)
+        try:
+            return await self._run(self._extend, session_id, ttl)
+        except OSError as error:
+            raise StoreUnavailable(f"cannot touch session {short_id(session_id)}: {error}") from error
+
+    async def sweep_expired(self) -> int:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._sweeper, self.sweep_expired_now)
+
+    async def stats(self) -> StoreStats:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._sweeper, self.stats_now)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, session_id: str) -> AsyncIterator[None]:
+        check_session_id(session_id)
+        # Poll with a non-blocking flock rather than block a pool thread: a pool full of threads
+        # waiting for locks could never run the write that releases them.
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.001
+        while True:
+            fd = await self._run(self._try_lock, session_id)
+            if fd is not None:
+                break
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s")
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.05)
+        try:
+            yield
+        finally:
+            await self._run(self._unlock, fd)
+
+    async def close(self) -> None:
+        self._io.shutdown(wait=True)
+        self._sweeper.shutdown(wait=True)
+
+    # -- blocking work, run in the pools and by `python -m sessions` ---------------------------------
+
+    def path_for(self, session_id: str) -> Path:
+        return self.directory / (check_session_id(session_id) + SUFFIX)
+
+    def _read(self, session_id: str, extend_ttl: int | None) -> dict | None:
+        try:
+            fd = os.open(self.path_for(session_id), os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        with os.fdopen(fd, "rb") as file:
+            status = os.fstat(fd)
+            now = time.time()
+            if status.st_mtime <= now:
+                return None  # expired: the sweeper deletes it; it is never brought back
+            raw = file.read()
+            data = _decode(raw, status.st_ino)
+            if extend_ttl is not None:
+                expires_at = now + extend_ttl
+                # On the descriptor we read: if a writer replaced the file meanwhile, this touches
+                # the old inode only, and the new file carries its own fresh expiry.
+                os.utime(fd, (expires_at, expires_at))
+            return data
+
+    def _write(self, session_id: str, payload: bytes, expires_at: float) -> None:
+        final = self.path_for(session_id)
+        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX + session_id[:8] + "-", suffix=SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(payload)
+                file.flush()
+                os.utime(fd, (expires_at, expires_at))
+                # The data and the mtime must be on disk before the rename makes them the session.
+                os.fsync(fd)
+            os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        # fsync the folder too: without it a crash can lose the rename, and with it the write.
+        self._fsync_directory()
+
+    def _unlink(self, session_id: str) -> None:
+        try:
+            os.unlink(self.path_for(session_id))
+        except FileNotFoundError:
+            return
+        self._fsync_directory()
+
+    def _extend(self, session_id: str, ttl: int) -> bool:
+        path = self.path_for(session_id)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            now = time.time()
+            if os.fstat(fd).st_mtime <= now:
+                return False
+            os.utime(fd, (now + ttl, now + ttl))
+            return True
+        finally:
+            os.close(fd)
+
+    def _fsync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _quarantine(self, session_id: str, inode: int, reason: str) -> None:
+        source = self.path_for(session_id)
+        try:
+            if os.stat(source).st_ino != inode:
+                return  # a writer replaced the bad file with a good one since we read it
+            target = self.quarantine_directory / f"{session_id}.{int(time.time())}{SUFFIX}"
+            os.replace(source, target)
+        except FileNotFoundError:
+            return
+        log.warning("quarantined undecodable session file %s (%s)", short_id(session_id), reason)
+
+    def _lock_path(self, session_id: str) -> Path:
+        # A fixed set of stripes, not a lock file per session: a per-session lock file could never be
+        # deleted safely (a waiter may hold it open), so the folder would fill with them.
+        digest = hashlib.blake2b(session_id.encode(), digest_size=4).digest()
+        return self.lock_directory / f"{int.from_bytes(digest, 'big') % LOCK_STRIPES:04d}"
+
+    def _try_lock(self, session_id: str) -> int | None:
+        # A fresh descriptor for every acquisition: flock excludes between open file descriptions,
+        # so two sessions of this process that share a stripe exclude each other, as they must.
+        fd = os.open(self._lock_path(session_id), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @staticmethod
+    def _unlock(fd: int) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def sweep_expired_now(self) -> int:
+        """Delete expired session files and stale temp files, from their mtimes alone.
+
+        No lock is taken: an expired session is never loaded, touched or saved again under its id
+        (the manager starts a new one), so nothing can revive a file the sweep is deleting. The mtime
+        is checked again just before the unlink for a session touched in the same instant."""
+        removed = 0
+        now = time.time()
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                name = entry.name
+                try:
+                    if name.endswith(SUFFIX) and is_valid_session_id(name[:-len(SUFFIX)]):
+                        if entry.stat().st_mtime <= now and os.stat(entry.path).st_mtime <= time.time():
+                            os.unlink(entry.path)
+                            removed += 1
+                    elif name.startswith(TEMP_PREFIX) and entry.stat().st_ctime < now - STALE_TEMP_SECONDS:
+                        os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue  # deleted meanwhile by a logout or another process's sweep
+        if removed:
+            self._fsync_directory()
+        return removed
+
+    def stats_now(self) -> StoreStats:
+        live = expired = size = 0
+        now = time.time()
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if not (entry.name.endswith(SUFFIX) and is_valid_session_id(entry.name[:-len(SUFFIX)])):
+                    continue
+                try:
+                    status = entry.stat()
+                except FileNotFoundError:
+                    continue
+                size += status.st_size
+                if status.st_mtime <= now:
+                    expired += 1
+                else:
+                    live += 1
+        try:
+            quarantined = sum(1 for _ in os.scandir(self.quarantine_directory))
+        except FileNotFoundError:
+            quarantined = 0
+        return StoreStats(backend=self.name, sessions=live, expired=expired, bytes=size, quarantined=quarantined)
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    async def _run(self, function: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io, function, *args)
+
+    def _backoff(self, attempt: int) -> float:
+        # Exponential with full jitter, so retries of many requests do not arrive in step.
+        return min(self.retry_delay * (2 ** attempt), 0.25) * random.uniform(0.5, 1.5)
+
+
+def _decode(raw: bytes, inode: int) -> dict:
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _Undecodable(inode, f"not JSON: {error}") from None
+    if not (isinstance(document, dict) and document.get("v") == FORMAT_VERSION
+            and isinstance(document.get("data"), dict)):
+        raise _Undecodable(inode, "not a session document")
+    return document["data"]

@@ -1,0 +1,99 @@
+"""The contract every session store keeps: the async `SessionStore` protocol, its errors, and the id rules.
+
+Stores hold plain JSON-compatible dicts keyed by session id, each with an expiry. They know nothing of
+cookies or HTTP; `SessionManager` adds those.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import AsyncContextManager, Protocol
+
+# secrets.token_urlsafe(32) is 32 random bytes in unpadded base64url: always 43 characters.
+SESSION_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
+
+
+def new_session_id() -> str:
+    """A fresh session id with 256 bits of randomness."""
+    return secrets.token_urlsafe(32)
+
+
+def is_valid_session_id(value: object) -> bool:
+    """True when value could have come from `new_session_id`; checked before any path or key is built."""
+    return isinstance(value, str) and SESSION_ID_PATTERN.match(value) is not None
+
+
+def check_session_id(value: object) -> str:
+    if not is_valid_session_id(value):
+        raise InvalidSessionId(f"not a session id: {short_id(value)!r}")
+    return value  # type: ignore[return-value]
+
+
+def short_id(value: object) -> str:
+    """The first characters of an id, for logs: enough to correlate lines, too few to hijack a session."""
+    text = str(value)
+    return text[:6] + "…" if len(text) > 6 else text
+
+
+class StoreError(Exception):
+    """Base class of the errors a session store raises."""
+
+
+class InvalidSessionId(StoreError, ValueError):
+    """An id that does not match SESSION_ID_PATTERN; stores refuse it before touching storage."""
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be read or written, after its retries. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    backend: str
+    sessions: int  # live: not yet expired
+    expired: int  # expired but not yet swept
+    bytes: int
+    quarantined: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "backend": self.backend,
+            "sessions": self.sessions,
+            "expired": self.expired,
+            "bytes": self.bytes,
+            "quarantined": self.quarantined,
+        }
+
+
+class SessionStore(Protocol):
+    """What every store implements. All methods are coroutines except `lock`, which returns an async
+    context manager. Every method validates the id first and raises InvalidSessionId for a bad one."""
+
+    name: str
+
+    async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
+        """The session's data, or None when it is unknown or expired. With extend_ttl, the expiry is
+        rolled to now + extend_ttl in the same step (one round trip for stores that can)."""
+
+    async def save(self, session_id: str, data: dict, ttl: int) -> None:
+        """Store data (JSON-compatible) as the whole session, expiring ttl seconds from now."""
+
+    async def destroy(self, session_id: str) -> None:
+        """Forget the session; destroying an unknown session is not an error."""
+
+    async def touch(self, session_id: str, ttl: int) -> bool:
+        """Roll the expiry to now + ttl; False when the session is unknown or already expired."""
+
+    async def sweep_expired(self) -> int:
+        """Delete every expired session; returns how many were deleted."""
+
+    async def stats(self) -> StoreStats:
+        ...
+
+    def lock(self, session_id: str) -> AsyncContextManager[None]:
+        """Exclusive access to one session across every process sharing the store, for a
+        load-change-save. Within one process, SessionManager also serialises with an asyncio lock."""
+
+    async def close(self) -> None:
+        ...
