@@ -36,8 +36,6 @@ FORMAT_VERSION = 1
 SUFFIX = ".json"
 TEMP_PREFIX = ".tmp-"
 LOCK_STRIPES = 1024
-# A temp file is only ever alive for the length of one write; one this old was left by a crash.
-STALE_TEMP_SECONDS = 3600
 
 # Errors worth another try: the file system is busy, out of descriptors, or a network mount hiccuped.
 # Anything else (a permission, a folder where a file should be) will not fix itself by waiting.
@@ -59,13 +57,16 @@ class FileStore:
     name = "file"
 
     def __init__(self, directory: str | os.PathLike, *, retries: int = 5, retry_delay: float = 0.01,
-                 lock_timeout: float = 30.0, io_threads: int = 4, create: bool = True) -> None:
+                 lock_timeout: float = 30.0, io_threads: int = 4, create: bool = True,
+                 stale_temp_after: float = 3600) -> None:
         if retries < 0:
             raise ValueError("retries must be 0 or more")
         self.directory = Path(directory)
         self.retries = retries
         self.retry_delay = retry_delay
         self.lock_timeout = lock_timeout
+        # A temp file only lives for one write; one older than this was left by a crash.
+        self.stale_temp_after = stale_temp_after
         self.lock_directory = self.directory / ".locks"
         self.quarantine_directory = self.directory / ".quarantine"
         if create:
@@ -276,7 +277,7 @@ class FileStore:
                         if entry.stat().st_mtime <= now and os.stat(entry.path).st_mtime <= time.time():
                             os.unlink(entry.path)
                             removed += 1
-                    elif name.startswith(TEMP_PREFIX) and entry.stat().st_ctime < now - STALE_TEMP_SECONDS:
+                    elif name.startswith(TEMP_PREFIX) and entry.stat().st_ctime < now - self.stale_temp_after:
                         os.unlink(entry.path)
                 except FileNotFoundError:
                     continue  # deleted meanwhile by a logout or another process's sweep

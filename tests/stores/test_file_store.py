@@ -1,0 +1,250 @@
+"""What the file store promises beyond the conformance suite: crash safety, quarantine, retries on
+real transient failures, sweeping from metadata alone, and locking across processes."""
+import asyncio
+import json
+import logging
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sessions import FileStore, StoreUnavailable, new_session_id
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def session_files(directory):
+    return sorted(p for p in Path(directory).iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+
+
+@pytest.fixture
+def file_store(tmp_path, io_loop):
+    stores = []
+
+    def make(**options):
+        store = FileStore(tmp_path / "sessions", **options)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        io_loop.run_sync(store.close)
+
+
+@pytest.mark.gen_test
+async def test_session_file_is_private_json_with_its_expiry_as_mtime(file_store):
+    store = file_store()
+    session_id = new_session_id()
+    before = time.time()
+    await store.save(session_id, {"cart": {"mug": 1}}, 600)
+    path = store.path_for(session_id)
+    assert json.loads(path.read_text()) == {"v": 1, "data": {"cart": {"mug": 1}}}
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert before + 600 <= path.stat().st_mtime <= time.time() + 600
+
+
+@pytest.mark.gen_test
+async def test_malformed_ids_never_reach_the_file_system(file_store, tmp_path):
+    store = file_store()
+    escape = tmp_path / "escaped.json"
+    for bad in ["../escaped", "..%2Fescaped", "/etc/passwd"]:
+        with pytest.raises(ValueError):
+            await store.save(bad, {}, 60)
+    assert not escape.exists()
+    assert session_files(store.directory) == []
+
+
+def test_a_writer_killed_at_any_instant_leaves_only_whole_sessions(tmp_path, io_loop):
+    directory = tmp_path / "sessions"
+    session_ids = [new_session_id() for _ in range(3)]
+    rng = random.Random(1234)
+    for _ in range(30):
+        writer = subprocess.Popen([sys.executable, str(HERE / "writer_process.py"), "write-forever",
+                                   str(directory), *session_ids], env=ENV)
+        time.sleep(rng.uniform(0.15, 0.45))  # start-up takes ~0.1 s; then it is writing non-stop
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        store = FileStore(directory, retries=0)
+        for path in session_files(directory):
+            data = io_loop.run_sync(lambda: store.load(path.stem))
+            assert isinstance(data, dict) and data["padding"].startswith("x"), path
+        io_loop.run_sync(store.close)
+    assert list((directory / ".quarantine").iterdir()) == []
+    assert len(session_files(directory)) == 3  # every session was written at least once
+
+
+@pytest.mark.gen_test
+async def test_stale_temp_files_from_a_crash_are_swept_and_never_counted(file_store):
+    store = file_store()
+    leftover = store.directory / ".tmp-abcdefgh-123.json"
+    leftover.write_text('{"v": 1, "da')
+    assert (await store.stats()).sessions == 0
+    await store.sweep_expired()
+    assert leftover.exists()  # it could be a write in progress
+    store.stale_temp_after = 0
+    await store.sweep_expired()
+    assert not leftover.exists()
+
+
+@pytest.mark.gen_test
+async def test_undecodable_file_is_quarantined_and_the_person_gets_no_session(file_store, caplog):
+    store = file_store(retries=2, retry_delay=0.001)
+    session_id = new_session_id()
+    path = store.path_for(session_id)
+    path.write_bytes(b"\x00\xffnot json at all")
+    os.utime(path, (time.time() + 600,) * 2)
+    with caplog.at_level(logging.WARNING, logger="sessions.file"):
+        assert await store.load(session_id) is None
+    assert not path.exists()
+    quarantined = list(store.quarantine_directory.iterdir())
+    assert len(quarantined) == 1 and quarantined[0].read_bytes() == b"\x00\xffnot json at all"
+    assert "quarantined" in caplog.text and session_id not in caplog.text  # ids are shortened in logs
+    assert (await store.stats()).quarantined == 1
+
+
+@pytest.mark.gen_test
+async def test_json_that_is_not_a_session_document_is_quarantined(file_store):
+    store = file_store(retries=0)
+    session_id = new_session_id()
+    path = store.path_for(session_id)
+    path.write_text('["a list", "not a session"]')
+    os.utime(path, (time.time() + 600,) * 2)
+    assert await store.load(session_id) is None
+    assert len(list(store.quarantine_directory.iterdir())) == 1
+
+
+@pytest.mark.gen_test
+async def test_a_file_still_being_written_by_someone_else_is_read_once_complete(file_store, io_loop):
+    # A foreign, non-atomic writer (a restore from backup, a copy) is a real transient read failure.
+    store = file_store(retries=5, retry_delay=0.02)
+    session_id = new_session_id()
+    path = store.path_for(session_id)
+    whole = json.dumps({"v": 1, "data": {"cart": {"mug": 3}}}).encode()
+    expires = time.time() + 600
+    path.write_bytes(whole[:10])
+    os.utime(path, (expires, expires))
+
+    def finish_writing():
+        with open(path, "ab") as file:
+            file.write(whole[10:])
+        os.utime(path, (expires, expires))
+
+    io_loop.call_later(0.03, finish_writing)
+    assert await store.load(session_id) == {"cart": {"mug": 3}}
+    assert list(store.quarantine_directory.iterdir()) == []
+
+
+@pytest.mark.gen_test
+async def test_load_retries_when_the_process_runs_out_of_file_descriptors(file_store, io_loop):
+    store = file_store(retries=5, retry_delay=0.02)
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 600)
+    assert await store.load(session_id) == {"n": 1}  # the pool's thread exists before we starve it
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # With the limit at 3, every open() fails with EMFILE until the limit is restored.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (3, hard))
+    io_loop.call_later(0.05, resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        assert await store.load(session_id) == {"n": 1}
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.gen_test
+async def test_without_retries_a_transient_failure_is_reported_as_unavailable(file_store):
+    store = file_store(retries=0)
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 600)
+    assert await store.load(session_id) == {"n": 1}
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (3, hard))
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.load(session_id)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.gen_test
+async def test_a_missing_file_is_no_session_at_once_without_retries(file_store):
+    store = file_store(retries=5, retry_delay=10)
+    assert await asyncio.wait_for(store.load(new_session_id()), timeout=2) is None
+
+
+@pytest.mark.gen_test
+async def test_a_permanent_error_is_not_retried(file_store):
+    store = file_store(retries=5, retry_delay=10)
+    session_id = new_session_id()
+    store.path_for(session_id).mkdir()  # a folder where the session file should be
+    os.utime(store.path_for(session_id), (time.time() + 600,) * 2)
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(store.load(session_id), timeout=2)
+
+
+@pytest.mark.gen_test
+async def test_sweep_reads_only_metadata(file_store):
+    # Undecodable files are swept by their mtime alone: the sweep never opens a session.
+    store = file_store()
+    expired, live = new_session_id(), new_session_id()
+    for session_id, expires in [(expired, time.time() - 5), (live, time.time() + 600)]:
+        path = store.path_for(session_id)
+        path.write_bytes(b"garbage")
+        os.utime(path, (expires, expires))
+    assert await store.sweep_expired() == 1
+    assert [p.stem for p in session_files(store.directory)] == [live]
+    assert list(store.quarantine_directory.iterdir()) == []
+
+
+@pytest.mark.gen_test
+async def test_sweep_ignores_files_that_are_not_sessions(file_store):
+    store = file_store()
+    other = store.directory / "notes.json"
+    other.write_text("{}")
+    os.utime(other, (1, 1))
+    assert await store.sweep_expired() == 0
+    assert other.exists()
+
+
+def test_processes_sharing_the_folder_lose_no_update(tmp_path, io_loop):
+    directory = tmp_path / "sessions"
+    store = FileStore(directory)
+    session_id = new_session_id()
+    io_loop.run_sync(lambda: store.save(session_id, {"n": 0}, 600))
+    workers = [subprocess.Popen([sys.executable, str(HERE / "writer_process.py"), "increment",
+                                 str(directory), session_id, "25"], env=ENV) for _ in range(4)]
+    assert [worker.wait(timeout=120) for worker in workers] == [0, 0, 0, 0]
+    assert io_loop.run_sync(lambda: store.load(session_id)) == {"n": 100}
+    io_loop.run_sync(store.close)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "sessions", *map(str, args)], env=ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_stats_and_sweep(tmp_path, io_loop):
+    store = FileStore(tmp_path)
+    for ttl in (600, 600, 1):
+        io_loop.run_sync(lambda: store.save(new_session_id(), {"n": 1}, ttl))
+    time.sleep(1.2)
+    stats = run_cli("stats", tmp_path, "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["sessions"] == 2 and json.loads(stats.stdout)["expired"] == 1
+    swept = run_cli("sweep", tmp_path)
+    assert swept.returncode == 0 and "removed=1" in swept.stdout
+    assert json.loads(run_cli("stats", tmp_path, "--json").stdout)["expired"] == 0
+    io_loop.run_sync(store.close)
+
+
+def test_cli_refuses_a_folder_that_does_not_exist(tmp_path):
+    result = run_cli("stats", tmp_path / "nope")
+    assert result.returncode == 2 and "not a folder" in result.stderr
+    assert not (tmp_path / "nope").exists()
