@@ -1,0 +1,64 @@
+"""Checkout: the shipping form, then the order placed and the cart emptied in one session transaction."""
+
+from __future__ import annotations
+
+import logging
+
+import tornado.web
+from tornado.ioloop import IOLoop
+
+from handlers.base import BaseHandler, ShopError
+from shop.cart import clean_cart, price_cart
+from shop.orders import COUNTRIES, OrderError, validate_shipping
+
+log = logging.getLogger("shop.checkout")
+
+SHIPPING_FIELDS = ("name", "street", "city", "postcode", "country")
+EMPTY_CART = "Your cart is empty. Add something to it before checking out."
+
+
+class CheckoutHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
+        if cart.is_empty:
+            await self.flash(EMPTY_CART)
+            self.redirect("/cart", status=303)
+            return
+        await self.show_form(cart=cart, form={field: "" for field in SHIPPING_FIELDS}, errors={})
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        form = {field: self.get_body_argument(field, "") for field in SHIPPING_FIELDS}
+        address, errors = validate_shipping(form)
+        if address is None:
+            cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
+            await self.show_form(
+                status=400, cart=cart, form=form, errors=errors,
+                messages=[{"kind": "error", "text": "Please check the highlighted fields below."}],
+            )
+            return
+        order = None
+        # The order is written while the session is locked: a second tab placing the same cart
+        # at the same moment waits, then finds the cart already empty.
+        async with self.update_session() as session:
+            cart = price_cart(clean_cart(session.get("cart")), self.catalog)
+            if cart.is_empty:
+                await self.flash(EMPTY_CART)
+            else:
+                try:
+                    order = await IOLoop.current().run_in_executor(
+                        None, self.orders.place, self.current_user["id"], cart, address
+                    )
+                except OrderError as error:
+                    raise ShopError(400, str(error)) from None
+                session["cart"] = {}
+                await self.flash("Thank you! Your order is placed.", "success")
+        if order is None:
+            self.redirect("/cart", status=303)
+            return
+        log.info("order %d placed by user %d (%d items)", order.id, order.user_id, order.item_count)
+        self.redirect(f"/orders/{order.id}", status=303)
+
+    async def show_form(self, *, status: int = 200, **context) -> None:
+        await self.render_page("checkout.html", status=status, countries=COUNTRIES, **context)
