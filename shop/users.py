@@ -1,0 +1,136 @@
+"""Shop accounts: registration rules, scrypt password hashes, and login that does not reveal who exists."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from shop.db import Database
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo1234"
+
+
+class UserError(ValueError):
+    """A registration that cannot be made; str(error) is a message for the person."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+
+
+class PasswordHasher:
+    """scrypt with a random salt per password; the cost is stored in each hash so it can be raised later.
+
+    Stored form: scrypt$<n>$<r>$<p>$<salt base64>$<key base64>.
+    """
+
+    def __init__(self, n: int = 2**14, r: int = 8, p: int = 1) -> None:
+        self.n, self.r, self.p = n, r, p
+
+    def hash(self, password: str) -> str:
+        salt = secrets.token_bytes(16)
+        key = self.derive(password, salt, self.n, self.r, self.p)
+        return _format_hash(self.n, self.r, self.p, salt, key)
+
+    def verify(self, password: str, stored: str) -> bool:
+        try:
+            scheme, n, r, p, salt, key = stored.split("$")
+            if scheme != "scrypt":
+                return False
+            expected = base64.b64decode(key, validate=True)
+            actual = self.derive(password, base64.b64decode(salt, validate=True), int(n), int(r), int(p))
+        except ValueError:
+            return False
+        return hmac.compare_digest(actual, expected)
+
+    def dummy_hash(self) -> str:
+        """A well-formed hash no password matches, for spending the same work on unknown users."""
+        return _format_hash(self.n, self.r, self.p, secrets.token_bytes(16), secrets.token_bytes(64))
+
+    def derive(self, password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+        # surrogatepass: a lone surrogate (possible in JSON input) must not crash hashing.
+        secret = password.encode("utf-8", "surrogatepass")
+        # maxmem: the default 32 MiB barely fits n=2**14, r=8; leave room to raise the cost later.
+        return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=64)
+
+
+def _format_hash(n: int, r: int, p: int, salt: bytes, key: bytes) -> str:
+    salt_text = base64.b64encode(salt).decode("ascii")
+    key_text = base64.b64encode(key).decode("ascii")
+    return f"scrypt${n}${r}${p}${salt_text}${key_text}"
+
+
+class UserStore:
+    """Accounts in the shop's database. Blocking (scrypt, SQLite): call from an executor."""
+
+    def __init__(self, db: Database, hasher: PasswordHasher | None = None) -> None:
+        self._db = db
+        self._hasher = hasher or PasswordHasher()
+        self._dummy_hash = self._hasher.dummy_hash()
+
+    def register(self, username: str, password: str) -> User:
+        username = username.strip()
+        if not USERNAME_PATTERN.fullmatch(username):
+            raise UserError("Username must be 3 to 32 characters: letters, digits, '.', '_' or '-'.")
+        if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+            raise UserError(
+                f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
+            )
+        if self._find(username) is not None:
+            raise UserError("That username is taken.")
+        # Hash outside the database lock: it is the slow part and needs no database.
+        password_hash = self._hasher.hash(password)
+        created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            with self._db.transaction() as connection:
+                cursor = connection.execute(
+                    "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)",
+                    (username, password_hash, created_at),
+                )
+        except sqlite3.IntegrityError:
+            # Someone else took the name between the check above and this insert.
+            raise UserError("That username is taken.") from None
+        return User(id=cursor.lastrowid, username=username)
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user if the password is right, else None; one scrypt either way, whoever asks."""
+        row = self._find(username.strip())
+        stored = row["password_hash"] if row is not None else self._dummy_hash
+        if self._hasher.verify(password, stored) and row is not None:
+            return User(id=row["id"], username=row["username"])
+        return None
+
+    def get(self, user_id: int) -> User | None:
+        with self._db.transaction() as connection:
+            row = connection.execute("SELECT id, username FROM users WHERE id = ?", (user_id,)).fetchone()
+        return User(id=row["id"], username=row["username"]) if row is not None else None
+
+    def ensure_demo_user(self) -> User:
+        """Create the advertised demo account unless it exists; safe to call at every start."""
+        row = self._find(DEMO_USERNAME)
+        if row is not None:
+            return User(id=row["id"], username=row["username"])
+        try:
+            return self.register(DEMO_USERNAME, DEMO_PASSWORD)
+        except UserError:
+            # Another process created it first.
+            row = self._find(DEMO_USERNAME)
+            return User(id=row["id"], username=row["username"])
+
+    def _find(self, username: str) -> sqlite3.Row | None:
+        with self._db.transaction() as connection:
+            return connection.execute(
+                "SELECT id, username, password_hash FROM users WHERE username = ?", (username,)
+            ).fetchone()
