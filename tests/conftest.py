@@ -1,0 +1,215 @@
+"""Fixtures shared by the tests: a test Config on a temporary DATA_DIR, the app for pytest-tornado,
+a cookie-keeping client that sends the _xsrf token like a browser form, and an `auth` helper.
+
+Modelled on Flask's tutorial (flaskr): an application factory fed a test config, and helpers with
+login()/logout().
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from http.cookies import SimpleCookie
+from html.parser import HTMLParser
+
+import pytest
+from tornado.httpclient import HTTPResponse
+
+from app import make_app
+from config import Config
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo1234"
+SHIPPING = {"name": "Dana Demo", "street": "1 Harbour Street", "city": "Springfield", "postcode": "12345", "country": "DE"}
+
+_XSRF_FIELD = re.compile(r'name="_xsrf" value="([^"]+)"')
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    """Build a Config from the given environment variables, on a fresh DATA_DIR under tmp_path."""
+
+    def make(**environ: str) -> Config:
+        environ = {"DATA_DIR": str(tmp_path / "data"), "SESSION_REAP_INTERVAL": "0", **environ}
+        return Config.from_env(environ)
+
+    return make
+
+
+@pytest.fixture(params=["memory", "file"])
+def session_backend(request):
+    """Every test that uses the app runs against each session store."""
+    return request.param
+
+
+@pytest.fixture
+def config(make_config, session_backend):
+    return make_config(SESSION_BACKEND=session_backend)
+
+
+@pytest.fixture
+def app(config, io_loop):
+    application = make_app(config)
+    yield application
+    io_loop.run_sync(application.settings["session_store"].close)
+    application.settings["database"].close()
+
+
+class Page:
+    """The elements of an HTML page that carry data-testid, with their attributes and text."""
+
+    def __init__(self, html: str) -> None:
+        self.html = html
+        parser = _TestidParser()
+        parser.feed(html)
+        self.elements = parser.elements
+
+    def all(self, testid: str) -> list[dict]:
+        return [element for element in self.elements if element["attrs"].get("data-testid") == testid]
+
+    def first(self, testid: str) -> dict | None:
+        found = self.all(testid)
+        return found[0] if found else None
+
+    def text(self, testid: str) -> str | None:
+        element = self.first(testid)
+        return None if element is None else " ".join(element["text"].split())
+
+    @property
+    def flash(self) -> str:
+        return self.text("flash") or ""
+
+
+class _TestidParser(HTMLParser):
+    _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[dict] = []
+        self._open: list[tuple[str, dict | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        element = None
+        if "data-testid" in attrs:
+            element = {"tag": tag, "attrs": attrs, "text": ""}
+            self.elements.append(element)
+        if tag not in self._VOID:
+            self._open.append((tag, element))
+
+    def handle_endtag(self, tag):
+        while self._open:
+            open_tag, _ = self._open.pop()
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data):
+        for _, element in self._open:
+            if element is not None:
+                element["text"] += data
+
+
+class Client:
+    """One browser without JavaScript: keeps its cookies, and posts forms with their _xsrf field."""
+
+    def __init__(self, http_client, base_url: str) -> None:
+        self.http_client = http_client
+        self.base_url = base_url
+        self.cookies: dict[str, str] = {}
+        self._xsrf: str | None = None
+
+    async def fetch(self, path: str, *, method: str = "GET", body: str | None = None,
+                    headers: dict[str, str] | None = None) -> HTTPResponse:
+        headers = dict(headers or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        response = await self.http_client.fetch(
+            self.base_url + path, method=method, body=body, headers=headers,
+            follow_redirects=False, raise_error=False,
+        )
+        self._keep_cookies(response)
+        return response
+
+    async def get(self, path: str, **options) -> HTTPResponse:
+        return await self.fetch(path, **options)
+
+    async def post(self, path: str, data: dict[str, str] | None = None, *, xsrf: bool = True,
+                   headers: dict[str, str] | None = None) -> HTTPResponse:
+        fields = dict(data or {})
+        if xsrf:
+            fields["_xsrf"] = await self.xsrf_token()
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+        return await self.fetch(path, method="POST", body=urllib.parse.urlencode(fields), headers=headers)
+
+    async def xsrf_token(self) -> str:
+        """The token from a page's form, as a browser would send it."""
+        if self._xsrf is None or "_xsrf" not in self.cookies:
+            response = await self.get("/login")
+            self._xsrf = _XSRF_FIELD.search(response.body.decode()).group(1)
+        return self._xsrf
+
+    async def page(self, path: str) -> Page:
+        response = await self.get(path)
+        assert response.code == 200, f"GET {path} answered {response.code}"
+        return Page(response.body.decode())
+
+    @staticmethod
+    def page_of(response: HTTPResponse) -> Page:
+        return Page(response.body.decode())
+
+    async def cart(self) -> dict:
+        response = await self.get("/api/cart")
+        assert response.code == 200
+        return json.loads(response.body)
+
+    async def cart_quantities(self) -> dict[str, int]:
+        return {line["product_id"]: line["quantity"] for line in (await self.cart())["lines"]}
+
+    async def add(self, product_id: str, quantity: int | str = 1) -> HTTPResponse:
+        return await self.post("/cart/add", {"product_id": product_id, "quantity": str(quantity)})
+
+    def _keep_cookies(self, response: HTTPResponse) -> None:
+        for header in response.headers.get_list("Set-Cookie"):
+            cookie = SimpleCookie()
+            cookie.load(header)
+            for name, morsel in cookie.items():
+                if morsel["max-age"] == "0" or "1970" in morsel["expires"] or not morsel.value.strip('"'):
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+
+
+class AuthActions:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def login(self, username: str = DEMO_USERNAME, password: str = DEMO_PASSWORD, **extra) -> HTTPResponse:
+        return await self.client.post("/login", {"username": username, "password": password, **extra})
+
+    async def register(self, username: str, password: str = "correct horse") -> HTTPResponse:
+        return await self.client.post("/register", {"username": username, "password": password})
+
+    async def logout(self) -> HTTPResponse:
+        return await self.client.post("/logout")
+
+
+@pytest.fixture
+def make_client(app, http_client, base_url):
+    """A factory of independent browsers (separate cookie jars) against the test server."""
+    return lambda: Client(http_client, base_url)
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def product_ids(app):
+    return [product.id for product in app.settings["catalog"].all()]
