@@ -1,0 +1,96 @@
+"""`python -m bench` (or `make bench`): run the whole bench in one sitting, print the table, write
+bench-results/latest.md and bench-results/latency.png. `--quick` is a smoke run of every part."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.chart import draw
+from bench.results import Report, check_targets, format_report
+from bench.runner import REPO, SECTIONS, BenchError, Plan, run
+
+
+def parse_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole numbers separated by commas") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive whole numbers")
+    return values
+
+
+def parse_sections(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--seconds", type=int, default=None, help="seconds per cart-mix cell (default 8; 2 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2 s cells, 1 and 16 shoppers, 1,000 and 10,000 files; "
+                             "writes to bench-results/raw/quick/ unless --out is given")
+    parser.add_argument("--shoppers", type=parse_list, help="concurrent shoppers, e.g. 1,4,16,64")
+    parser.add_argument("--scale", type=parse_list, help="session files already stored, e.g. 1000,10000,100000")
+    parser.add_argument("--sweep-files", type=int, help="expired files to sweep (default 100,000)")
+    parser.add_argument("--only", type=parse_sections, help=f"run only these parts: {','.join(SECTIONS)}")
+    parser.add_argument("--skip", type=parse_sections, default=(), help="skip these parts")
+    parser.add_argument("--out", type=Path, help="where latest.md and latency.png go (default bench-results/)")
+    parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
+                        help="measure nothing: redraw the table and chart from a saved results.json")
+    parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
+    args = parser.parse_args(argv)
+
+    plan = Plan()
+    out = REPO / "bench-results"
+    if args.quick:
+        plan.seconds, plan.shoppers, plan.scale = 2, (1, 16), (1_000, 10_000)
+        plan.sweep_files, plan.memory = 10_000, (10_000,)
+        out = plan.raw / "quick"
+    if args.seconds is not None:
+        if args.seconds < 1:
+            parser.error("--seconds must be 1 or more")
+        plan.seconds = args.seconds
+    plan.shoppers = args.shoppers or plan.shoppers
+    plan.scale = args.scale or plan.scale
+    plan.sweep_files = args.sweep_files or plan.sweep_files
+    plan.sections = tuple(s for s in (args.only or SECTIONS) if s not in args.skip)
+    out = args.out or out
+
+    if args.render:
+        report = Report.from_dict(json.loads(args.render.read_text()))
+    else:
+        try:
+            report = run(plan)
+        except BenchError as error:
+            print(f"bench: {error}", file=sys.stderr)
+            return 2
+        if args.quick:
+            report.notes.append("quick run: short cells and fewer files, a smoke test rather than the targets' "
+                                "conditions")
+        plan.raw.mkdir(parents=True, exist_ok=True)
+        (plan.raw / "results.json").write_text(json.dumps(report.to_dict(), indent=2))
+
+    text = format_report(report)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.md").write_text(text)
+    if report.cart:
+        draw(report, out / "latency.png")
+    print(text)
+    print(f"\nwrote {out / 'latest.md'}" + (f" and {out / 'latency.png'}" if report.cart else ""), file=sys.stderr)
+    if plan.failures:
+        print(f"bench: {len(plan.failures)} part(s) failed; see the notes above", file=sys.stderr)
+        return 1
+    if args.strict and any(t.status == "missed" for t in check_targets(report)):
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
