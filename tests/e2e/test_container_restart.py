@@ -1,0 +1,185 @@
+"""The shop's Compose stack restarted in the middle of a shopping session, in headless Chromium.
+
+For each backend, a Compose project of its own: log in as demo, add two products, then
+1. `docker-compose restart web` (a clean stop), and
+2. `docker-compose kill web` + `docker-compose up -d web` (a crash),
+waiting for /healthz after each and going on in the same browser window. With `file` the login and
+the cart survive both and checkout then succeeds; with `memory` the cart and the login are gone.
+Screenshots of the cart before and after each restart go to test-artifacts/, and the container logs
+too when the test fails. The stack is torn down with `down -v` whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+LOCAL_BASE_IMAGE = "shop-base:bookworm"  # scripts/build-base-image.sh, for machines with no registry
+OFFICIAL_BASE_IMAGE = "python:3.12-slim"
+TEST_IMAGE = "shop-web:e2e"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+def image_exists(name: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
+
+
+def base_image() -> str:
+    """BASE_IMAGE from the environment; else the official image if present, else the local one."""
+    chosen = os.environ.get("BASE_IMAGE")
+    if chosen:
+        return chosen
+    if not image_exists(OFFICIAL_BASE_IMAGE) and image_exists(LOCAL_BASE_IMAGE):
+        return LOCAL_BASE_IMAGE
+    return OFFICIAL_BASE_IMAGE
+
+
+class ComposeStack:
+    """One Compose project of docker-compose.yml, on its own host port and data volume."""
+
+    def __init__(self, compose: list[str], backend: str, port: int) -> None:
+        self.compose, self.backend, self.port = compose, backend, port
+        self.project = f"shope2e{backend}{os.getpid()}"
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_") and k != "COOKIE_SECRET"}
+        self.env.update(
+            SESSION_BACKEND=backend, BASE_IMAGE=base_image(), SHOP_PORT=str(port), SHOP_IMAGE=TEST_IMAGE
+        )
+
+    def run(self, *args: str, timeout: float = 180, check: bool = True) -> str:
+        command = [*self.compose, "-p", self.project, *args]
+        result = subprocess.run(
+            command, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"`{' '.join(command)}` exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result.stdout + result.stderr
+
+    def up(self) -> None:
+        # The build runs pip inside the image: the first one takes a minute, later ones hit the cache.
+        self.run("up", "-d", "--build", timeout=900)
+
+    def container(self) -> str:
+        return self.run("ps", "-q", "web").strip()
+
+    def inspect(self, template: str) -> str:
+        result = subprocess.run(
+            ["docker", "inspect", "-f", template, self.container()], capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def restart(self) -> None:
+        started = self.inspect("{{.State.StartedAt}}")
+        self.run("restart", "web")
+        assert self.inspect("{{.State.StartedAt}}") != started, "`restart web` did not restart the container"
+
+    def crash(self) -> None:
+        started = self.inspect("{{.State.StartedAt}}")
+        self.run("kill", "web")
+        self.run("up", "-d", "web")
+        assert self.inspect("{{.State.StartedAt}}") != started, "`kill web` + `up -d web` did not restart it"
+
+    def wait_healthy(self, timeout: float = 90) -> None:
+        """Docker's own HEALTHCHECK (the Dockerfile's, on /healthz) reports healthy."""
+        deadline = time.monotonic() + timeout
+        while (status := self.inspect("{{.State.Health.Status}}")) != "healthy":
+            assert time.monotonic() < deadline, f"the container's health is {status!r} after {timeout}s"
+            time.sleep(1)
+
+    def save_logs(self) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"container-{self.backend}-logs.txt"
+        path.write_text(self.run("logs", "--no-color", "--timestamps", check=False, timeout=60))
+        return path
+
+    def down(self) -> None:
+        self.run("down", "-v", "--remove-orphans", check=False, timeout=120)
+
+
+@pytest.fixture
+def start_stack(request, compose, free_tcp_port):
+    """start_stack(backend) -> a running ComposeStack; logs saved on failure, `down -v` always."""
+    stacks: list[ComposeStack] = []
+
+    def start(backend: str) -> ComposeStack:
+        stack = ComposeStack(compose, backend, free_tcp_port)
+        stacks.append(stack)
+        stack.up()
+        return stack
+
+    yield start
+    report = getattr(request.node, "report_call", None)
+    for stack in stacks:
+        try:
+            if report is None or report.failed:
+                stack.save_logs()
+        finally:
+            stack.down()
+
+
+def ready(stack: ComposeStack, healthz) -> None:
+    body = healthz(stack.url, timeout=120)
+    assert stack.backend in body, f"/healthz does not name the backend {stack.backend!r}: {body!r}"
+
+
+def fill_cart_as_demo(shopper, url: str):
+    shopper.log_in(url)
+    first, second = shopper.product_ids(url, 2)
+    shopper.add_to_cart(url, first, quantity=2)
+    shopper.add_to_cart(url, second, quantity=1)
+    cart = shopper.view_cart(url)
+    assert cart.lines == {first: 2, second: 1}
+    assert cart.count == 3
+    assert cart.user is not None and "demo" in cart.user
+    return cart
+
+
+def test_file_backend_keeps_login_and_cart_across_container_restarts(start_stack, shopper, healthz):
+    stack = start_stack("file")
+    ready(stack, healthz)
+    assert stack.inspect("{{.Config.User}}") not in ("", "root", "0"), "the container runs as root"
+    before = fill_cart_as_demo(shopper, stack.url)
+    stack.wait_healthy()
+
+    for step, restart in (("1-restart", stack.restart), ("2-kill-up", stack.crash)):
+        shopper.view_cart(stack.url)
+        shopper.screenshot(f"container-file-{step}-before")
+        restart()
+        ready(stack, healthz)
+        after = shopper.view_cart(stack.url)
+        shopper.screenshot(f"container-file-{step}-after")
+        assert after.user is not None and "demo" in after.user, f"{step}: the header no longer shows demo"
+        assert after.lines == before.lines, f"{step}: the cart lines changed"
+        assert after.count == before.count, f"{step}: the header count changed"
+        assert after.total == before.total, f"{step}: the total changed"
+
+    shopper.check_out(stack.url)
+    shopper.screenshot("container-file-3-order-placed")
+    assert shopper.view_cart(stack.url).lines == {}, "checkout did not empty the cart"
+
+
+def test_memory_backend_loses_login_and_cart_across_container_restarts(start_stack, shopper, healthz):
+    stack = start_stack("memory")
+    ready(stack, healthz)
+
+    for step, restart in (("1-restart", stack.restart), ("2-kill-up", stack.crash)):
+        # Fill the cart afresh each time, so that each kind of restart is shown to lose it.
+        fill_cart_as_demo(shopper, stack.url)
+        shopper.screenshot(f"container-memory-{step}-before")
+        restart()
+        ready(stack, healthz)
+        after = shopper.view_cart(stack.url)
+        shopper.screenshot(f"container-memory-{step}-after")
+        assert after.user is None, f"{step}: memory store, yet the login survived"
+        assert after.lines == {}, f"{step}: memory store, yet the cart survived"
+        assert after.count == 0
