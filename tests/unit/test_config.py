@@ -1,0 +1,148 @@
+"""Config.from_env: defaults, one clear line for each invalid value, and the generated cookie secret."""
+
+import os
+import stat
+
+import pytest
+
+from config import Config, ConfigError
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"DATA_DIR": str(tmp_path / "data")}
+
+
+def test_defaults(env, tmp_path):
+    config = Config.from_env(env)
+    assert config.host == "127.0.0.1"
+    assert config.port == 8888
+    assert config.data_dir == tmp_path / "data"
+    assert config.session_backend == "file"
+    assert config.session_ttl == 3600
+    assert config.session_retries == 5
+    assert config.session_reap_interval == 600
+    assert config.session_dir == tmp_path / "data" / "sessions"
+    assert config.session_max_memory_sessions == 100_000
+    assert config.cookie_secure is False
+    assert config.redis_url == "redis://localhost:6379/0"
+    assert config.database_path == tmp_path / "data" / "shop.db"
+    assert config.session_dir.is_dir()
+
+
+def test_data_dir_defaults_to_var_in_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Config.from_env({}).data_dir == tmp_path / "var"
+
+
+def test_values_are_read(env, tmp_path):
+    config = Config.from_env({
+        **env, "HOST": "0.0.0.0", "PORT": "9000", "SESSION_BACKEND": "memory", "SESSION_TTL": "60",
+        "SESSION_RETRIES": "0", "SESSION_REAP_INTERVAL": "0", "SESSION_DIR": str(tmp_path / "elsewhere"),
+        "COOKIE_SECRET": "a-secret-from-the-operator", "COOKIE_SECURE": "1", "SESSION_MAX_MEMORY_SESSIONS": "10",
+        "REDIS_URL": "redis://cache:6379/1",
+    })
+    assert (config.host, config.port, config.session_backend) == ("0.0.0.0", 9000, "memory")
+    assert (config.session_ttl, config.session_retries, config.session_reap_interval) == (60, 0, 0)
+    assert config.session_dir == tmp_path / "elsewhere"
+    assert config.cookie_secret == "a-secret-from-the-operator"
+    assert config.cookie_secure is True
+    assert config.session_max_memory_sessions == 10
+    assert config.redis_url == "redis://cache:6379/1"
+    assert not (config.data_dir / "cookie_secret").exists()
+
+
+def test_an_empty_value_counts_as_unset(env):
+    config = Config.from_env({**env, "PORT": "", "SESSION_BACKEND": " "})
+    assert (config.port, config.session_backend) == (8888, "file")
+
+
+def test_config_is_frozen(env):
+    config = Config.from_env(env)
+    with pytest.raises(AttributeError):
+        config.port = 1
+
+
+@pytest.mark.parametrize("name, value, allowed", [
+    ("SESSION_TTL", "-5", "expected a whole number of seconds greater than 0"),
+    ("SESSION_TTL", "0", "greater than 0"),
+    ("SESSION_TTL", "1h", "greater than 0"),
+    ("SESSION_RETRIES", "-1", "0 or more"),
+    ("SESSION_RETRIES", "two", "0 or more"),
+    ("SESSION_REAP_INTERVAL", "-10", "0 turns sweeping off"),
+    ("SESSION_REAP_INTERVAL", "1.5", "0 or more"),
+    ("PORT", "http", "from 1 to 65535"),
+    ("PORT", "0", "from 1 to 65535"),
+    ("PORT", "65536", "from 1 to 65535"),
+    ("SESSION_BACKEND", "postgres", "expected one of memory, file"),
+    ("SESSION_BACKEND", "redis", "not available yet"),
+    ("COOKIE_SECURE", "maybe", "expected 0 or 1"),
+    ("SESSION_MAX_MEMORY_SESSIONS", "0", "greater than 0"),
+])
+def test_an_invalid_value_is_one_line_naming_variable_value_and_rule(env, name, value, allowed):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, name: value})
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"{name}={value!r} is not valid: ")
+    assert allowed in message
+
+
+def test_a_value_with_a_newline_still_gives_one_line(env):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, "SESSION_TTL": "5\nSESSION_TTL=6"})
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_an_unwritable_data_dir_is_a_config_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(ConfigError, match=r"^DATA_DIR=.* is not valid: expected a folder the shop can create and write"):
+        Config.from_env({"DATA_DIR": str(locked / "data")})
+
+
+def test_a_data_dir_that_cannot_be_created_is_a_config_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({"DATA_DIR": str(blocker / "data")})
+    assert str(raised.value).startswith(f"DATA_DIR={str(blocker / 'data')!r} is not valid: ")
+
+
+def test_a_session_dir_that_cannot_be_created_is_a_config_error(env, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"^SESSION_DIR=.* is not valid: "):
+        Config.from_env({**env, "SESSION_DIR": str(blocker / "sessions")})
+
+
+def test_the_memory_backend_needs_no_session_dir(env, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    config = Config.from_env({**env, "SESSION_BACKEND": "memory", "SESSION_DIR": str(blocker / "sessions")})
+    assert config.session_backend == "memory"
+
+
+def test_the_generated_cookie_secret_is_private_and_reused(env):
+    first = Config.from_env(env)
+    path = first.data_dir / "cookie_secret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first.cookie_secret) >= 32
+    assert path.read_text().strip() == first.cookie_secret
+    assert Config.from_env(env).cookie_secret == first.cookie_secret
+    # No temporary files are left next to it.
+    assert sorted(p.name for p in first.data_dir.iterdir()) == ["cookie_secret", "sessions"]
+
+
+def test_each_data_dir_gets_its_own_secret(tmp_path):
+    first = Config.from_env({"DATA_DIR": str(tmp_path / "one")})
+    second = Config.from_env({"DATA_DIR": str(tmp_path / "two")})
+    assert first.cookie_secret != second.cookie_secret
+
+
+def test_an_empty_secret_file_is_a_config_error(env, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "cookie_secret").write_text("")
+    with pytest.raises(ConfigError, match="cookie_secret holds no usable secret"):
+        Config.from_env(env)
