@@ -214,3 +214,22 @@ async def test_concurrent_adds_of_one_session_all_count(client, product_ids):
     responses = await asyncio.gather(*(client.add(product_ids[0], 1) for _ in range(20)))
     assert {r.code for r in responses} == {303}
     assert await client.cart_quantities() == {product_ids[0]: 21}
+
+
+@pytest.mark.gen_test
+async def test_an_unavailable_session_store_answers_503_with_a_message(client, app, product_ids, monkeypatch):
+    from sessions import StoreUnavailable
+
+    await client.add(product_ids[0], 1)
+    store = app.settings["session_store"]
+
+    async def unavailable(*args, **kwargs):
+        raise StoreUnavailable("disk on fire")
+
+    monkeypatch.setattr(store, "load", unavailable)
+    for response in (await client.get("/cart"), await client.add(product_ids[0], 1)):
+        assert response.code == 503
+        assert "try again in a moment" in client.page_of(response).flash
+        assert b"disk on fire" not in response.body
+    monkeypatch.undo()
+    assert await client.cart_quantities() == {product_ids[0]: 1}
