@@ -264,14 +264,23 @@ class BrowserShopper:
         self.driver.find_element(self._by.NAME, "username").send_keys(username)
         self.driver.find_element(self._by.NAME, "password").send_keys(password)
         self._testid("login-submit")[0].click()
-        self.wait.until(lambda _: self.current_user() is not None, message="no current-user in the header after login")
+        # The header (and so current-user) arrives before the rest of the page: wait for all of it.
+        self.wait.until(
+            lambda _: self.current_user() is not None and self._loaded(),
+            message="no current-user in the header after login",
+        )
         assert username in self.current_user()
+
+    def _loaded(self) -> bool:
+        return self.driver.execute_script("return document.readyState") == "complete"
 
     def product_ids(self, base_url: str, how_many: int) -> list[str]:
         self.driver.get(f"{base_url}/")
-        ids = [card.get_attribute("data-product-id") for card in self._testid("product-card")]
-        assert len(ids) >= how_many, f"the catalog lists {len(ids)} products, wanted {how_many}"
-        return ids[:how_many]
+        self.wait.until(
+            lambda _: len(self._testid("product-card")) >= how_many and self._loaded(),
+            message=f"the catalog at {self.driver.current_url} lists fewer than {how_many} product cards",
+        )
+        return [card.get_attribute("data-product-id") for card in self._testid("product-card")][:how_many]
 
     def add_to_cart(self, base_url: str, product_id: str, quantity: int = 1) -> None:
         """On the product page: set the quantity, press add-to-cart, wait until the header count grows
@@ -283,7 +292,7 @@ class BrowserShopper:
         field.send_keys(str(quantity))
         self._testid("add-to-cart")[0].click()
         self.wait.until(
-            lambda _: self.header_count() == before + quantity,
+            lambda _: self.header_count() == before + quantity and self._loaded(),
             message=f"the header count did not go from {before} to {before + quantity} after adding {product_id}",
         )
 
@@ -305,7 +314,9 @@ class BrowserShopper:
         """From the cart: checkout, fill the shipping form, place the order; returns the order id."""
         self.driver.get(f"{base_url}/cart")
         self._testid("checkout")[0].click()
-        self.wait.until(lambda _: self._testid("place-order"), message="no place-order button after checkout")
+        self.wait.until(
+            lambda _: self._testid("place-order") and self._loaded(), message="no place-order button after checkout"
+        )
         form = self._testid("place-order")[0].find_element(self._by.XPATH, "./ancestor::form")
         for field in form.find_elements(self._by.CSS_SELECTOR, "input, select, textarea"):
             name = (field.get_attribute("name") or "").lower()
@@ -322,7 +333,7 @@ class BrowserShopper:
             elif not field.get_attribute("value"):
                 field.send_keys(value)
         self._testid("place-order")[0].click()
-        self.wait.until(lambda _: self._testid("order-id"), message="no order-id after place-order")
+        self.wait.until(lambda _: self._testid("order-id") and self._loaded(), message="no order-id after place-order")
         order_id = self._testid("order-id")[0].text.strip()
         assert order_id, "the confirmation shows an empty order id"
         return order_id
