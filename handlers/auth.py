@@ -41,7 +41,7 @@ class _AccountHandler(BaseHandler):
             session["user"] = {"id": user.id, "username": user.username}
             # A new id for the logged-in session: an id planted before login becomes worthless.
             session.regenerate_id()
-            await self.flash(welcome, "success")
+        self.flash(welcome, "success")
         self.redirect(self.next_url(), status=303)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from shop.money import format_cents
 log = logging.getLogger("shop.web")
 
 SHOP_NAME = "Tornado Trading Post"
-FLASH_KEY = "flash"
+FLASH_COOKIE = "flash"
 MAX_FLASH_MESSAGES = 5
 UNAVAILABLE_MESSAGE = (
     "We cannot reach your shopping session right now. Nothing was changed; please try again in a moment."
@@ -50,6 +51,8 @@ def make_template_env(template_path: str) -> Environment:
         loader=FileSystemLoader(template_path),
         autoescape=select_autoescape(("html",), default=True),
         trim_blocks=True,
+        # Templates ship with the code; checking their mtimes on every render is wasted work.
+        auto_reload=False,
         lstrip_blocks=True,
     )
     env.filters["money"] = format_cents
@@ -99,7 +102,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def initialize(self) -> None:
         # A snapshot until prepare() loads the real one; error pages raised before then use it.
         self.session: dict[str, Any] = {}
-        self._transaction: dict[str, Any] | None = None
+        self._outgoing_flashes: list[dict[str, str]] = []
         self._counted = False
         self.current_user = None
 
@@ -168,37 +171,43 @@ class BaseHandler(tornado.web.RequestHandler):
 
         Afterwards self.session and self.current_user show the result.
         """
-        if self._transaction is not None:
-            # Already inside one (the session lock is not re-entrant): join it.
-            yield self._transaction
-            return
         try:
             async with self.session_manager.transaction(self) as session:
-                self._transaction = session
-                try:
-                    yield session
-                finally:
-                    self._transaction = None
+                yield session
         except StoreUnavailable:
             log.warning("session store unavailable while saving %s %s", self.request.method, self.request.path)
             raise ShopError(503, UNAVAILABLE_MESSAGE) from None
         self.session = session
         self.current_user = _user_from(session)
 
-    async def flash(self, message: str, kind: str = "info") -> None:
-        """Keep a message for the next page this person sees (kind: info, success or error)."""
-        async with self.update_session() as session:
-            messages = [m for m in session.get(FLASH_KEY) or [] if _is_message(m)]
-            messages.append({"kind": kind, "text": message})
-            session[FLASH_KEY] = messages[-MAX_FLASH_MESSAGES:]
+    def flash(self, message: str, kind: str = "info") -> None:
+        """Keep a message for the next page this person sees (kind: info, success or error).
 
-    async def take_flashes(self) -> list[dict[str, str]]:
-        # Only write the session when there is something to take: a plain GET must not save.
-        if not self.session.get(FLASH_KEY):
+        Messages ride in a short-lived signed cookie, not in the session: showing one on the next
+        page then costs no session write, which on the file store is a durable write.
+        """
+        if not self._outgoing_flashes:
+            self._outgoing_flashes = self._incoming_flashes()
+        self._outgoing_flashes = [*self._outgoing_flashes, {"kind": kind, "text": message}][-MAX_FLASH_MESSAGES:]
+        self.set_signed_cookie(FLASH_COOKIE, json.dumps(self._outgoing_flashes), expires_days=None,
+                               httponly=True, samesite="Lax", secure=self.session_manager.secure)
+
+    def take_flashes(self) -> list[dict[str, str]]:
+        """The messages waiting for this person; they are shown once."""
+        messages = self._incoming_flashes()
+        if messages:
+            self.clear_cookie(FLASH_COOKIE)
+        return messages
+
+    def _incoming_flashes(self) -> list[dict[str, str]]:
+        raw = self.get_signed_cookie(FLASH_COOKIE, max_age_days=1)
+        if raw is None:
             return []
-        async with self.update_session() as session:
-            messages = session.pop(FLASH_KEY, None) or []
-        return [m for m in messages if _is_message(m)]
+        try:
+            messages = json.loads(raw)
+        except ValueError:
+            return []
+        return [m for m in messages if _is_message(m)] if isinstance(messages, list) else []
 
     # --- rendering ----------------------------------------------------------------------------------
     def wants_json(self) -> bool:
@@ -210,7 +219,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def render_page(self, template_name: str, *, status: int = 200, **context: Any) -> None:
         """Render a page with the flash messages waiting for this person, and any given in context."""
-        messages = await self.take_flashes() + list(context.pop("messages", []))
+        messages = self.take_flashes() + list(context.pop("messages", []))
         self.set_status(status)
         await self.render(template_name, messages=messages, **context)
 

@@ -55,12 +55,12 @@ class _CartChangeHandler(BaseHandler):
             except CartError as error:
                 raise ShopError(400, str(error)) from None
             session["cart"] = cart
-            if not self.wants_json():
-                await self.flash(message, "success")
         if self.wants_json():
             priced = price_cart(cart, self.catalog)
             self.finish({"ok": True, "message": message, "count": priced.count, "total_cents": priced.total_cents})
             return
+        # After the block: a message only once the change is saved.
+        self.flash(message, "success")
         self.redirect("/cart", status=303)
 
     def product_name(self, product_id: str) -> str:

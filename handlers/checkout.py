@@ -22,7 +22,7 @@ class CheckoutHandler(BaseHandler):
     async def get(self) -> None:
         cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
         if cart.is_empty:
-            await self.flash(EMPTY_CART)
+            self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
             return
         await self.show_form(cart=cart, form={field: "" for field in SHIPPING_FIELDS}, errors={})
@@ -43,9 +43,7 @@ class CheckoutHandler(BaseHandler):
         # at the same moment waits, then finds the cart already empty.
         async with self.update_session() as session:
             cart = price_cart(clean_cart(session.get("cart")), self.catalog)
-            if cart.is_empty:
-                await self.flash(EMPTY_CART)
-            else:
+            if not cart.is_empty:
                 try:
                     order = await IOLoop.current().run_in_executor(
                         None, self.orders.place, self.current_user["id"], cart, address
@@ -53,10 +51,11 @@ class CheckoutHandler(BaseHandler):
                 except OrderError as error:
                     raise ShopError(400, str(error)) from None
                 session["cart"] = {}
-                await self.flash("Thank you! Your order is placed.", "success")
         if order is None:
+            self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
             return
+        self.flash("Thank you! Your order is placed.", "success")
         log.info("order %d placed by user %d (%d items)", order.id, order.user_id, order.item_count)
         self.redirect(f"/orders/{order.id}", status=303)
 

@@ -117,6 +117,9 @@ class OrderStore:
             for line in priced_cart.lines
         )
         with self._db.transaction() as connection:
+            # A session can outlive its account (a database reset, a deleted user): say so, not crash.
+            if connection.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+                raise OrderError("We could not find your account. Please log out and log in again.")
             cursor = connection.execute(
                 "INSERT INTO orders (user_id, created_at, ship_name, ship_street, ship_city,"
                 " ship_postcode, ship_country, subtotal_cents, shipping_cents, total_cents, item_count)"

@@ -217,19 +217,32 @@ async def test_concurrent_adds_of_one_session_all_count(client, product_ids):
 
 
 @pytest.mark.gen_test
-async def test_an_unavailable_session_store_answers_503_with_a_message(client, app, product_ids, monkeypatch):
-    from sessions import StoreUnavailable
-
+@pytest.mark.parametrize("session_backend", ["file"])
+async def test_an_unavailable_session_store_answers_503_with_a_message(client, app, product_ids):
     await client.add(product_ids[0], 1)
     store = app.settings["session_store"]
-
-    async def unavailable(*args, **kwargs):
-        raise StoreUnavailable("disk on fire")
-
-    monkeypatch.setattr(store, "load", unavailable)
-    for response in (await client.get("/cart"), await client.add(product_ids[0], 1)):
-        assert response.code == 503
-        assert "try again in a moment" in client.page_of(response).flash
-        assert b"disk on fire" not in response.body
-    monkeypatch.undo()
+    [session_file] = store.directory.glob("*.json")
+    aside = session_file.with_name("aside")
+    # A real failure that retrying cannot fix: a folder where the session's file should be.
+    session_file.rename(aside)
+    session_file.mkdir()
+    try:
+        for response in (await client.get("/cart"), await client.add(product_ids[0], 1)):
+            assert response.code == 503
+            assert "try again in a moment" in client.page_of(response).flash
+            assert b"Is a directory" not in response.body
+    finally:
+        session_file.rmdir()
+        aside.rename(session_file)
     assert await client.cart_quantities() == {product_ids[0]: 1}
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("session_backend", ["file"])
+async def test_showing_a_message_does_not_write_the_session(client, app, product_ids):
+    await client.add(product_ids[0], 1)
+    [session_file] = app.settings["session_store"].directory.glob("*.json")
+    written = session_file.stat().st_ino  # every save replaces the file with a new one
+    page = await client.page("/cart")
+    assert "Added 1" in page.flash
+    assert session_file.stat().st_ino == written

@@ -116,6 +116,11 @@ def test_place_refuses_an_empty_cart(orders, user_ids):
     assert orders.list_for_user(user_ids[0]) == []
 
 
+def test_place_refuses_an_account_that_no_longer_exists(orders, user_ids):
+    with pytest.raises(OrderError, match="log in again"):
+        orders.place(max(user_ids) + 1000, price_cart({"mug": 1}, make_catalog()), ADDRESS)
+
+
 def test_stored_order_keeps_the_prices_it_was_placed_at(orders, user_ids):
     alice, _ = user_ids
     placed = orders.place(alice, price_cart({"mug": 1}, make_catalog(mug_price=1400)), ADDRESS)
