@@ -173,6 +173,18 @@ def parse_memory_result(text: str) -> MemoryResult:
     return MemoryResult(sessions=sessions, rss_delta_bytes=int(_number(pairs, "rss_delta_bytes", int)))
 
 
+_ACCESS_ERROR = re.compile(r"tornado\.access: (?P<status>[45]\d\d) (?P<method>[A-Z]+) (?P<path>\S+)")
+
+
+def summarize_error_answers(log_text: str) -> str:
+    """`400 POST /cart/add x1,513, 503 GET /cart x2` from a Tornado server log; "" when there are none."""
+    counts: dict[str, int] = {}
+    for match in _ACCESS_ERROR.finditer(log_text):
+        key = f"{match['status']} {match['method']} {match['path'].split('?')[0]}"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{key} x{n:,}" for key, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 # ---------------------------------------------------------------------------- the whole run
 
 @dataclass

@@ -21,6 +21,7 @@ from bench.results import (
     parse_stall_result,
     parse_sweep_result,
     ratio,
+    summarize_error_answers,
 )
 
 WRK_OUTPUT = """Running 8s test @ http://127.0.0.1:3100
@@ -189,3 +190,13 @@ def test_report_round_trips_through_json_and_formats():
     for needle in ["## Targets", "## Cart mix", "## Scale", "## Sweeping", "## Memory store", "- CPU: test cpu",
                    "5.0 MiB", "113.0 ms"]:
         assert needle in text
+
+
+def test_summarize_error_answers_counts_4xx_and_5xx_by_route():
+    log = """2026-11-26 07:20:47,081 WARNING tornado.access: 400 POST /cart/add (127.0.0.1) 0.99ms
+2026-11-26 07:20:47,082 INFO tornado.access: 303 POST /cart/add (127.0.0.1) 3.10ms
+2026-11-26 07:20:47,083 WARNING tornado.access: 400 POST /cart/add (127.0.0.1) 0.50ms
+2026-11-26 07:20:47,084 ERROR tornado.access: 503 GET /cart?x=1 (127.0.0.1) 9.00ms
+"""
+    assert summarize_error_answers(log) == "400 POST /cart/add x2, 503 GET /cart x1"
+    assert summarize_error_answers("2026 INFO tornado.access: 200 GET /cart (127.0.0.1) 1ms") == ""
