@@ -8,6 +8,7 @@ from .manager import Session, SessionManager, Sweeper
 from .memory import MemoryStore
 from .store import (
     InvalidSessionId,
+    LockedSession,
     SessionStore,
     StoreError,
     StoreStats,
@@ -19,6 +20,6 @@ from .store import (
 
 __all__ = [
     "FileStore", "MemoryStore", "Session", "SessionManager", "SessionStore", "Sweeper",
-    "InvalidSessionId", "StoreError", "StoreStats", "StoreUnavailable",
+    "InvalidSessionId", "LockedSession", "StoreError", "StoreStats", "StoreUnavailable",
     "is_valid_session_id", "new_session_id", "short_id",
 ]

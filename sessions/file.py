@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
 
-from .store import StoreStats, StoreUnavailable, check_session_id, is_valid_session_id, short_id
+from .store import LockedSession, StoreStats, StoreUnavailable, check_session_id, is_valid_session_id, short_id
 
 log = logging.getLogger("sessions.file")
 
@@ -100,7 +100,7 @@ class FileStore:
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
         check_session_id(session_id)
         # Encode on the loop: it is fast, and a TypeError for data that is not JSON belongs to the caller.
-        payload = json.dumps({"v": FORMAT_VERSION, "data": data}, separators=(",", ":")).encode()
+        payload = _encode(data)
         try:
             await self._run(self._write, session_id, payload, time.time() + ttl)
         except OSError as error:
@@ -129,24 +129,42 @@ class FileStore:
         return await loop.run_in_executor(self._sweeper, self.stats_now)
 
     @contextlib.asynccontextmanager
-    async def lock(self, session_id: str) -> AsyncIterator[None]:
+    async def locked(self, session_id: str) -> AsyncIterator[LockedSession]:
         check_session_id(session_id)
+        fd, data = await self._lock_and_read(session_id)
+        held = LockedSession(session_id, data)
+        try:
+            yield held
+            payload = None if held.pending_save is None else _encode(held.pending_save[0])
+        except BaseException:
+            await self._run(self._unlock, fd)
+            raise
+        try:
+            await self._run(self._apply_and_unlock, held, payload, fd)
+        except OSError as error:
+            raise StoreUnavailable(f"cannot write session {short_id(session_id)}: {error}") from error
+
+    async def _lock_and_read(self, session_id: str) -> tuple[int, dict | None]:
         # Poll with a non-blocking flock rather than block a pool thread: a pool full of threads
         # waiting for locks could never run the write that releases them.
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.001
         while True:
-            fd = await self._run(self._try_lock, session_id)
+            fd, data, failure = await self._run(self._try_lock_and_read, session_id)
             if fd is not None:
                 break
             if time.monotonic() > deadline:
                 raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s")
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.05)
-        try:
-            yield
-        finally:
-            await self._run(self._unlock, fd)
+        if failure is not None:
+            # The read in the same step failed: retry it as any load does, still holding the lock.
+            try:
+                data = await self.load(session_id)
+            except BaseException:
+                await self._run(self._unlock, fd)
+                raise
+        return fd, data
 
     async def close(self) -> None:
         self._io.shutdown(wait=True)
@@ -254,6 +272,26 @@ class FileStore:
             raise
         return fd
 
+    def _try_lock_and_read(self, session_id: str) -> tuple[int | None, dict | None, Exception | None]:
+        """Take the lock and read the session in one trip to the pool; a failed read is returned,
+        not raised, so the caller still learns the descriptor it must release."""
+        fd = self._try_lock(session_id)
+        if fd is None:
+            return None, None, None
+        try:
+            return fd, self._read(session_id, None), None
+        except (OSError, _Undecodable) as error:
+            return fd, None, error
+
+    def _apply_and_unlock(self, held: LockedSession, payload: bytes | None, fd: int) -> None:
+        try:
+            if payload is not None:
+                self._write(held.session_id, payload, time.time() + held.pending_save[1])
+            elif held.pending_destroy:
+                self._unlink(held.session_id)
+        finally:
+            self._unlock(fd)
+
     @staticmethod
     def _unlock(fd: int) -> None:
         try:
@@ -316,6 +354,10 @@ class FileStore:
     def _backoff(self, attempt: int) -> float:
         # Exponential with full jitter, so retries of many requests do not arrive in step.
         return min(self.retry_delay * (2 ** attempt), 0.25) * random.uniform(0.5, 1.5)
+
+
+def _encode(data: dict) -> bytes:
+    return json.dumps({"v": FORMAT_VERSION, "data": data}, separators=(",", ":")).encode()
 
 
 def _decode(raw: bytes, inode: int) -> dict:

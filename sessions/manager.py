@@ -15,7 +15,7 @@ from typing import AsyncIterator, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
-from .store import SessionStore, is_valid_session_id, new_session_id, short_id
+from .store import LockedSession, SessionStore, is_valid_session_id, new_session_id, short_id
 
 log = logging.getLogger("sessions")
 
@@ -111,18 +111,20 @@ class SessionManager:
             yield session
             await self._commit(handler, session, unchanged=_fingerprint({}))
             return
-        async with self._locks.hold(session_id), self.store.lock(session_id):
-            data = await self.store.load(session_id)
-            session = Session(data, session_id=session_id if data is not None else None)
+        async with self._locks.hold(session_id), self.store.locked(session_id) as held:
+            session = Session(held.data, session_id=session_id if held.data is not None else None)
             before = _fingerprint(session)
             yield session
-            await self._commit(handler, session, unchanged=before)
+            await self._commit(handler, session, held, unchanged=before)
 
-    async def _commit(self, handler: CookieJar, session: Session, *, unchanged: str) -> None:
+    async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
+                      *, unchanged: str) -> None:
+        """Decide what the end of a transaction writes. Changes to the held session are written
+        by the store as it releases the lock; a new id is saved at once."""
         old_id = session.id
         if session.ended:
-            if old_id is not None:
-                await self.store.destroy(old_id)
+            if held is not None and old_id is not None:
+                held.destroy()
                 log.info("session %s ended", short_id(old_id))
             handler.clear_cookie(self.cookie_name)
             session.id = None
@@ -138,11 +140,11 @@ class SessionManager:
             # The new id is fresh and unknown to everyone, so it needs no lock of its own.
             session.id = new_session_id()
             await self.store.save(session.id, dict(session), self.ttl)
-            await self.store.destroy(old_id)
+            held.destroy()
             self._set_cookie(handler, session.id)
             log.info("session %s regenerated as %s", short_id(old_id), short_id(session.id))
         elif _fingerprint(session) != unchanged:
-            await self.store.save(old_id, dict(session), self.ttl)
+            held.save(dict(session), self.ttl)
         session.regenerate_requested = False
 
     def start_sweeper(self, interval: float) -> "Sweeper":

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from typing import AsyncIterator
 
-from .store import StoreStats, check_session_id, short_id
+from .store import LockedSession, StoreStats, check_session_id, short_id
 
 log = logging.getLogger("sessions.memory")
 
@@ -48,6 +48,9 @@ class MemoryStore:
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
         check_session_id(session_id)
+        self._put(session_id, data, ttl)
+
+    def _put(self, session_id: str, data: dict, ttl: int) -> None:
         payload = json.dumps(data, separators=(",", ":"))
         if session_id not in self._sessions:
             self._make_room()
@@ -93,11 +96,15 @@ class MemoryStore:
         return StoreStats(backend=self.name, sessions=live, expired=expired, bytes=size)
 
     @contextlib.asynccontextmanager
-    async def lock(self, session_id: str) -> AsyncIterator[None]:
-        # Only one process can see this dict, and SessionManager already serialises a session within
-        # the process, so there is nothing more to exclude.
-        check_session_id(session_id)
-        yield
+    async def locked(self, session_id: str) -> AsyncIterator[LockedSession]:
+        # Only this process can see the dict, and SessionManager already serialises a session
+        # within the process, so there is nothing more to exclude.
+        held = LockedSession(session_id, await self.load(session_id))
+        yield held
+        if held.pending_save is not None:
+            self._put(session_id, *held.pending_save)
+        elif held.pending_destroy:
+            self._sessions.pop(session_id, None)
 
     async def close(self) -> None:
         self._sessions.clear()

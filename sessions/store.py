@@ -66,6 +66,26 @@ class StoreStats:
         }
 
 
+class LockedSession:
+    """One session, held exclusively for the length of an `async with store.locked(id)` block.
+
+    `data` is the session as read under the lock (None when unknown or expired). `save` and `destroy`
+    only record what to do: the store does it when the block ends cleanly, in the same step as the
+    release (one round trip for stores that can). When the block raises, nothing is written."""
+
+    def __init__(self, session_id: str, data: dict | None) -> None:
+        self.session_id = session_id
+        self.data = data
+        self.pending_save: tuple[dict, int] | None = None
+        self.pending_destroy = False
+
+    def save(self, data: dict, ttl: int) -> None:
+        self.pending_save, self.pending_destroy = (data, ttl), False
+
+    def destroy(self) -> None:
+        self.pending_save, self.pending_destroy = None, True
+
+
 class SessionStore(Protocol):
     """What every store implements. All methods are coroutines except `lock`, which returns an async
     context manager. Every method validates the id first and raises InvalidSessionId for a bad one."""
@@ -91,9 +111,11 @@ class SessionStore(Protocol):
     async def stats(self) -> StoreStats:
         ...
 
-    def lock(self, session_id: str) -> AsyncContextManager[None]:
+    def locked(self, session_id: str) -> AsyncContextManager[LockedSession]:
         """Exclusive access to one session across every process sharing the store, for a
-        load-change-save. Within one process, SessionManager also serialises with an asyncio lock."""
+        load-change-save: `async with store.locked(id) as held:` reads held.data under the lock;
+        held.save() or held.destroy() take effect as the lock is released. Within one process,
+        SessionManager also serialises with an asyncio lock."""
 
     async def close(self) -> None:
         ...

@@ -177,14 +177,52 @@ async def test_locked_read_change_write_loses_no_update(store):
     in_process = asyncio.Lock()  # what SessionManager adds within one process
 
     async def increment():
-        async with in_process, store.lock(session_id):
-            data = await store.load(session_id)
+        async with in_process, store.locked(session_id) as held:
             await asyncio.sleep(0)  # let the others try to interleave
-            data["n"] += 1
-            await store.save(session_id, data, 60)
+            held.save({"n": held.data["n"] + 1}, 60)
 
     await asyncio.gather(*(increment() for _ in range(50)))
     assert await store.load(session_id) == {"n": 50}
+
+
+@pytest.mark.gen_test
+async def test_locked_session_reads_none_for_an_unknown_id(store):
+    async with store.locked(new_session_id()) as held:
+        assert held.data is None
+
+
+@pytest.mark.gen_test
+async def test_locked_changes_are_written_only_when_the_block_ends_cleanly(store):
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 60)
+    with pytest.raises(RuntimeError):
+        async with store.locked(session_id) as held:
+            held.save({"n": 2}, 60)
+            raise RuntimeError("the handler failed")
+    assert await store.load(session_id) == {"n": 1}
+    async with store.locked(session_id) as held:
+        held.save({"n": 3}, 60)
+    assert await store.load(session_id) == {"n": 3}
+
+
+@pytest.mark.gen_test
+async def test_locked_destroy_forgets_the_session(store):
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 60)
+    async with store.locked(session_id) as held:
+        held.destroy()
+    assert await store.load(session_id) is None
+
+
+@pytest.mark.gen_test
+async def test_lock_is_released_after_a_failed_block(store):
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 60)
+    with pytest.raises(RuntimeError):
+        async with store.locked(session_id):
+            raise RuntimeError
+    async with store.locked(session_id) as held:  # would wait for ever on a leaked lock
+        assert held.data == {"n": 1}
 
 
 @pytest.mark.gen_test
@@ -199,7 +237,7 @@ async def test_every_operation_refuses_a_malformed_id(store, bad_id):
     with pytest.raises(InvalidSessionId):
         await store.touch(bad_id, 60)
     with pytest.raises(InvalidSessionId):
-        async with store.lock(bad_id):
+        async with store.locked(bad_id):
             pass
     assert (await store.stats()).sessions == 0
 

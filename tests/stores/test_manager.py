@@ -9,7 +9,7 @@ from http.cookies import SimpleCookie
 import pytest
 import tornado.web
 
-from sessions import SessionManager, new_session_id
+from sessions import LockedSession, SessionManager, new_session_id
 
 SECRET = "test-secret-" + "x" * 32
 
@@ -147,17 +147,22 @@ async def test_secure_cookie_when_configured(app, http_client, base_url, manager
 
 
 @pytest.mark.gen_test
-async def test_unchanged_session_is_not_saved_again(browser, session_store):
+async def test_unchanged_session_is_not_saved_again(browser, session_store, monkeypatch):
     await browser.request("/incr", "POST")
     session_id = (await browser.read())["id"]
-    saves = []
-    original_save = session_store.save
+    saves = []  # a spy: every write still happens, and is counted
+    real_save, real_held_save = session_store.save, LockedSession.save
 
-    async def counting_save(*args, **kwargs):
-        saves.append(args[0])
-        return await original_save(*args, **kwargs)
+    async def counting_save(self_id, *args, **kwargs):
+        saves.append(self_id)
+        return await real_save(self_id, *args, **kwargs)
 
-    session_store.save = counting_save
+    def counting_held_save(held, *args, **kwargs):
+        saves.append(held.session_id)
+        return real_held_save(held, *args, **kwargs)
+
+    monkeypatch.setattr(session_store, "save", counting_save)
+    monkeypatch.setattr(LockedSession, "save", counting_held_save)
     await browser.read()
     await browser.request("/fail", "POST")
     assert saves == []

@@ -18,11 +18,9 @@ async def write_forever(directory, session_ids):
 async def increment(directory, session_id, times):
     store = FileStore(directory)
     for _ in range(times):
-        async with store.lock(session_id):
-            data = await store.load(session_id)
+        async with store.locked(session_id) as held:
             await asyncio.sleep(0.001)  # widen the window a lost update would need
-            data["n"] += 1
-            await store.save(session_id, data, 3600)
+            held.save({"n": held.data["n"] + 1}, 3600)
     await store.close()
 
 
