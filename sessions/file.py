@@ -15,13 +15,13 @@ import asyncio
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
 import random
-import tempfile
+import secrets
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
@@ -62,6 +62,7 @@ class FileStore:
         if retries < 0:
             raise ValueError("retries must be 0 or more")
         self.directory = Path(directory)
+        self._directory = str(self.directory)
         self.retries = retries
         self.retry_delay = retry_delay
         self.lock_timeout = lock_timeout
@@ -175,36 +176,44 @@ class FileStore:
     def path_for(self, session_id: str) -> Path:
         return self.directory / (check_session_id(session_id) + SUFFIX)
 
+    def _path(self, session_id: str) -> str:
+        # Plain strings on the hot path: the id was checked by the public method that got here.
+        return f"{self._directory}/{session_id}{SUFFIX}"
+
     def _read(self, session_id: str, extend_ttl: int | None) -> dict | None:
         try:
-            fd = os.open(self.path_for(session_id), os.O_RDONLY)
+            fd = os.open(self._path(session_id), os.O_RDONLY)
         except FileNotFoundError:
             return None
-        with os.fdopen(fd, "rb") as file:
+        try:
             status = os.fstat(fd)
             now = time.time()
             if status.st_mtime <= now:
                 return None  # expired: the sweeper deletes it; it is never brought back
-            raw = file.read()
-            data = _decode(raw, status.st_ino)
+            data = _decode(_read_all(fd, status.st_size), status.st_ino)
             if extend_ttl is not None:
                 expires_at = now + extend_ttl
                 # On the descriptor we read: if a writer replaced the file meanwhile, this touches
                 # the old inode only, and the new file carries its own fresh expiry.
                 os.utime(fd, (expires_at, expires_at))
             return data
+        finally:
+            os.close(fd)
 
     def _write(self, session_id: str, payload: bytes, expires_at: float) -> None:
-        final = self.path_for(session_id)
-        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX + session_id[:8] + "-", suffix=SUFFIX)
+        temp = f"{self._directory}/{TEMP_PREFIX}{session_id[:8]}-{secrets.token_hex(6)}{SUFFIX}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(payload)
-                file.flush()
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view):]
                 os.utime(fd, (expires_at, expires_at))
                 # The data and the mtime must be on disk before the rename makes them the session.
                 os.fsync(fd)
-            os.replace(temp, final)
+            finally:
+                os.close(fd)
+            os.replace(temp, self._path(session_id))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
@@ -214,15 +223,14 @@ class FileStore:
 
     def _unlink(self, session_id: str) -> None:
         try:
-            os.unlink(self.path_for(session_id))
+            os.unlink(self._path(session_id))
         except FileNotFoundError:
             return
         self._fsync_directory()
 
     def _extend(self, session_id: str, ttl: int) -> bool:
-        path = self.path_for(session_id)
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(self._path(session_id), os.O_RDONLY)
         except FileNotFoundError:
             return False
         try:
@@ -252,11 +260,10 @@ class FileStore:
             return
         log.warning("quarantined undecodable session file %s (%s)", short_id(session_id), reason)
 
-    def _lock_path(self, session_id: str) -> Path:
+    def _lock_path(self, session_id: str) -> str:
         # A fixed set of stripes, not a lock file per session: a per-session lock file could never be
         # deleted safely (a waiter may hold it open), so the folder would fill with them.
-        digest = hashlib.blake2b(session_id.encode(), digest_size=4).digest()
-        return self.lock_directory / f"{int.from_bytes(digest, 'big') % LOCK_STRIPES:04d}"
+        return f"{self._directory}/.locks/{zlib.crc32(session_id.encode()) % LOCK_STRIPES:04d}"
 
     def _try_lock(self, session_id: str) -> int | None:
         # A fresh descriptor for every acquisition: flock excludes between open file descriptions,
@@ -354,6 +361,13 @@ class FileStore:
     def _backoff(self, attempt: int) -> float:
         # Exponential with full jitter, so retries of many requests do not arrive in step.
         return min(self.retry_delay * (2 ** attempt), 0.25) * random.uniform(0.5, 1.5)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, max(size, 4096) + 1):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _encode(data: dict) -> bytes:
