@@ -67,6 +67,7 @@ def make_app(config: Config) -> tornado.web.Application:
         login_url="/login",
         template_path=str(ROOT / "templates"),
         template_env=make_template_env(str(ROOT / "templates")),
+        static_urls={},
         static_path=str(ROOT / "static"),
         config=config,
         catalog=Catalog.load(ROOT / "data" / "products.json"),

@@ -98,6 +98,9 @@ class BaseHandler(tornado.web.RequestHandler):
     """Loads the session in prepare(); changes go through update_session()."""
 
     uses_session = True
+    # Handlers whose every POST goes through update_session() read the session there, under its
+    # lock; a snapshot in prepare() as well would be a second read of the same session.
+    snapshot_in_prepare = True
 
     def initialize(self) -> None:
         # A snapshot until prepare() loads the real one; error pages raised before then use it.
@@ -138,14 +141,17 @@ class BaseHandler(tornado.web.RequestHandler):
     async def prepare(self) -> None:
         self.settings["in_flight"].started()
         self._counted = True
-        if self.uses_session:
+        xsrf_valid = self._xsrf_valid()
+        # A refused form still gets a page with the person's own header, so it needs the session.
+        if self.uses_session and (self.snapshot_in_prepare or self.request.method == "GET" or not xsrf_valid):
             try:
                 self.session = await self.session_manager.load(self)
             except StoreUnavailable:
                 log.warning("session store unavailable while loading %s %s", self.request.method, self.request.path)
                 raise ShopError(503, UNAVAILABLE_MESSAGE) from None
             self.current_user = _user_from(self.session)
-        self._verify_xsrf()
+        if not xsrf_valid:
+            raise ShopError(403, XSRF_MESSAGE)
 
     def on_finish(self) -> None:
         if self._counted:
@@ -156,13 +162,14 @@ class BaseHandler(tornado.web.RequestHandler):
         """Deferred to prepare(): Tornado calls this before prepare(), and the 403 page should show
         the person's own header (cart count, name), which needs the session loaded first."""
 
-    def _verify_xsrf(self) -> None:
+    def _xsrf_valid(self) -> bool:
         if self.request.method in ("GET", "HEAD", "OPTIONS") or not self.settings.get("xsrf_cookies"):
-            return
+            return True
         try:
             super().check_xsrf_cookie()
         except tornado.web.HTTPError:
-            raise ShopError(403, XSRF_MESSAGE) from None
+            return False
+        return True
 
     # --- session changes --------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -173,6 +180,9 @@ class BaseHandler(tornado.web.RequestHandler):
         """
         try:
             async with self.session_manager.transaction(self) as session:
+                # Until the block ends, pages (an error page too) show the session as it was read.
+                self.session = dict(session)
+                self.current_user = _user_from(session)
                 yield session
         except StoreUnavailable:
             log.warning("session store unavailable while saving %s %s", self.request.method, self.request.path)
@@ -228,11 +238,30 @@ class BaseHandler(tornado.web.RequestHandler):
         namespace.update(kwargs)
         return self.settings["template_env"].get_template(template_name).render(namespace)
 
+    def static_url(self, path: str, include_host: bool | None = None, **kwargs: Any) -> str:
+        # Static files do not change while the shop runs: build each versioned URL once, not once
+        # per picture per page.
+        if include_host is not None or kwargs:
+            return super().static_url(path, include_host, **kwargs)
+        urls = self.settings["static_urls"]
+        url = urls.get(path)
+        if url is None:
+            url = urls[path] = super().static_url(path)
+        return url
+
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
+        # The same hidden field for every form of the page (a cart page has two per line).
+        form_field: list[Markup] = []
+
+        def xsrf_form_html() -> Markup:
+            if not form_field:
+                # Tornado's helper returns HTML as a str; mark it so autoescape leaves it alone.
+                form_field.append(Markup(self.xsrf_form_html()))
+            return form_field[0]
+
         namespace.update(
-            # Tornado's helper returns HTML as a str; mark it so autoescape leaves it alone.
-            xsrf_form_html=lambda: Markup(self.xsrf_form_html()),
+            xsrf_form_html=xsrf_form_html,
             shop_name=SHOP_NAME,
             cart_count=self.cart_count(),
             categories=self.catalog.categories(),

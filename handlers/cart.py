@@ -41,15 +41,17 @@ class CartApiHandler(BaseHandler):
 class _CartChangeHandler(BaseHandler):
     """POST product_id (+ quantity): change the cart, then 303 to /cart, or JSON for fetch()."""
 
+    snapshot_in_prepare = False
+
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
         """The changed cart and a message saying what was done; raises CartError when refused."""
         raise NotImplementedError
 
     async def post(self) -> None:
         product_id = self.get_body_argument("product_id", "").strip()
-        if not product_id:
-            raise ShopError(400, "Please choose a product.")
         async with self.update_session() as session:
+            if not product_id:
+                raise ShopError(400, "Please choose a product.")
             try:
                 cart, message = self.change(clean_cart(session.get("cart")), product_id)
             except CartError as error:

@@ -3,6 +3,7 @@ that changes nothing."""
 
 import asyncio
 import json
+import os
 
 import pytest
 
@@ -224,8 +225,10 @@ async def test_an_unavailable_session_store_answers_503_with_a_message(client, a
     [session_file] = store.directory.glob("*.json")
     aside = session_file.with_name("aside")
     # A real failure that retrying cannot fix: a folder where the session's file should be.
+    expires = session_file.stat().st_mtime
     session_file.rename(aside)
     session_file.mkdir()
+    os.utime(session_file, (expires, expires))  # as live as the session it stands in for
     try:
         for response in (await client.get("/cart"), await client.add(product_ids[0], 1)):
             assert response.code == 503
