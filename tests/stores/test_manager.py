@@ -289,3 +289,18 @@ async def test_sweeper_removes_expired_sessions(session_store, manager):
         sweeper.stop()
     stats = await session_store.stats()
     assert (stats.sessions, stats.expired) == (1, 0)
+
+
+@pytest.mark.gen_test(timeout=15)
+@pytest.mark.parametrize("ttl", [10])
+async def test_cookie_is_sent_again_once_a_tenth_of_the_ttl_has_passed(browser, ttl):
+    def sets_session_cookie(response):
+        return any(h.startswith("session=") for h in response.headers.get_list("Set-Cookie"))
+
+    await browser.request("/incr", "POST")
+    assert not sets_session_cookie(await browser.request("/read"))
+    await asyncio.sleep(ttl / 10 + 1.1)  # signatures count whole seconds
+    response = await browser.request("/read")
+    assert sets_session_cookie(response)
+    header = next(h for h in response.headers.get_list("Set-Cookie") if h.startswith("session="))
+    assert "Max-Age=10" in header
