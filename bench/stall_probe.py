@@ -7,11 +7,13 @@ in the store's sweep thread). So the lag seen here is the lag of a shop process 
 while the cart mix runs against it.
 
 Protocol, one line each: prints `READY` once listening; reads `mark` (forget the lag so far),
-`sweep` (note the lag since `mark` as the baseline, sweep, print a RESULT line), `quit`.
+`sweep` (note the lag since `mark` as the baseline, sweep, print a RESULT line), `sweep-child` (the
+same, but the sweep runs in a child process, `python -m sessions sweep`, for comparison), `quit`.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -27,8 +29,8 @@ class LagMonitor:
     """Wakes every TICK_SECONDS; how much later than asked it wakes is how long the loop was busy."""
 
     def __init__(self) -> None:
-        self.max_lag = 0.0
-        self.ticks = 0
+        self.lags: list[float] = []
+        self.since = time.perf_counter()
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -38,16 +40,24 @@ class LagMonitor:
         while True:
             asked = time.perf_counter()
             await asyncio.sleep(TICK_SECONDS)
-            lag = time.perf_counter() - asked - TICK_SECONDS
-            self.ticks += 1
-            if lag > self.max_lag:
-                self.max_lag = lag
+            self.lags.append(time.perf_counter() - asked - TICK_SECONDS)
 
-    def take(self) -> tuple[float, int]:
-        """The worst lag and the tick count since the last take, then start afresh."""
-        result = (self.max_lag, self.ticks)
-        self.max_lag, self.ticks = 0.0, 0
-        return result
+    def take(self) -> dict[str, float]:
+        """Worst and 99th-percentile lag (ms), stalls over 50 ms, and the window's length (s), since
+        the last take; then start afresh."""
+        lags, seconds = sorted(self.lags) or [0.0], time.perf_counter() - self.since
+        self.lags, self.since = [], time.perf_counter()
+        return {"max": lags[-1] * 1000, "p99": lags[int(len(lags) * 0.99)] * 1000,
+                "over50": sum(1 for lag in lags if lag > 0.050), "seconds": seconds}
+
+
+async def sweep_in_child(directory) -> int:
+    """The same sweep from a child process (`python -m sessions sweep`), for comparison: no GIL shared
+    with the loop."""
+    child = await asyncio.create_subprocess_exec(sys.executable, "-m", "sessions", "sweep", str(directory),
+                                                 "--json", stdout=asyncio.subprocess.PIPE)
+    out, _ = await child.communicate()
+    return int(json.loads(out)["removed"])
 
 
 async def main() -> int:
@@ -64,16 +74,24 @@ async def main() -> int:
         command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
         if command == "mark":
             monitor.take()
-        elif command == "sweep":
-            baseline, _ = monitor.take()
+        elif command in ("sweep", "sweep-child"):
+            baseline = monitor.take()
             files = sum(1 for name in await loop.run_in_executor(None, os.listdir, config.session_dir)
                         if name.endswith(".json"))
+            monitor.take()
             started = time.perf_counter()
-            removed = await store.sweep_expired()
+            if command == "sweep":
+                removed = await store.sweep_expired()
+            else:
+                removed = await sweep_in_child(config.session_dir)
             seconds = time.perf_counter() - started
-            worst, ticks = monitor.take()
-            print(f"RESULT files={files} sweep_s={seconds:.3f} removed={removed} max_stall_ms={worst * 1000:.1f} "
-                  f"baseline_max_stall_ms={baseline * 1000:.1f} ticks={ticks}", flush=True)
+            during = monitor.take()
+            print(f"RESULT files={files} sweep_s={seconds:.3f} removed={removed} "
+                  f"max_stall_ms={during['max']:.1f} p99_stall_ms={during['p99']:.1f} "
+                  f"stalls_over_50ms={during['over50']} "
+                  f"baseline_max_stall_ms={baseline['max']:.1f} baseline_p99_stall_ms={baseline['p99']:.1f} "
+                  f"baseline_stalls_over_50ms={baseline['over50']} baseline_s={baseline['seconds']:.1f}",
+                  flush=True)
         elif command in ("quit", ""):
             break
     server.stop()
