@@ -90,7 +90,7 @@ async def serve(config: Config) -> None:
         raise SystemExit(1) from None
     manager: SessionManager = app.settings["session_manager"]
     sweeper = None
-    if config.session_backend == "file" and config.session_reap_interval > 0:
+    if config.session_reap_interval > 0:
         sweeper = manager.start_sweeper(config.session_reap_interval)
 
     stopping = asyncio.Event()
