@@ -1,5 +1,6 @@
 """Fixtures shared by the tests: a test Config on a temporary DATA_DIR, the app for pytest-tornado,
-a cookie-keeping client that sends the _xsrf token like a browser form, and an `auth` helper.
+a cookie-keeping client that sends the _xsrf token like a browser form, an `auth` helper, and
+`start_app` for the tests that need a real `python app.py` (tests/shop_process.py).
 
 Modelled on Flask's tutorial (flaskr): an application factory fed a test config, and helpers with
 login()/logout().
@@ -11,13 +12,15 @@ import json
 import re
 import urllib.parse
 from http.cookies import SimpleCookie
-from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPResponse
 
 from app import make_app
 from config import Config
+from tests.pages import Page
+from tests.shop_process import AppProcess, free_port
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo1234"
@@ -54,60 +57,6 @@ def app(config, io_loop):
     yield application
     io_loop.run_sync(application.settings["session_store"].close)
     application.settings["database"].close()
-
-
-class Page:
-    """The elements of an HTML page that carry data-testid, with their attributes and text."""
-
-    def __init__(self, html: str) -> None:
-        self.html = html
-        parser = _TestidParser()
-        parser.feed(html)
-        self.elements = parser.elements
-
-    def all(self, testid: str) -> list[dict]:
-        return [element for element in self.elements if element["attrs"].get("data-testid") == testid]
-
-    def first(self, testid: str) -> dict | None:
-        found = self.all(testid)
-        return found[0] if found else None
-
-    def text(self, testid: str) -> str | None:
-        element = self.first(testid)
-        return None if element is None else " ".join(element["text"].split())
-
-    @property
-    def flash(self) -> str:
-        return self.text("flash") or ""
-
-
-class _TestidParser(HTMLParser):
-    _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[dict] = []
-        self._open: list[tuple[str, dict | None]] = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        element = None
-        if "data-testid" in attrs:
-            element = {"tag": tag, "attrs": attrs, "text": ""}
-            self.elements.append(element)
-        if tag not in self._VOID:
-            self._open.append((tag, element))
-
-    def handle_endtag(self, tag):
-        while self._open:
-            open_tag, _ = self._open.pop()
-            if open_tag == tag:
-                break
-
-    def handle_data(self, data):
-        for _, element in self._open:
-            if element is not None:
-                element["text"] += data
 
 
 class Client:
@@ -152,11 +101,11 @@ class Client:
     async def page(self, path: str) -> Page:
         response = await self.get(path)
         assert response.code == 200, f"GET {path} answered {response.code}"
-        return Page(response.body.decode())
+        return Page(response.body.decode(), status=response.code, url=response.effective_url)
 
     @staticmethod
     def page_of(response: HTTPResponse) -> Page:
-        return Page(response.body.decode())
+        return Page(response.body.decode(), status=response.code, url=response.effective_url)
 
     async def cart(self) -> dict:
         response = await self.get("/api/cart")
@@ -213,3 +162,28 @@ def auth(client):
 @pytest.fixture
 def product_ids(app):
     return [product.id for product in app.settings["catalog"].all()]
+
+
+@pytest.fixture
+def start_app(tmp_path):
+    """start_app(backend, data_dir=None, **environ) -> a running `python app.py` (an AppProcess) on a
+    free port. data_dir defaults to one folder per backend, so a second start of the same backend
+    shares it; every process started is killed at teardown."""
+    started: list[AppProcess] = []
+
+    def start(backend: str, data_dir: Path | None = None, **environ: str) -> AppProcess:
+        data_dir = data_dir or tmp_path / f"data-{backend}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = tmp_path / f"app{len(started) + 1}-{backend}.log"
+        app = AppProcess(data_dir, backend, free_port(), log_path, environ)
+        started.append(app)
+        return app.start()
+
+    yield start
+    failures = []
+    for app in started:
+        try:
+            app.kill9()
+        except AssertionError as error:
+            failures.append(str(error))
+    assert not failures, "\n".join(failures)

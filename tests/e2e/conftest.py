@@ -1,6 +1,7 @@
-"""Shared parts of the end-to-end tests: a real `python app.py` on a free port, headless Chromium
-(Debian's chromium + chromium-driver, never a downloaded one), screenshots into test-artifacts/, and
-the shopping steps a person takes, driven only through the contract's data-testid hooks.
+"""Shared parts of the end-to-end tests: headless Chromium (Debian's chromium + chromium-driver, never
+a downloaded one), screenshots into test-artifacts/, the shopping steps a person takes, driven only
+through the contract's data-testid hooks, and Docker. The shop as a process is tests/shop_process.py
+(its `start_app` fixture is in tests/conftest.py).
 
 A missing browser or Docker engine skips a test with the reason, except under CI=true, where it fails.
 """
@@ -9,19 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.shop_process import REPO_ROOT, free_port, wait_for_healthz
+
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -42,109 +37,6 @@ def unavailable(reason: str) -> None:
     if in_ci():
         pytest.fail(f"{reason} (required under CI=true)", pytrace=False)
     pytest.skip(reason)
-
-
-# --- a real app process ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_healthz(base_url: str, timeout: float = 60, alive=lambda: True) -> str:
-    """Poll GET /healthz until it answers 200; returns the body. alive() false stops the wait early."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"stopped before /healthz answered ({last})")
-        try:
-            with urllib.request.urlopen(f"{base_url}/healthz", timeout=3) as response:
-                if response.status == 200:
-                    return response.read().decode("utf-8", "replace")
-                last = f"status {response.status}"
-        except (OSError, urllib.error.URLError) as error:
-            last = str(error)
-        time.sleep(0.2)
-    raise TimeoutError(f"{base_url}/healthz did not answer 200 within {timeout}s ({last})")
-
-
-@dataclass
-class AppProcess:
-    """One `python app.py` on 127.0.0.1:port; restartable on the same port and DATA_DIR."""
-
-    data_dir: Path
-    backend: str
-    port: int
-    log_path: Path
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> AppProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_") and k != "COOKIE_SECRET"}
-        env.update(
-            HOST="127.0.0.1",
-            PORT=str(self.port),
-            DATA_DIR=str(self.data_dir),
-            SESSION_BACKEND=self.backend,
-            PYTHONUNBUFFERED="1",
-        )
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        try:
-            body = wait_for_healthz(self.url, timeout=30, alive=lambda: self.process.poll() is None)
-        except (RuntimeError, TimeoutError) as error:
-            self.stop(signal.SIGKILL)
-            raise AssertionError(f"app.py did not come up: {error}\n--- its output:\n{self.output()}") from None
-        assert self.backend in body, f"/healthz does not name the backend {self.backend!r}: {body!r}"
-        return self
-
-    def kill9(self) -> int:
-        """A crash: SIGKILL, nothing gets to run. Returns the exit status (-9)."""
-        return self.stop(signal.SIGKILL)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-        if self.process is None:
-            return 0
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"app.py did not exit within {timeout}s of signal {sig}") from None
-        finally:
-            self.process = None
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-@pytest.fixture
-def start_app(tmp_path):
-    """start_app(backend, data_dir=None) -> a running AppProcess; all are killed at teardown."""
-    started: list[AppProcess] = []
-
-    def start(backend: str, data_dir: Path | None = None) -> AppProcess:
-        data_dir = data_dir or tmp_path / f"data-{backend}"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        app = AppProcess(data_dir, backend, free_port(), tmp_path / f"app-{backend}.log")
-        started.append(app)
-        return app.start()
-
-    yield start
-    for app in started:
-        if app.process is not None:
-            app.stop(signal.SIGKILL)
 
 
 # --- the browser ----------------------------------------------------------------------------------
@@ -281,6 +173,18 @@ class BrowserShopper:
             message=f"the catalog at {self.driver.current_url} lists fewer than {how_many} product cards",
         )
         return [card.get_attribute("data-product-id") for card in self._testid("product-card")][:how_many]
+
+    def fill_cart_as_demo(self, base_url: str) -> CartView:
+        """Log in as demo and add the first two products (quantities 2 and 1); returns the cart."""
+        self.log_in(base_url)
+        first, second = self.product_ids(base_url, 2)
+        self.add_to_cart(base_url, first, quantity=2)
+        self.add_to_cart(base_url, second, quantity=1)
+        cart = self.view_cart(base_url)
+        assert cart.lines == {first: 2, second: 1}
+        assert cart.count == 3
+        assert cart.user is not None and "demo" in cart.user
+        return cart
 
     def add_to_cart(self, base_url: str, product_id: str, quantity: int = 1) -> None:
         """On the product page: set the quantity, press add-to-cart, wait until the header count grows

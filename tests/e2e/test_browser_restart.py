@@ -10,21 +10,9 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
-def fill_cart_as_demo(shopper, url):
-    shopper.log_in(url)
-    first, second = shopper.product_ids(url, 2)
-    shopper.add_to_cart(url, first, quantity=2)
-    shopper.add_to_cart(url, second, quantity=1)
-    cart = shopper.view_cart(url)
-    assert cart.lines == {first: 2, second: 1}
-    assert cart.count == 3
-    assert cart.user is not None and "demo" in cart.user
-    return cart
-
-
 def test_file_store_keeps_the_browser_session_across_sigkill(shopper, start_app):
     app = start_app("file")
-    before = fill_cart_as_demo(shopper, app.url)
+    before = shopper.fill_cart_as_demo(app.url)
     shopper.screenshot("browser-file-before-sigkill")
 
     app.kill9()
@@ -43,7 +31,7 @@ def test_file_store_keeps_the_browser_session_across_sigkill(shopper, start_app)
 
 def test_memory_store_loses_the_browser_session_across_sigkill(shopper, start_app):
     app = start_app("memory")
-    fill_cart_as_demo(shopper, app.url)
+    shopper.fill_cart_as_demo(app.url)
     shopper.screenshot("browser-memory-before-sigkill")
 
     app.kill9()

@@ -132,23 +132,11 @@ def ready(stack: ComposeStack, healthz) -> None:
     assert stack.backend in body, f"/healthz does not name the backend {stack.backend!r}: {body!r}"
 
 
-def fill_cart_as_demo(shopper, url: str):
-    shopper.log_in(url)
-    first, second = shopper.product_ids(url, 2)
-    shopper.add_to_cart(url, first, quantity=2)
-    shopper.add_to_cart(url, second, quantity=1)
-    cart = shopper.view_cart(url)
-    assert cart.lines == {first: 2, second: 1}
-    assert cart.count == 3
-    assert cart.user is not None and "demo" in cart.user
-    return cart
-
-
 def test_file_backend_keeps_login_and_cart_across_container_restarts(start_stack, shopper, healthz):
     stack = start_stack("file")
     ready(stack, healthz)
     assert stack.inspect("{{.Config.User}}") not in ("", "root", "0"), "the container runs as root"
-    before = fill_cart_as_demo(shopper, stack.url)
+    before = shopper.fill_cart_as_demo(stack.url)
     stack.wait_healthy()
 
     for step, restart in (("1-restart", stack.restart), ("2-kill-up", stack.crash)):
@@ -174,7 +162,7 @@ def test_memory_backend_loses_login_and_cart_across_container_restarts(start_sta
 
     for step, restart in (("1-restart", stack.restart), ("2-kill-up", stack.crash)):
         # Fill the cart afresh each time, so that each kind of restart is shown to lose it.
-        fill_cart_as_demo(shopper, stack.url)
+        shopper.fill_cart_as_demo(stack.url)
         shopper.screenshot(f"container-memory-{step}-before")
         restart()
         ready(stack, healthz)

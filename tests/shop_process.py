@@ -1,0 +1,177 @@
+"""The shop as a real `python app.py` subprocess, and a shopper that drives it over HTTP like a browser
+without JavaScript (a cookie jar, the _xsrf token with every form, pages read through their data-testid
+hooks). Used by the integration tests that need a process and by the end-to-end tests."""
+
+from __future__ import annotations
+
+import copy
+import http.cookiejar
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.pages import Page
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- the app as a subprocess --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_healthz(base_url: str, timeout: float = 60, alive=lambda: True) -> str:
+    """Poll GET /healthz until it answers 200; returns the body. alive() false stops the wait early."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"stopped before /healthz answered ({last})")
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=3) as response:
+                if response.status == 200:
+                    return response.read().decode("utf-8", "replace")
+                last = f"status {response.status}"
+        except (OSError, urllib.error.URLError) as error:
+            last = str(error)
+        time.sleep(0.2)
+    raise TimeoutError(f"{base_url}/healthz did not answer 200 within {timeout}s ({last})")
+
+
+@dataclass
+class AppProcess:
+    """One `python app.py` on 127.0.0.1:port; restartable on the same port and DATA_DIR.
+
+    The shop sees none of this environment's SESSION_* or COOKIE_SECRET, only `environ` on top of
+    the place it is given (e.g. a fixed COOKIE_SECRET or a SESSION_DIR)."""
+
+    data_dir: Path
+    backend: str
+    port: int
+    log_path: Path
+    environ: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AppProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_") and k != "COOKIE_SECRET"}
+        env.update(
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+            DATA_DIR=str(self.data_dir),
+            SESSION_BACKEND=self.backend,
+            PYTHONUNBUFFERED="1",
+            **self.environ,
+        )
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            body = wait_for_healthz(self.url, timeout=30, alive=lambda: self.process.poll() is None)
+        except (RuntimeError, TimeoutError) as error:
+            self.stop(signal.SIGKILL)
+            raise AssertionError(f"app.py did not come up: {error}\n--- its output:\n{self.output()}") from None
+        assert self.backend in body, f"/healthz does not name the backend {self.backend!r}: {body!r}"
+        return self
+
+    def kill9(self) -> int:
+        """A crash: SIGKILL, nothing gets to run. Returns the exit status (-9)."""
+        return self.stop(signal.SIGKILL)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send sig and wait for the exit; returns the exit status (0 when it was not running)."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(
+                f"app.py did not exit within {timeout}s of signal {sig}\n--- its output:\n{self.output()}"
+            ) from None
+        finally:
+            self.process = None
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+# --- a shopper without JavaScript ----------------------------------------------------------------------
+
+
+class Shopper:
+    """An HTTP client with a cookie jar that sends the _xsrf token with every POST and follows redirects,
+    as a browser without JavaScript does."""
+
+    def __init__(self, base_url: str, jar: http.cookiejar.CookieJar | None = None) -> None:
+        self.base_url = base_url
+        self.jar = http.cookiejar.CookieJar() if jar is None else jar
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self._unredirected = urllib.request.build_opener(_RefuseRedirects)
+
+    def at(self, base_url: str) -> Shopper:
+        """The same browser on another shop process: it shares this shopper's cookie jar."""
+        return Shopper(base_url, self.jar)
+
+    def copy_at(self, base_url: str) -> Shopper:
+        """Another browser holding a copy of this one's cookies as they are now, on base_url: what
+        a request sent before a logout still carries."""
+        jar = http.cookiejar.CookieJar()
+        for cookie in self.jar:
+            jar.set_cookie(copy.copy(cookie))
+        return Shopper(base_url, jar)
+
+    def get(self, path: str) -> Page:
+        return self._open(self.opener, urllib.request.Request(self.base_url + path))
+
+    def post(self, path: str, **fields: str) -> Page:
+        return self._open(self.opener, self._form(path, fields))
+
+    def post_without_redirect(self, path: str, **fields: str) -> Page:
+        """The answer to one form post as it came (a 303 stays a 303). It sends the jar's cookies but
+        keeps none it is sent, so that many can go at once from threads; the _xsrf cookie must
+        already be in the jar (any page with a form sets it)."""
+        request = self._form(path, fields)
+        self.jar.add_cookie_header(request)
+        return self._open(self._unredirected, request, timeout=60)
+
+    def _form(self, path: str, fields: dict[str, str]) -> urllib.request.Request:
+        if self._cookie("_xsrf") is None:
+            self.get("/login")
+        body = urllib.parse.urlencode({**fields, "_xsrf": self._cookie("_xsrf")}).encode()
+        return urllib.request.Request(self.base_url + path, data=body, method="POST")
+
+    def _cookie(self, name: str) -> str | None:
+        return next((cookie.value for cookie in self.jar if cookie.name == name), None)
+
+    @staticmethod
+    def _open(opener: urllib.request.OpenerDirector, request: urllib.request.Request, timeout: float = 15) -> Page:
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                return Page(response.read().decode("utf-8", "replace"), status=response.status, url=response.url)
+        except urllib.error.HTTPError as error:
+            return Page(error.read().decode("utf-8", "replace"), status=error.code, url=error.url)
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
