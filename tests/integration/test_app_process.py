@@ -4,7 +4,6 @@ lets the requests in flight finish before exiting 0."""
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,11 +11,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.shop_process import REPO_ROOT, free_port, wait_for_healthz
+
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,12 +25,6 @@ def run_app(tmp_path, **environ):
     env.update(DATA_DIR=str(tmp_path / "data"), HOST="127.0.0.1", **environ)
     return subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_an_invalid_setting_stops_the_start_with_one_line_and_exit_2(tmp_path):
@@ -47,14 +40,7 @@ def test_sigterm_lets_requests_in_flight_finish_then_exits_0(tmp_path):
     process = run_app(tmp_path, PORT=str(port), SESSION_BACKEND="file")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "the app did not start"
-                time.sleep(0.1)
+        wait_for_healthz(base, timeout=30, alive=lambda: process.poll() is None)
 
         page = urllib.request.urlopen(f"{base}/login", timeout=5)
         cookie = page.headers["Set-Cookie"].split(";", 1)[0]
