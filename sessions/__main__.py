@@ -17,12 +17,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="stats: count sessions; sweep (or reap): delete expired sessions")
     parser.add_argument("directory", type=Path, help="the file store's folder, e.g. var/sessions")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--stale-temp-after", type=float, default=3600, metavar="SECONDS",
+                        help="sweep: delete temp files left by a crash once this old (default 3600)")
+    parser.add_argument("--threads", type=int, default=4, help="sweep: threads that unlink (default 4)")
     args = parser.parse_args(argv)
     if not args.directory.is_dir():
         print(f"{args.directory}: not a folder", file=sys.stderr)
         return 2
     # create=False: a mistyped folder must not be filled with the store's own subfolders.
-    store = FileStore(args.directory, create=False)
+    store = FileStore(args.directory, create=False, stale_temp_after=args.stale_temp_after,
+                      sweep_threads=max(1, args.threads))
     if args.command == "stats":
         result = store.stats_now().as_dict()
     else:
