@@ -30,13 +30,6 @@ def make_catalog(mug_price=1400):
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(tmp_path / "shop.sqlite3")
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def orders(db):
     return OrderStore(db)
 

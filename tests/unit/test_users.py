@@ -19,13 +19,6 @@ class CountingHasher(PasswordHasher):
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(tmp_path / "shop.sqlite3")
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def hasher():
     return CountingHasher()
 
