@@ -69,7 +69,7 @@ class Plan:
             count += len(self.backends) * (1 + len(self.shoppers))
         if "scale" in self.sections:
             count += 2 * len(self.scale)
-        count += sum(1 for s in ("sweep", "reap") if s in self.sections) + 2 * ("stall" in self.sections)
+        count += sum(1 for s in ("sweep", "stall", "reap") if s in self.sections)
         if "memory" in self.sections:
             count += len(self.memory)
         return count
@@ -394,25 +394,21 @@ def run_sweep(plan: Plan, progress: Progress, report: Report) -> None:
 
 
 def run_stall(plan: Plan, peers: Path, progress: Progress, report: Report, fmt) -> None:
-    """The shop's app in bench.stall_probe, the cart mix against it, then a sweep: the worst loop lag.
-    Then the same with the sweep in a child process, for comparison."""
+    """The shop's app in bench.stall_probe, the cart mix against it, then the sweep its Sweeper
+    runs (`store.sweep_expired()`): how long the sweep takes and how late the loop runs meanwhile."""
     from bench.fill import fill
 
-    for mode, where in (("sweep", "in the shop's process"), ("sweep-child", "from a child process")):
-        with scratch_dir("bench-stall-") as scratch:
-            try:
-                with progress.step(f"stall: sweep {plan.sweep_files:,} expired files {where} "
-                                   f"under the cart mix ({TARGET_SHOPPERS} shoppers)") as out:
-                    fill(scratch / "sessions", fmt, plan.sweep_files, expired_fraction=1.0)
-                    result = _stall(plan, peers, scratch, mode)
-                    if mode == "sweep":
-                        report.stall = result
-                    else:
-                        report.stall_child = result
-                    out.append(f"sweep {result.sweep_seconds:.2f} s, worst stall {result.max_stall_ms:.1f} ms "
-                               f"(without sweep {result.baseline_max_stall_ms:.1f} ms)")
-            except (BenchError, ParseError, OSError) as error:
-                fail(plan, report, f"stall ({where}): {error}")
+    with scratch_dir("bench-stall-") as scratch:
+        try:
+            with progress.step(f"stall: the shop's sweep of {plan.sweep_files:,} expired files "
+                               f"under the cart mix ({TARGET_SHOPPERS} shoppers)") as out:
+                fill(scratch / "sessions", fmt, plan.sweep_files, expired_fraction=1.0)
+                report.stall = _stall(plan, peers, scratch, "sweep")
+                st = report.stall
+                out.append(f"sweep {st.sweep_seconds:.2f} s, worst stall {st.max_stall_ms:.1f} ms "
+                           f"(without sweep {st.baseline_max_stall_ms:.1f} ms)")
+        except (BenchError, ParseError, OSError) as error:
+            fail(plan, report, f"stall: {error}")
 
 
 def _stall(plan: Plan, peers: Path, scratch: Path, mode: str):

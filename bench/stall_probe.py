@@ -2,18 +2,16 @@
 callback that measures how late the event loop runs, and a sweep we can start on command.
 
 The shop is built with `app.make_app(Config.from_env())`, exactly as `python app.py` builds it, and
-logs as it does; the sweep is the shop's store's own `sweep_expired()` (the call its Sweeper makes,
-in the store's sweep thread). So the lag seen here is the lag of a shop process whose sweeper fires
-while the cart mix runs against it.
+logs as it does; the sweep is the shop's store's own `sweep_expired()`, the call its Sweeper makes.
+So the lag seen here is the lag of a shop process whose sweeper fires while the cart mix runs
+against it.
 
 Protocol, one line each: prints `READY` once listening; reads `mark` (forget the lag so far),
-`sweep` (note the lag since `mark` as the baseline, sweep, print a RESULT line), `sweep-child` (the
-same, but the sweep runs in a child process, `python -m sessions sweep`, for comparison), `quit`.
+`sweep` (note the lag since `mark` as the baseline, sweep, print a RESULT line), `quit`.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -51,15 +49,6 @@ class LagMonitor:
                 "over50": sum(1 for lag in lags if lag > 0.050), "seconds": seconds}
 
 
-async def sweep_in_child(directory) -> int:
-    """The same sweep from a child process (`python -m sessions sweep`), for comparison: no GIL shared
-    with the loop."""
-    child = await asyncio.create_subprocess_exec(sys.executable, "-m", "sessions", "sweep", str(directory),
-                                                 "--json", stdout=asyncio.subprocess.PIPE)
-    out, _ = await child.communicate()
-    return int(json.loads(out)["removed"])
-
-
 async def main() -> int:
     config = Config.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -74,16 +63,13 @@ async def main() -> int:
         command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
         if command == "mark":
             monitor.take()
-        elif command in ("sweep", "sweep-child"):
+        elif command == "sweep":
             baseline = monitor.take()
             files = sum(1 for name in await loop.run_in_executor(None, os.listdir, config.session_dir)
                         if name.endswith(".json"))
             monitor.take()
             started = time.perf_counter()
-            if command == "sweep":
-                removed = await store.sweep_expired()
-            else:
-                removed = await sweep_in_child(config.session_dir)
+            removed = await store.sweep_expired()
             seconds = time.perf_counter() - started
             during = monitor.take()
             print(f"RESULT files={files} sweep_s={seconds:.3f} removed={removed} "

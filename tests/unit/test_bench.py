@@ -190,8 +190,6 @@ def test_targets_table_shouts_a_miss():
 def test_report_round_trips_through_json_and_formats():
     report = full_report()
     report.peer_reap = ReapResult(files=100000, seconds=8.6, max_stall_ms=113, left=0)
-    report.stall_child = StallResult(files=100000, sweep_seconds=1.2, removed=100000, max_stall_ms=20.0,
-                                     baseline_max_stall_ms=15.0, p99_stall_ms=9.0, stalls_over_50ms=0)
     report.memory = [MemoryResult(sessions=10000, rss_delta_bytes=5 * 2**20)]
     report.machine = {"CPU": "test cpu", "cores": "2"}
     assert Report.from_dict(report.to_dict()) == report
