@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bench.chart import draw
-from bench.results import Report, check_targets, format_report
+from bench.results import BACKENDS, Report, check_targets, format_report
 from bench.runner import REPO, SECTIONS, BenchError, Plan, run
 
 
@@ -30,6 +30,14 @@ def parse_sections(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_backends(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in BACKENDS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected some of {', '.join(BACKENDS)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--seconds", type=int, default=None, help="seconds per cart-mix cell (default 8; 2 with --quick)")
@@ -37,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="smoke run: 2 s cells, 1 and 16 shoppers, 1,000 and 10,000 files; "
                              "writes to bench-results/raw/quick/ unless --out is given")
     parser.add_argument("--shoppers", type=parse_list, help="concurrent shoppers, e.g. 1,4,16,64")
+    parser.add_argument("--backends", type=parse_backends, help=f"cart-mix backends, e.g. memory,file "
+                                                                 f"(default {','.join(BACKENDS)})")
     parser.add_argument("--scale", type=parse_list, help="session files already stored, e.g. 1000,10000,100000")
     parser.add_argument("--sweep-files", type=int, help="expired files to sweep (default 100,000)")
     parser.add_argument("--only", type=parse_sections, help=f"run only these parts: {','.join(SECTIONS)}")
@@ -44,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where latest.md and latency.png go (default bench-results/)")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                         help="measure nothing: redraw the table and chart from a saved results.json")
+    parser.add_argument("--profile", action="store_true",
+                        help="record a py-spy flame graph of the shop during each 16-shopper cell "
+                             "(bench-results/raw/profile-*.svg; needs py-spy; those cells run a little slower)")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
     args = parser.parse_args(argv)
 
@@ -58,10 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--seconds must be 1 or more")
         plan.seconds = args.seconds
     plan.shoppers = args.shoppers or plan.shoppers
+    plan.backends = args.backends or plan.backends
     plan.scale = args.scale or plan.scale
     plan.sweep_files = args.sweep_files or plan.sweep_files
     plan.sections = tuple(s for s in (args.only or SECTIONS) if s not in args.skip)
     out = args.out or out
+    plan.profile = args.profile
 
     if args.render:
         report = Report.from_dict(json.loads(args.render.read_text()))
@@ -71,11 +86,16 @@ def main(argv: list[str] | None = None) -> int:
         except BenchError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
+        if args.profile:
+            report.notes.append("--profile: py-spy sampled the shop during its 16-shopper cells (flame graphs in "
+                                "bench-results/raw/profile-*.svg), which slows those cells a little")
         if args.quick:
             report.notes.append("quick run: short cells and fewer files, a smoke test rather than the targets' "
                                 "conditions")
-        plan.raw.mkdir(parents=True, exist_ok=True)
-        (plan.raw / "results.json").write_text(json.dumps(report.to_dict(), indent=2))
+        # Next to the tables it made, so a partial run elsewhere leaves the full run's figures alone.
+        saved = (plan.raw if out == REPO / "bench-results" else out) / "results.json"
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(report.to_dict(), indent=2))
 
     text = format_report(report)
     out.mkdir(parents=True, exist_ok=True)

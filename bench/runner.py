@@ -61,6 +61,7 @@ class Plan:
     sections: tuple[str, ...] = SECTIONS
     raw: Path = REPO / "bench-results" / "raw"
     python: str = sys.executable
+    profile: bool = False
     failures: list[str] = field(default_factory=list)
 
     def steps(self) -> int:
@@ -111,12 +112,14 @@ def find_peers() -> Path:
     """The peers folder: $PEERS_DIR, or ../shared/peers next to the repo."""
     configured = os.environ.get("PEERS_DIR")
     folder = Path(configured) if configured else REPO.parent / "shared" / "peers"
+    where = "from PEERS_DIR" if configured else "../shared/peers, next to the repo"
+    hint = ("set PEERS_DIR to the folder holding bench_cart.sh, cart_mix.lua, make_cookies.py, "
+            "tornado_ceiling.py and express-file-store/")
+    if not folder.is_dir():
+        raise BenchError(f"no peers folder at {folder} ({where}); {hint}")
     missing = [name for name in PEER_FILES if not (folder / name).is_file()]
     if missing:
-        where = "PEERS_DIR" if configured else "../shared/peers (next to the repo)"
-        raise BenchError(f"the peers folder {folder} ({where}) lacks {', '.join(missing)}; "
-                         "set PEERS_DIR to the folder holding bench_cart.sh, cart_mix.lua, make_cookies.py, "
-                         "tornado_ceiling.py and express-file-store/")
+        raise BenchError(f"the peers folder {folder} ({where}) lacks {', '.join(missing)}; {hint}")
     return folder
 
 
@@ -274,6 +277,33 @@ def ensure_peer(peers: Path, plan: Plan) -> Path:
     return target
 
 
+def py_spy() -> str:
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy==0.4.3")
+    return found
+
+
+@contextlib.contextmanager
+def profiled(plan: Plan, service: Service, shoppers: int) -> Iterator[None]:
+    """With --profile, a py-spy flame graph of the shop's process over a 16-shopper cell."""
+    if not (plan.profile and service.name.startswith("shop") and shoppers == TARGET_SHOPPERS):
+        yield
+        return
+    svg = plan.raw / f"profile-{service.log.stem}.svg"
+    spy = subprocess.Popen([py_spy(), "record", "--pid", str(service.process.pid), "--nonblocking",
+                            "--rate", "100", "--duration", str(max(1, plan.seconds - 1)), "-o", str(svg)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        try:
+            spy.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
+
+
 def cart_mix(peers: Path, base_url: str, shoppers: int, seconds: int, log: Path) -> LoadResult:
     """The peers' own bench_cart.sh (make_cookies.py + wrk + cart_mix.lua); its RESULT line."""
     out = run_logged(["sh", str(peers / "bench_cart.sh"), base_url, str(shoppers), str(seconds)], log,
@@ -344,7 +374,8 @@ def measure(plan: Plan, peers: Path, service: Service, shoppers: int, log: Path,
             service.start()
             cart_mix(peers, service.base_url, TARGET_SHOPPERS, plan.warmup_seconds, log.with_suffix(".warmup.txt"))
         try:
-            result = cart_mix(peers, service.base_url, shoppers, plan.seconds, log)
+            with profiled(plan, service, shoppers):
+                result = cart_mix(peers, service.base_url, shoppers, plan.seconds, log)
         except BenchError:
             if service.alive or attempt == 2:
                 raise
