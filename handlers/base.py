@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import tornado.iostream
 import tornado.web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -231,7 +232,14 @@ class BaseHandler(tornado.web.RequestHandler):
         """Render a page with the flash messages waiting for this person, and any given in context."""
         messages = self.take_flashes() + list(context.pop("messages", []))
         self.set_status(status)
-        await self.render(template_name, messages=messages, **context)
+        try:
+            await self.render(template_name, messages=messages, **context)
+        except tornado.iostream.StreamClosedError:
+            pass  # the browser went away before the page was sent: nothing to do, nothing to log
+
+    def compute_etag(self) -> str | None:
+        # Pages are per person and marked no-store: hashing every body for an ETag is wasted work.
+        return None
 
     def render_string(self, template_name: str, **kwargs: Any) -> str:
         namespace = self.get_template_namespace()
