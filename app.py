@@ -106,7 +106,7 @@ async def serve(config: Config) -> None:
         log.warning("stopping with %d request(s) still in flight after %ds",
                     app.settings["in_flight"].count, DRAIN_TIMEOUT_SECONDS)
     if sweeper is not None:
-        sweeper.stop()
+        await sweeper.stop()
     await server.close_all_connections()
     await app.settings["session_store"].close()
     app.settings["database"].close()

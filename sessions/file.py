@@ -136,7 +136,12 @@ class FileStore:
             sys.executable, "-m", "sessions", "sweep", self._directory, "--json",
             "--stale-temp-after", str(self.stale_temp_after), "--threads", str(self.sweep_threads),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environ)
-        stdout, stderr = await child.communicate()
+        try:
+            stdout, stderr = await child.communicate()
+        except asyncio.CancelledError:
+            child.kill()
+            await child.wait()
+            raise
         if child.returncode != 0:
             raise StoreUnavailable(f"sweep of {self._directory} failed ({child.returncode}): "
                                    f"{stderr.decode(errors='replace').strip()[-500:]}")

@@ -209,8 +209,11 @@ class Sweeper:
     def start(self) -> None:
         self._callback.start()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Stop sweeping; a sweep already running is let finish (it only deletes expired files)."""
         self._callback.stop()
+        if self._running is not None:
+            await self._running
 
     def _tick(self) -> None:
         if self._running is None or self._running.done():

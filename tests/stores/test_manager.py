@@ -286,7 +286,7 @@ async def test_sweeper_removes_expired_sessions(session_store, manager):
                 break
             await asyncio.sleep(0.1)
     finally:
-        sweeper.stop()
+        await sweeper.stop()
     stats = await session_store.stats()
     assert (stats.sessions, stats.expired) == (1, 0)
 
