@@ -188,6 +188,34 @@ def parse_memory_result(text: str) -> MemoryResult:
     return MemoryResult(sessions=sessions, rss_delta_bytes=int(_number(pairs, "rss_delta_bytes", int)))
 
 
+@dataclass(frozen=True)
+class LostUpdateResult:
+    """What `lost_updates.py` saw: of `acknowledged` simultaneous adds from one session, the cart kept `kept`."""
+
+    kept: int
+    acknowledged: int
+
+    @property
+    def lost(self) -> int:
+        return self.acknowledged - self.kept
+
+
+_KEPT = re.compile(r"^kept (?P<kept>-?\d+) of (?P<acknowledged>\d+) acknowledged$", re.MULTILINE)
+
+
+def parse_lost_updates(text: str) -> LostUpdateResult:
+    """Parse `kept K of N acknowledged` from ../shared/peers/lost_updates.py."""
+    found = list(_KEPT.finditer(text))
+    if not found:
+        raise ParseError(f"no 'kept K of N acknowledged' line in: {_snippet(text)}")
+    kept, acknowledged = int(found[-1]["kept"]), int(found[-1]["acknowledged"])
+    if kept < 0:
+        raise ParseError("the cart page showed no line for the product (kept -1): nothing was measured")
+    if acknowledged == 0:
+        raise ParseError("no add was acknowledged: nothing was measured")
+    return LostUpdateResult(kept=kept, acknowledged=acknowledged)
+
+
 _ACCESS_ERROR = re.compile(r"tornado\.access: (?P<status>[45]\d\d) (?P<method>[A-Z]+) (?P<path>\S+)")
 
 
@@ -212,6 +240,7 @@ class Report:
     stall: StallResult | None = None
     peer_reap: ReapResult | None = None
     memory: list[MemoryResult] = field(default_factory=list)
+    lost_updates: dict[str, LostUpdateResult] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
     seconds: int = 0
     notes: list[str] = field(default_factory=list)
@@ -227,6 +256,7 @@ class Report:
             "stall": None if self.stall is None else {**vars(self.stall), "load": load(self.stall.load)},
             "peer_reap": None if self.peer_reap is None else dict(vars(self.peer_reap)),
             "memory": [dict(vars(m)) for m in self.memory],
+            "lost_updates": {backend: dict(vars(r)) for backend, r in self.lost_updates.items()},
             "machine": dict(self.machine),
             "seconds": self.seconds,
             "notes": list(self.notes),
@@ -247,6 +277,7 @@ class Report:
             stall=stall_from(data.get("stall")),
             peer_reap=ReapResult(**data["peer_reap"]) if data.get("peer_reap") else None,
             memory=[MemoryResult(**m) for m in data.get("memory", [])],
+            lost_updates={b: LostUpdateResult(**r) for b, r in data.get("lost_updates", {}).items()},
             machine=dict(data.get("machine", {})),
             seconds=data.get("seconds", 0),
             notes=list(data.get("notes", [])),
@@ -421,6 +452,14 @@ def format_memory_table(memory: list[MemoryResult]) -> str:
     return markdown_table(header, rows)
 
 
+def format_lost_updates_table(lost_updates: dict[str, LostUpdateResult]) -> str:
+    header = ["backend", "acknowledged", "kept", "lost"]
+    rows = [[LABELS.get(backend, backend), f"{r.acknowledged}", f"{r.kept}", f"{r.lost}"]
+            for backend, r in sorted(lost_updates.items(), key=lambda item: BACKENDS.index(item[0])
+                                     if item[0] in BACKENDS else len(BACKENDS))]
+    return markdown_table(header, rows)
+
+
 def format_targets(targets: list[Target]) -> str:
     header = ["target", "measured", "needed", "status"]
     rows = [[t.name, fmt_value(t.value, t.unit), f"{t.op} {fmt_value(t.limit, t.unit)}", t.status.upper()
@@ -451,6 +490,9 @@ def format_report(report: Report) -> str:
         format_cart_table(report.cart),
         "",
     ]
+    if report.lost_updates:
+        parts += ["## Lost updates: simultaneous add-to-cart requests from one session "
+                  "(`../shared/peers/lost_updates.py`)", format_lost_updates_table(report.lost_updates), ""]
     if report.scale:
         parts += [f"## Scale: file store, {TARGET_SHOPPERS} shoppers, with session files already in the folder",
                   format_scale_table(report.scale), ""]

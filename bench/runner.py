@@ -26,11 +26,13 @@ from bench.results import (
     LABELS,
     TARGET_SHOPPERS,
     LoadResult,
+    LostUpdateResult,
     ParseError,
     Report,
     fmt_ms,
     fmt_rps,
     parse_load_result,
+    parse_lost_updates,
     parse_memory_result,
     parse_peer_reap,
     parse_stall_result,
@@ -39,7 +41,8 @@ from bench.results import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-PEER_FILES = ("bench_cart.sh", "cart_mix.lua", "make_cookies.py", "tornado_ceiling.py",
+LOST_UPDATE_REQUESTS = 50
+PEER_FILES = ("bench_cart.sh", "cart_mix.lua", "make_cookies.py", "lost_updates.py", "tornado_ceiling.py",
               "express-file-store/package.json", "express-file-store/server.js",
               "express-file-store/reap_bench.js")
 SECTIONS = ("cart", "scale", "sweep", "stall", "memory", "reap")
@@ -67,7 +70,7 @@ class Plan:
     def steps(self) -> int:
         count = 0
         if "cart" in self.sections:
-            count += len(self.backends) * (1 + len(self.shoppers))
+            count += len(self.backends) * (2 + len(self.shoppers))
         if "scale" in self.sections:
             count += 2 * len(self.scale)
         count += sum(1 for s in ("sweep", "stall", "reap") if s in self.sections)
@@ -341,9 +344,14 @@ def run_cart(plan: Plan, peers: Path, progress: Progress, report: Report) -> Non
                     cart_mix(peers, service.base_url, TARGET_SHOPPERS, plan.warmup_seconds,
                              plan.raw / f"cart-{backend}-warmup.txt")
                     out.append(f"ready on {service.base_url}")
+                with contextlib.suppress(BenchError, ParseError), \
+                        progress.step(f"lost updates: {LABELS[backend]}, {LOST_UPDATE_REQUESTS} simultaneous adds") as out:
+                    report.lost_updates[backend] = lost_updates(plan, peers, service, backend, report)
+                    out.append(f"kept {report.lost_updates[backend].kept} of "
+                               f"{report.lost_updates[backend].acknowledged}")
             except (BenchError, OSError) as error:
                 fail(plan, report, f"cart mix, {LABELS[backend]}: {error}")
-                progress.done += len(plan.shoppers)
+                progress.done += 1 + len(plan.shoppers)  # the lost-update step and the cells
                 continue
             for shoppers in plan.shoppers:
                 with contextlib.suppress(BenchError), \
@@ -364,6 +372,16 @@ def run_cart(plan: Plan, peers: Path, progress: Progress, report: Report) -> Non
                        "when the shop is fast (the peers have no such cap)"
                        if answers.startswith("400 POST /cart/add x") and answers.count(" x") == 1 else "")
                 report.notes.append(f"{LABELS[backend]}: error answers in its log: {answers or 'none logged'}{why}")
+
+
+def lost_updates(plan: Plan, peers: Path, service: Service, backend: str, report: Report) -> LostUpdateResult:
+    try:
+        stdout = run_logged([plan.python, str(peers / "lost_updates.py"), service.base_url, str(LOST_UPDATE_REQUESTS)],
+                            plan.raw / f"lost-updates-{backend}.txt", timeout=120)
+        return parse_lost_updates(stdout)
+    except (BenchError, ParseError) as error:
+        fail(plan, report, f"lost updates, {LABELS[backend]}: {error}")
+        raise
 
 
 def measure(plan: Plan, peers: Path, service: Service, shoppers: int, log: Path, report: Report) -> LoadResult:

@@ -4,6 +4,7 @@ import pytest
 
 from bench.results import (
     LoadResult,
+    LostUpdateResult,
     MemoryResult,
     ParseError,
     ReapResult,
@@ -12,10 +13,12 @@ from bench.results import (
     Target,
     check_targets,
     format_cart_table,
+    format_lost_updates_table,
     format_report,
     format_targets,
     markdown_table,
     parse_load_result,
+    parse_lost_updates,
     parse_memory_result,
     parse_peer_reap,
     parse_stall_result,
@@ -192,10 +195,13 @@ def test_report_round_trips_through_json_and_formats():
     report.peer_reap = ReapResult(files=100000, seconds=8.6, max_stall_ms=113, left=0)
     report.memory = [MemoryResult(sessions=10000, rss_delta_bytes=5 * 2**20)]
     report.machine = {"CPU": "test cpu", "cores": "2"}
+    report.lost_updates = {"peer": LostUpdateResult(kept=1, acknowledged=50),
+                           "file": LostUpdateResult(kept=50, acknowledged=50)}
     assert Report.from_dict(report.to_dict()) == report
     text = format_report(report)
     for needle in ["## Targets", "## Cart mix", "## Scale", "## Sweeping", "## Memory store", "- CPU: test cpu",
-                   "5.0 MiB", "113.0 ms", "| while the sweep runs"]:
+                   "5.0 MiB", "113.0 ms", "| while the sweep runs", "## Lost updates",
+                   "| peer: express + session-file-store | 50           | 1    | 49   |"]:
         assert needle in text
 
 
@@ -207,3 +213,27 @@ def test_summarize_error_answers_counts_4xx_and_5xx_by_route():
 """
     assert summarize_error_answers(log) == "400 POST /cart/add x2, 503 GET /cart x1"
     assert summarize_error_answers("2026 INFO tornado.access: 200 GET /cart (127.0.0.1) 1ms") == ""
+
+
+def test_parse_lost_updates_reads_what_the_cart_kept():
+    result = parse_lost_updates("errors 0\nkept 1 of 50 acknowledged\n")
+    assert result == LostUpdateResult(kept=1, acknowledged=50)
+    assert result.lost == 49
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "errors 0\n",
+    "kept 50 of 50",                                   # a line cut short
+    "errors 0\nkept -1 of 50 acknowledged\n",          # the cart page showed no such line
+    "errors 50: [500, 500, 500]\nkept 0 of 0 acknowledged\n",  # nothing was acknowledged
+])
+def test_parse_lost_updates_refuses_output_that_measured_nothing(text):
+    with pytest.raises(ParseError):
+        parse_lost_updates(text)
+
+
+def test_lost_updates_table_lists_the_shop_before_the_peer():
+    table = format_lost_updates_table({"peer": LostUpdateResult(1, 50), "memory": LostUpdateResult(50, 50)})
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == [
+        "shop, memory", "peer: express + session-file-store"]
