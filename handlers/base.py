@@ -16,7 +16,7 @@ import tornado.iostream
 import tornado.web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sessions import StoreUnavailable
+from sessions import SessionMoved, StoreUnavailable
 
 from shop.cart import clean_cart, item_count
 from shop.money import format_cents
@@ -28,6 +28,10 @@ FLASH_COOKIE = "flash"
 MAX_FLASH_MESSAGES = 5
 UNAVAILABLE_MESSAGE = (
     "We cannot reach your shopping session right now. Nothing was changed; please try again in a moment."
+)
+MOVED_MESSAGE = (
+    "You logged in in another window, so this page is out of date. Nothing was changed; "
+    "please reload the page and try again."
 )
 NOT_FOUND_MESSAGE = "We could not find that page. It may have moved, or the link may be mistyped."
 XSRF_MESSAGE = (
@@ -188,6 +192,8 @@ class BaseHandler(tornado.web.RequestHandler):
         except StoreUnavailable:
             log.warning("session store unavailable while saving %s %s", self.request.method, self.request.path)
             raise ShopError(503, UNAVAILABLE_MESSAGE) from None
+        except SessionMoved:
+            raise ShopError(409, MOVED_MESSAGE) from None
         self.session = session
         self.current_user = _user_from(session)
 
@@ -327,7 +333,7 @@ def _is_message(value: object) -> bool:
 
 
 def _error_title(status_code: int) -> str:
-    titles = {403: "Please try again", 404: "Not found", 503: "Temporarily unavailable"}
+    titles = {403: "Please try again", 404: "Not found", 409: "Please reload", 503: "Temporarily unavailable"}
     if status_code in titles:
         return titles[status_code]
     return "That did not work" if status_code < 500 else "Something went wrong"

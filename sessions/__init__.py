@@ -4,7 +4,7 @@ Knows nothing of the application using it: a store keeps JSON dicts by id, the m
 signed cookies. See docs/ARCHITECTURE.md for how a handler uses it.
 """
 from .file import FileStore
-from .manager import Session, SessionManager, Sweeper
+from .manager import Session, SessionManager, SessionMoved, Sweeper
 from .memory import MemoryStore
 from .store import (
     InvalidSessionId,
@@ -19,7 +19,7 @@ from .store import (
 )
 
 __all__ = [
-    "FileStore", "MemoryStore", "Session", "SessionManager", "SessionStore", "Sweeper",
+    "FileStore", "MemoryStore", "Session", "SessionManager", "SessionMoved", "SessionStore", "Sweeper",
     "InvalidSessionId", "LockedSession", "StoreError", "StoreStats", "StoreUnavailable",
     "is_valid_session_id", "new_session_id", "short_id",
 ]

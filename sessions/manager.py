@@ -7,7 +7,9 @@ change a locked load-change-save, so concurrent requests of one session never lo
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -18,6 +20,17 @@ from tornado.ioloop import PeriodicCallback
 from .store import LockedSession, SessionStore, is_valid_session_id, new_session_id, short_id
 
 log = logging.getLogger("sessions")
+
+# Browsers keep a cookie at most 400 days (RFC 6265bis); the session behind it usually ends sooner.
+COOKIE_MAX_AGE_DAYS = 400
+# How long a request still carrying a regenerated session's old id is told so, rather than
+# given a new session: long enough for the requests a person had in flight in other tabs.
+MOVED_MARKER_TTL = 120
+
+
+class SessionMoved(Exception):
+    """The request's session id was replaced by a login in another request. Nothing was changed;
+    the person's browser already holds (or is about to receive) the new id."""
 
 
 class CookieJar(Protocol):
@@ -30,8 +43,6 @@ class CookieJar(Protocol):
                           version: int | None = None, **kwargs: object) -> None: ...
 
     def clear_cookie(self, name: str, **kwargs: object) -> None: ...
-
-    def get_cookie(self, name: str, default: str | None = None) -> str | None: ...
 
 
 class Session(dict):
@@ -90,38 +101,42 @@ class SessionManager:
 
     async def load(self, handler: CookieJar) -> Session:
         """The request's session as a snapshot, for reading: never locked, never saved. Rolls the
-        ttl of a known session. Changes go through `transaction`."""
+        ttl of a known session. Changes go through `transaction`.
+
+        It never sets or clears the cookie: a slow read answered after a login in another tab
+        must not overwrite the browser's newer cookie."""
         session_id = self._session_id_from_cookie(handler)
         if session_id is None:
             return Session()
         data = await self.store.load(session_id, extend_ttl=self.ttl)
         if data is None:
-            # Unknown or expired: never adopted. Dropping the cookie saves a lookup next time.
-            handler.clear_cookie(self.cookie_name)
-            return Session()
-        if self._cookie_needs_refresh(handler):
-            self._set_cookie(handler, session_id)
+            return Session()  # unknown or expired: never adopted
         return Session(data, session_id=session_id)
 
     @contextlib.asynccontextmanager
     async def transaction(self, handler: CookieJar) -> AsyncIterator[Session]:
         """Yield the session, freshly read under a lock that excludes every other request of this
         session in every process; on a clean exit save it if it changed (or regenerate or end it).
-        When the block raises, nothing is saved."""
+        When the block raises, nothing is saved.
+
+        Raises SessionMoved, before the block runs, for an id that a login replaced moments ago."""
         session_id = self._session_id_from_cookie(handler)
         if session_id is None:
             session = Session()
             yield session
-            await self._commit(handler, session, unchanged=_fingerprint({}))
+            await self._commit(handler, session, before=_fingerprint({}))
             return
         async with self._locks.hold(session_id), self.store.locked(session_id) as held:
+            if held.data is None and await self.store.load(_moved_marker(session_id)) is not None:
+                # Starting a new session here would send its cookie over the login's newer one.
+                raise SessionMoved(f"session {short_id(session_id)} was replaced by a newer one")
             session = Session(held.data, session_id=session_id if held.data is not None else None)
             before = _fingerprint(session)
             yield session
-            await self._commit(handler, session, held, unchanged=before)
+            await self._commit(handler, session, held, before=before)
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
-                      *, unchanged: str) -> None:
+                      *, before: str) -> None:
         """Decide what the end of a transaction writes. Changes to the held session are written
         by the store as it releases the lock; a new id is saved at once."""
         old_id = session.id
@@ -143,10 +158,13 @@ class SessionManager:
             # The new id is fresh and unknown to everyone, so it needs no lock of its own.
             session.id = new_session_id()
             await self.store.save(session.id, dict(session), self.ttl)
+            # The old id goes; a marker under another id says, for a while, that it moved, so a
+            # request of another tab still carrying it is refused instead of starting a session.
+            await self.store.save(_moved_marker(old_id), {"moved": True}, MOVED_MARKER_TTL)
             held.destroy()
             self._set_cookie(handler, session.id)
             log.info("session %s regenerated as %s", short_id(old_id), short_id(session.id))
-        elif _fingerprint(session) != unchanged:
+        elif _fingerprint(session) != before:
             held.save(dict(session), self.ttl)
         session.regenerate_requested = False
 
@@ -156,8 +174,7 @@ class SessionManager:
         return sweeper
 
     def _session_id_from_cookie(self, handler: CookieJar) -> str | None:
-        # Tornado's signature carries a timestamp; refuse cookies older than the ttl allows.
-        raw = handler.get_signed_cookie(self.cookie_name, max_age_days=self.ttl / 86400 + 1)
+        raw = handler.get_signed_cookie(self.cookie_name, max_age_days=COOKIE_MAX_AGE_DAYS)
         if raw is None:
             return None
         try:
@@ -166,26 +183,19 @@ class SessionManager:
             return None
         return session_id if is_valid_session_id(session_id) else None
 
-    def _cookie_needs_refresh(self, handler: CookieJar) -> bool:
-        """Whether to send the cookie again so the browser's copy rolls with the server-side ttl.
-
-        Signing and sending it on every request is measurable work for nothing: once a tenth of
-        the ttl has passed since it was signed is often enough to keep it alive."""
-        signed_at = _signed_at(handler.get_cookie(self.cookie_name))
-        return signed_at is None or time.time() - signed_at > self.ttl / 10
-
     def _set_cookie(self, handler: CookieJar, session_id: str) -> None:
-        handler.set_signed_cookie(self.cookie_name, session_id, expires_days=None, max_age=self.ttl,
+        # Sent only when the id is new. The cookie only points at the session; the store's rolling
+        # ttl decides how long the session lives, so the cookie may outlive it harmlessly.
+        handler.set_signed_cookie(self.cookie_name, session_id, expires_days=None,
+                                  max_age=COOKIE_MAX_AGE_DAYS * 86400,
                                   httponly=True, samesite="Lax", secure=self.secure)
 
 
-def _signed_at(cookie: str | None) -> int | None:
-    """When Tornado signed this cookie value (its v2 format: "2|1:0|10:<timestamp>|..."), or None."""
-    try:
-        version, _key_version, timestamp = cookie.split("|", 3)[:3]  # type: ignore[union-attr]
-        return int(timestamp.split(":", 1)[1]) if version == "2" else None
-    except (AttributeError, ValueError, IndexError):
-        return None
+def _moved_marker(session_id: str) -> str:
+    """The id under which a regenerated session leaves its "moved" marker: derived, so anyone
+    holding the old id can look it up, and not the old id itself, which is gone from the store."""
+    digest = hashlib.sha256(b"sessions.moved:" + session_id.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def _fingerprint(data: dict) -> str:

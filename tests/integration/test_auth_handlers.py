@@ -59,6 +59,24 @@ async def test_login_regenerates_the_session_id_and_keeps_the_cart(make_client, 
 
 
 @pytest.mark.gen_test
+async def test_a_change_from_another_tab_still_on_the_old_id_is_refused_and_the_login_stays(make_client, product_ids):
+    client = make_client()
+    await client.add(product_ids[0], 2)
+    other_tab = make_client()
+    other_tab.cookies = dict(client.cookies)  # the same browser: its request was sent before the login
+    other_tab._xsrf = await client.xsrf_token()
+    await client.post("/login", {"username": "demo", "password": "demo1234"})
+
+    response = await other_tab.add(product_ids[1], 1)
+    assert response.code == 409
+    assert "another window" in client.page_of(response).flash
+    assert not any(h.startswith("session=") for h in response.headers.get_list("Set-Cookie"))
+    page = await client.page("/cart")
+    assert page.text("current-user") is not None and "demo" in page.text("current-user")
+    assert await client.cart_quantities() == {product_ids[0]: 2}
+
+
+@pytest.mark.gen_test
 async def test_login_without_a_prior_session_creates_one(client, auth):
     await auth.login()
     assert "session" in client.cookies
