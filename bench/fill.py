@@ -48,10 +48,15 @@ def learn_format(scratch_parent: Path | None = None, data: dict = CART) -> FileF
         store = FileStore(scratch)
         sample_id = secrets.token_urlsafe(32)
         before = time.time()
-        asyncio.run(store.save(sample_id, data, TTL))
+
+        async def save_one() -> None:
+            try:
+                await store.save(sample_id, data, TTL)
+            finally:
+                await store.close()  # a throwaway store; its threads must not outlive us
+
+        asyncio.run(save_one())
         after = time.time()
-        store._io.shutdown()  # noqa: SLF001 - a throwaway store; its threads must not outlive us
-        store._sweeper.shutdown()  # noqa: SLF001
         found = [p for p in scratch.rglob("*") if p.is_file() and sample_id in p.name]
         if len(found) != 1:
             raise FormatError(f"saving one session left {len(found)} files named after its id in {scratch}")
@@ -70,17 +75,16 @@ def _check_copies(fmt: FileFormat, scratch: Path, data: dict) -> None:
     """Copies must be sessions to the library: live ones load, expired ones are swept."""
     folder = scratch / "check"
     store = FileStore(folder)
-    try:
-        live, expired = fill(folder, fmt, 20, expired_fraction=0.5)
+    live, expired = fill(folder, fmt, 20, expired_fraction=0.5)
 
-        async def check() -> tuple[int, list]:
+    async def check() -> tuple[int, list]:
+        try:
             loaded = [await store.load(sid) for sid in live]
             return await store.sweep_expired(), loaded
+        finally:
+            await store.close()
 
-        swept, loaded = asyncio.run(check())
-    finally:
-        store._io.shutdown()  # noqa: SLF001
-        store._sweeper.shutdown()  # noqa: SLF001
+    swept, loaded = asyncio.run(check())
     if swept != expired or any(d != data for d in loaded):
         raise FormatError(f"copied sessions do not behave: swept {swept} of {expired} expired, "
                           f"{sum(d == data for d in loaded)} of {len(live)} live ones load")

@@ -81,7 +81,7 @@ class FileStore:
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="filestore")
         # Stats get a thread of their own so they never hold up a request's read or write.
-        self._sweeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filestore-stats")
+        self._stats_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filestore-stats")
 
     # -- the SessionStore protocol ----------------------------------------------------------------
 
@@ -139,17 +139,20 @@ class FileStore:
         try:
             stdout, stderr = await child.communicate()
         except asyncio.CancelledError:
-            child.kill()
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
             await child.wait()
             raise
+        complaints = stderr.decode(errors="replace").strip()
         if child.returncode != 0:
-            raise StoreUnavailable(f"sweep of {self._directory} failed ({child.returncode}): "
-                                   f"{stderr.decode(errors='replace').strip()[-500:]}")
+            raise StoreUnavailable(f"sweep of {self._directory} failed ({child.returncode}): {complaints[-500:]}")
+        if complaints:
+            log.warning("sweep of %s: %s", self._directory, complaints[-500:])
         return int(json.loads(stdout)["removed"])
 
     async def stats(self) -> StoreStats:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._sweeper, self.stats_now)
+        return await loop.run_in_executor(self._stats_pool, self.stats_now)
 
     @contextlib.asynccontextmanager
     async def locked(self, session_id: str) -> AsyncIterator[LockedSession]:
@@ -173,7 +176,13 @@ class FileStore:
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.001
         while True:
-            fd, data, failure = await self._run(self._try_lock_and_read, session_id)
+            try:
+                fd, data, failure = await self._run_unlock_if_cancelled(session_id)
+            except OSError as error:
+                # The lock file itself: out of descriptors is worth waiting out, anything else is not.
+                if error.errno not in TRANSIENT_ERRNOS or time.monotonic() > deadline:
+                    raise StoreUnavailable(f"cannot lock session {short_id(session_id)}: {error.strerror}") from None
+                fd = None
             if fd is not None:
                 break
             if time.monotonic() > deadline:
@@ -189,9 +198,23 @@ class FileStore:
                 raise
         return fd, data
 
+    async def _run_unlock_if_cancelled(self, session_id: str) -> tuple[int | None, dict | None, Exception | None]:
+        # If the request is cancelled while the pool takes the lock, the thread still takes it:
+        # release it when it arrives, or the stripe would stay locked for every process.
+        attempt = asyncio.ensure_future(self._run(self._try_lock_and_read, session_id))
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            def release(done: asyncio.Future) -> None:
+                if not done.cancelled() and done.exception() is None and done.result()[0] is not None:
+                    self._unlock(done.result()[0])
+
+            attempt.add_done_callback(release)
+            raise
+
     async def close(self) -> None:
         self._io.shutdown(wait=True)
-        self._sweeper.shutdown(wait=True)
+        self._stats_pool.shutdown(wait=True)
 
     # -- blocking work, run in the pools and by `python -m sessions` ---------------------------------
 
@@ -268,13 +291,18 @@ class FileStore:
         _fsync_directory(self._directory)
 
     def _quarantine(self, session_id: str, inode: int, reason: str) -> None:
-        source = self.path_for(session_id)
+        """Move an undecodable file aside. Never raises: the person gets a fresh session either way."""
+        source = self._path(session_id)
         try:
             if os.stat(source).st_ino != inode:
                 return  # a writer replaced the bad file with a good one since we read it
-            target = self.quarantine_directory / f"{session_id}.{int(time.time())}{SUFFIX}"
-            os.replace(source, target)
+            self.quarantine_directory.mkdir(mode=0o700, exist_ok=True)
+            os.replace(source, self.quarantine_directory / f"{session_id}.{int(time.time())}{SUFFIX}")
         except FileNotFoundError:
+            return  # deleted meanwhile
+        except OSError as error:
+            log.error("could not quarantine undecodable session file %s (%s): %s",
+                      short_id(session_id), reason, error.strerror)
             return
         log.warning("quarantined undecodable session file %s (%s)", short_id(session_id), reason)
 
@@ -380,6 +408,8 @@ def sweep_directory(directory: str, stale_temp_after: float, threads: int) -> in
                     os.unlink(entry.path)
             except FileNotFoundError:
                 continue  # deleted meanwhile by a logout or another process's sweep
+            except OSError as error:
+                log.error("sweep: cannot look at %s: %s", short_id(name), error.strerror)
     if not expired:
         return 0
     # Listing and stat-ing are cheap; unlinking is where the time goes, and the kernel runs
@@ -408,6 +438,9 @@ def _unlink_if_expired(paths: list[str]) -> int:
                 removed += 1
         except FileNotFoundError:
             continue
+        except OSError as error:
+            # One file that cannot go must not stop the sweep of the others (nor show its full id).
+            log.error("sweep: cannot delete session %s: %s", short_id(os.path.basename(path)), error.strerror)
     return removed
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -248,3 +249,28 @@ def test_cli_refuses_a_folder_that_does_not_exist(tmp_path):
     result = run_cli("stats", tmp_path / "nope")
     assert result.returncode == 2 and "not a folder" in result.stderr
     assert not (tmp_path / "nope").exists()
+
+
+@pytest.mark.gen_test
+async def test_a_lock_that_cannot_be_taken_is_reported_as_unavailable(file_store):
+    store = file_store(lock_timeout=1)
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 600)
+    shutil.rmtree(store.lock_directory)  # someone tidied the folder
+    with pytest.raises(StoreUnavailable):
+        async with store.locked(session_id):
+            pass
+    assert await store.load(session_id) == {"n": 1}
+
+
+@pytest.mark.gen_test
+async def test_one_file_that_cannot_be_deleted_does_not_stop_the_sweep(file_store):
+    store = file_store()
+    stuck = store.path_for(new_session_id())
+    stuck.mkdir()  # a folder where a session file should be: unlink refuses it
+    os.utime(stuck, (1, 1))
+    for _ in range(3):
+        await store.save(new_session_id(), {"n": 1}, 1)
+    await asyncio.sleep(1.2)
+    assert await store.sweep_expired() == 3
+    assert stuck.exists()
