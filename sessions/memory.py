@@ -28,7 +28,8 @@ class MemoryStore:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.max_sessions = max_sessions
-        # Least recently used first: when the cap is reached the front is what goes.
+        # In the order of expiry (every write and roll moves a session to the end, and the manager
+        # uses one ttl): when the cap is reached, the front, expired or closest to it, goes first.
         self._sessions: OrderedDict[str, tuple[float, str]] = OrderedDict()
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
@@ -43,7 +44,8 @@ class MemoryStore:
             return None
         if extend_ttl is not None:
             self._sessions[session_id] = (now + extend_ttl, payload)
-        self._sessions.move_to_end(session_id)
+            # Only when the expiry moves: the order of the dict stays the order of expiry.
+            self._sessions.move_to_end(session_id)
         return json.loads(payload)
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
@@ -110,9 +112,8 @@ class MemoryStore:
         self._sessions.clear()
 
     def _make_room(self) -> None:
-        """Keep the number of sessions under the cap, so cookie-less traffic cannot exhaust memory.
-        The least recently used session goes first; as every access sets the expiry to now + ttl,
-        that is also the one closest to expiring."""
+        """Keep the number of sessions under the cap, so cookie-less traffic cannot exhaust memory:
+        the session closest to expiring (or already expired) goes first."""
         now = time.time()
         while len(self._sessions) >= self.max_sessions:
             session_id, (expires_at, _) = self._sessions.popitem(last=False)
