@@ -1,4 +1,7 @@
-"""Checkout: the shipping form, then the order placed and the cart emptied in one session transaction."""
+"""Checkout: the shipping form, then the order placed and the cart emptied while the session is locked.
+
+The order (SQLite) and the emptied cart (the session store) are two writes: if the second fails,
+the person is told that the order stands and the cart could not be emptied."""
 
 from __future__ import annotations
 
@@ -14,6 +17,10 @@ from shop.orders import COUNTRIES, OrderError, validate_shipping
 log = logging.getLogger("shop.checkout")
 
 SHIPPING_FIELDS = ("name", "street", "city", "postcode", "country")
+ORDER_PLACED_CART_KEPT = (
+    "Your order #{order_id} is placed, but we could not empty your cart just now. "
+    "Please do not check out again; remove its items when the shop is back."
+)
 EMPTY_CART = "Your cart is empty. Add something to it before checking out."
 
 
@@ -41,16 +48,25 @@ class CheckoutHandler(BaseHandler):
         order = None
         # The order is written while the session is locked: a second tab placing the same cart
         # at the same moment waits, then finds the cart already empty.
-        async with self.update_session() as session:
-            cart = price_cart(clean_cart(session.get("cart")), self.catalog)
-            if not cart.is_empty:
-                try:
-                    order = await IOLoop.current().run_in_executor(
-                        None, self.orders.place, self.current_user["id"], cart, address
-                    )
-                except OrderError as error:
-                    raise ShopError(400, str(error)) from None
-                session["cart"] = {}
+        try:
+            async with self.update_session() as session:
+                cart = price_cart(clean_cart(session.get("cart")), self.catalog)
+                if not cart.is_empty:
+                    try:
+                        order = await IOLoop.current().run_in_executor(
+                            None, self.orders.place, self.current_user["id"], cart, address
+                        )
+                    except OrderError as error:
+                        raise ShopError(400, str(error)) from None
+                    session["cart"] = {}
+        except ShopError as error:
+            if order is None:
+                raise
+            # "Nothing was changed" would be false now, and a retry would order the cart twice.
+            log.warning("order %d placed, but the emptied cart could not be saved (%d)", order.id, error.status_code)
+            self.flash(ORDER_PLACED_CART_KEPT.format(order_id=order.id), "error")
+            self.redirect(f"/orders/{order.id}", status=303)
+            return
         if order is None:
             self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
