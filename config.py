@@ -14,6 +14,7 @@ from pathlib import Path
 
 BACKENDS = ("memory", "file")
 COOKIE_SECRET_FILE = "cookie_secret"
+MIN_SECRET_LENGTH = 16
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
@@ -81,6 +82,10 @@ class Config:
         cookie_secret = env.get("COOKIE_SECRET")
         if cookie_secret is None:
             cookie_secret = _stored_cookie_secret(data_dir)
+        elif len(cookie_secret) < MIN_SECRET_LENGTH:
+            # Not echoed: even a weak secret is a secret.
+            raise ConfigError(f"COOKIE_SECRET (of {len(cookie_secret)} characters) is not valid: "
+                              f"expected at least {MIN_SECRET_LENGTH} characters, or leave it unset to have one generated")
 
         return cls(
             host=host,
@@ -205,10 +210,10 @@ def _read_secret(path: Path) -> str:
             f"COOKIE_SECRET is unset and {path} cannot be read ({type(error).__name__}): "
             "expected a readable secret file, or set COOKIE_SECRET"
         ) from None
-    if len(secret) < 16:
+    if len(secret) < MIN_SECRET_LENGTH:
         raise ConfigError(
             f"COOKIE_SECRET is unset and {path} holds no usable secret: "
-            "expected at least 16 characters, or delete the file to have one generated"
+            f"expected at least {MIN_SECRET_LENGTH} characters, or delete the file to have one generated"
         )
     return secret
 

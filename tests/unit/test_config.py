@@ -143,3 +143,11 @@ def test_an_empty_secret_file_is_a_config_error(env, tmp_path):
     (tmp_path / "data" / "cookie_secret").write_text("")
     with pytest.raises(ConfigError, match="cookie_secret holds no usable secret"):
         Config.from_env(env)
+
+
+def test_a_short_cookie_secret_is_refused_without_showing_it(env):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, "COOKIE_SECRET": "hunter2"})
+    message = str(raised.value)
+    assert message.startswith("COOKIE_SECRET (of 7 characters) is not valid: expected at least 16 characters")
+    assert "hunter2" not in message and "\n" not in message
