@@ -5,6 +5,7 @@ PYTHON      ?= python3
 VENV        := .venv
 VPY         := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
+RUN_STAMP   := $(VENV)/.installed-run
 PORT        ?= 8888
 BASE_IMAGE  ?= shop-base:bookworm
 PYTEST_ARGS ?=
@@ -16,12 +17,17 @@ venv: $(STAMP)
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
 
-# Re-install whenever either requirements file is newer than the last install.
-$(STAMP): requirements.txt requirements-dev.txt | $(VPY)
-	$(VPY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+# Re-install whenever a requirements file is newer than the last install. `make run` needs only
+# what app.py needs; the tests and the bench add Selenium, matplotlib and the rest.
+$(RUN_STAMP): requirements.txt | $(VPY)
+	$(VPY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
-run: venv
+$(STAMP): requirements.txt requirements-dev.txt | $(VPY)
+	$(VPY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	PORT=$(PORT) $(VPY) app.py
 
 test: venv
