@@ -94,6 +94,8 @@ class RegisterHandler(_AccountHandler):
 
 
 class LogoutHandler(BaseHandler):
+    snapshot_in_prepare = False  # it only ends the session, under its lock
+
     async def post(self) -> None:
         async with self.update_session() as session:
             session.end()

@@ -392,9 +392,10 @@ class FileStore:
 def sweep_directory(directory: str, stale_temp_after: float, threads: int) -> int:
     """Delete expired session files and stale temp files, from their mtimes alone.
 
-    No lock is taken: an expired session is never loaded, touched or saved again under its id
-    (the manager starts a new one), so nothing can revive a file the sweep is deleting. The mtime
-    is checked again just before the unlink for a session touched in the same instant."""
+    No lock is taken: an expired session is never loaded or touched again under its id (the
+    manager starts a new one). The one writer that can still revive it is a change that read it
+    just before it expired; the mtime is checked again just before each unlink, which leaves that
+    race a window of one stat."""
     now = time.time()
     expired: list[str] = []
     with os.scandir(directory) as entries:

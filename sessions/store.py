@@ -87,7 +87,7 @@ class LockedSession:
 
 
 class SessionStore(Protocol):
-    """What every store implements. All methods are coroutines except `lock`, which returns an async
+    """What every store implements. All methods are coroutines except `locked`, which returns an async
     context manager. Every method validates the id first and raises InvalidSessionId for a bad one."""
 
     name: str
