@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tornado.web
@@ -77,6 +78,9 @@ def make_app(config: Config) -> tornado.web.Application:
         session_store=store,
         session_manager=SessionManager(store, ttl=config.session_ttl, secure=config.cookie_secure),
         in_flight=InFlightRequests(),
+        # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
+        # queue ahead of the database work of checkouts (which hold their session's lock).
+        password_hashing=ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords"),
     )
 
 
@@ -109,6 +113,7 @@ async def serve(config: Config) -> None:
         await sweeper.stop()
     await server.close_all_connections()
     await app.settings["session_store"].close()
+    app.settings["password_hashing"].shutdown(wait=True)
     app.settings["database"].close()
     log.info("stopped")
 

@@ -59,7 +59,8 @@ class LoginHandler(_AccountHandler):
             return
         user = None
         if len(username) <= MAX_USERNAME_LENGTH and len(password) <= MAX_PASSWORD_LENGTH:
-            user = await IOLoop.current().run_in_executor(None, self.users.authenticate, username, password)
+            user = await IOLoop.current().run_in_executor(self.settings["password_hashing"], self.users.authenticate,
+                                                          username, password)
         if user is None:
             log.info("login failed")
             await self.show_form(status=400, username=username, error=LOGIN_FAILED)
@@ -85,7 +86,8 @@ class RegisterHandler(_AccountHandler):
             )
             return
         try:
-            user = await IOLoop.current().run_in_executor(None, self.users.register, username, password)
+            user = await IOLoop.current().run_in_executor(self.settings["password_hashing"], self.users.register,
+                                                          username, password)
         except UserError as error:
             await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], error=str(error))
             return

@@ -56,6 +56,7 @@ def app(config, io_loop):
     application = make_app(config)
     yield application
     io_loop.run_sync(application.settings["session_store"].close)
+    application.settings["password_hashing"].shutdown(wait=True)
     application.settings["database"].close()
 
 
