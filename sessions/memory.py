@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from .store import LockedSession, StoreStats, check_session_id, short_id
 
@@ -24,28 +24,44 @@ _SWEEP_CHUNK = 5_000
 class MemoryStore:
     name = "memory"
 
-    def __init__(self, *, max_sessions: int = 100_000) -> None:
+    def __init__(self, *, max_sessions: int = 100_000, keep: Callable[[dict], bool] | None = None) -> None:
+        """keep(data) says whether a session matters (e.g. it holds a login or a cart): when the cap
+        is reached, sessions that do not matter are evicted before any that do."""
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.max_sessions = max_sessions
-        # In the order of expiry (every write and roll moves a session to the end, and the manager
-        # uses one ttl): when the cap is reached, the front, expired or closest to it, goes first.
-        self._sessions: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._keep = keep or (lambda data: False)
+        # Two classes, each in the order of expiry (every write and roll moves a session to the end
+        # of its class, and the manager uses one ttl): when the cap is reached, the front of the
+        # disposable class goes first, expired or closest to it. Every id is in exactly one class.
+        self._disposable: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._kept: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def _class_of(self, session_id: str) -> OrderedDict[str, tuple[float, str]] | None:
+        if session_id in self._kept:
+            return self._kept
+        if session_id in self._disposable:
+            return self._disposable
+        return None
+
+    def _entries(self):
+        yield from self._disposable.items()
+        yield from self._kept.items()
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         check_session_id(session_id)
-        entry = self._sessions.get(session_id)
-        if entry is None:
+        sessions = self._class_of(session_id)
+        if sessions is None:
             return None
-        expires_at, payload = entry
+        expires_at, payload = sessions[session_id]
         now = time.time()
         if expires_at <= now:
-            del self._sessions[session_id]
+            del sessions[session_id]
             return None
         if extend_ttl is not None:
-            self._sessions[session_id] = (now + extend_ttl, payload)
+            sessions[session_id] = (now + extend_ttl, payload)
             # Only when the expiry moves: the order of the dict stays the order of expiry.
-            self._sessions.move_to_end(session_id)
+            sessions.move_to_end(session_id)
         return json.loads(payload)
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
@@ -54,42 +70,51 @@ class MemoryStore:
 
     def _put(self, session_id: str, data: dict, ttl: int) -> None:
         payload = json.dumps(data, separators=(",", ":"))
-        if session_id not in self._sessions:
+        current = self._class_of(session_id)
+        if current is None:
             self._make_room()
-        self._sessions[session_id] = (time.time() + ttl, payload)
-        self._sessions.move_to_end(session_id)
+        target = self._kept if self._keep(data) else self._disposable
+        if current is not None and current is not target:
+            del current[session_id]
+        target[session_id] = (time.time() + ttl, payload)
+        target.move_to_end(session_id)
 
     async def destroy(self, session_id: str) -> None:
         check_session_id(session_id)
-        self._sessions.pop(session_id, None)
+        self._forget(session_id)
+
+    def _forget(self, session_id: str) -> None:
+        self._disposable.pop(session_id, None)
+        self._kept.pop(session_id, None)
 
     async def touch(self, session_id: str, ttl: int) -> bool:
         check_session_id(session_id)
-        entry = self._sessions.get(session_id)
+        sessions = self._class_of(session_id)
         now = time.time()
-        if entry is None or entry[0] <= now:
+        if sessions is None or sessions[session_id][0] <= now:
             return False
-        self._sessions[session_id] = (now + ttl, entry[1])
-        self._sessions.move_to_end(session_id)
+        sessions[session_id] = (now + ttl, sessions[session_id][1])
+        sessions.move_to_end(session_id)
         return True
 
     async def sweep_expired(self) -> int:
         now = time.time()
         removed = 0
-        ids = list(self._sessions)
-        for start in range(0, len(ids), _SWEEP_CHUNK):
-            for session_id in ids[start:start + _SWEEP_CHUNK]:
-                entry = self._sessions.get(session_id)
-                if entry is not None and entry[0] <= now:
-                    del self._sessions[session_id]
-                    removed += 1
-            await asyncio.sleep(0)
+        for sessions in (self._disposable, self._kept):
+            ids = list(sessions)
+            for start in range(0, len(ids), _SWEEP_CHUNK):
+                for session_id in ids[start:start + _SWEEP_CHUNK]:
+                    entry = sessions.get(session_id)
+                    if entry is not None and entry[0] <= now:
+                        del sessions[session_id]
+                        removed += 1
+                await asyncio.sleep(0)
         return removed
 
     async def stats(self) -> StoreStats:
         now = time.time()
         live = expired = size = 0
-        for expires_at, payload in self._sessions.values():
+        for _, (expires_at, payload) in self._entries():
             size += len(payload)
             if expires_at <= now:
                 expired += 1
@@ -106,17 +131,26 @@ class MemoryStore:
         if held.pending_save is not None:
             self._put(session_id, *held.pending_save)
         elif held.pending_destroy:
-            self._sessions.pop(session_id, None)
+            self._forget(session_id)
 
     async def close(self) -> None:
-        self._sessions.clear()
+        self._disposable.clear()
+        self._kept.clear()
 
     def _make_room(self) -> None:
-        """Keep the number of sessions under the cap, so cookie-less traffic cannot exhaust memory:
-        the session closest to expiring (or already expired) goes first."""
+        """Keep the number of sessions under the cap, so cookie-less traffic cannot exhaust memory.
+        An expired session goes first, then the disposable one closest to expiring; a session that
+        matters (see `keep`) only when there is no other."""
         now = time.time()
-        while len(self._sessions) >= self.max_sessions:
-            session_id, (expires_at, _) = self._sessions.popitem(last=False)
-            if expires_at > now:
-                log.warning("session store full (%d): evicted least recently used session %s",
+        while len(self._disposable) + len(self._kept) >= self.max_sessions:
+            if self._kept and next(iter(self._kept.values()))[0] <= now:
+                self._kept.popitem(last=False)
+                continue
+            victims = self._disposable or self._kept
+            session_id, (expires_at, _) = victims.popitem(last=False)
+            if expires_at > now and victims is self._kept:
+                log.warning("session store full (%d) of sessions that matter: evicted %s, the closest to expiry",
                             self.max_sessions, short_id(session_id))
+            elif expires_at > now:
+                log.info("session store full (%d): evicted disposable session %s",
+                         self.max_sessions, short_id(session_id))

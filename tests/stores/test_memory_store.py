@@ -33,3 +33,42 @@ async def test_changing_a_stored_session_never_evicts_anything():
 def test_a_cap_below_one_is_refused():
     with pytest.raises(ValueError):
         MemoryStore(max_sessions=0)
+
+
+def _matters(data: dict) -> bool:
+    return bool(data.get("user") or data.get("cart"))
+
+
+@pytest.mark.gen_test
+async def test_the_cap_evicts_disposable_sessions_before_any_that_matter():
+    store = MemoryStore(max_sessions=3, keep=_matters)
+    shopper = new_session_id()
+    await store.save(shopper, {"user": {"id": 1}, "cart": {"mug": 2}}, 60)  # the oldest of all
+    for _ in range(50):
+        await store.save(new_session_id(), {"visited": True}, 60)
+    assert await store.load(shopper) == {"user": {"id": 1}, "cart": {"mug": 2}}
+    assert (await store.stats()).sessions == 3
+
+
+@pytest.mark.gen_test
+async def test_sessions_that_matter_go_closest_to_expiry_first_when_nothing_else_is_left():
+    store = MemoryStore(max_sessions=2, keep=_matters)
+    first, second, third = (new_session_id() for _ in range(3))
+    await store.save(first, {"cart": {"a": 1}}, 60)
+    await store.save(second, {"cart": {"b": 1}}, 60)
+    await store.load(first, extend_ttl=60)
+    await store.save(third, {"cart": {"c": 1}}, 60)
+    assert await store.load(second) is None
+    assert await store.load(first) == {"cart": {"a": 1}}
+
+
+@pytest.mark.gen_test
+async def test_a_session_moves_between_classes_as_its_data_changes():
+    store = MemoryStore(max_sessions=2, keep=_matters)
+    emptied, other = new_session_id(), new_session_id()
+    await store.save(emptied, {"cart": {"a": 1}}, 60)
+    await store.save(other, {"cart": {"b": 1}}, 60)
+    await store.save(emptied, {"cart": {}}, 60)  # the cart emptied: disposable now
+    await store.save(new_session_id(), {"cart": {"c": 1}}, 60)
+    assert await store.load(emptied) is None
+    assert await store.load(other) == {"cart": {"b": 1}}
