@@ -15,15 +15,17 @@ from sessions import FileStore, MemoryStore, SessionManager
 
 from config import Config, ConfigError
 from handlers.auth import LoginHandler, LogoutHandler, RegisterHandler
-from handlers.base import InFlightRequests, NotFoundHandler, make_template_env
+from handlers.base import InFlightRequests, NotFoundHandler, StaticFileHandler, make_template_env
 from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemoveHandler, CartUpdateHandler
 from handlers.catalog import CatalogHandler, ProductHandler
 from handlers.checkout import CheckoutHandler
 from handlers.health import HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
+from handlers.server import ShopHTTPServer
 from shop.catalog import Catalog
 from shop.db import Database
 from shop.orders import OrderStore
+from shop.throttle import LoginThrottle, TokenBucket
 from shop.users import UserStore
 
 ROOT = Path(__file__).resolve().parent
@@ -35,7 +37,12 @@ log = logging.getLogger("shop")
 def make_session_store(config: Config) -> FileStore | MemoryStore:
     if config.session_backend == "file":
         return FileStore(config.session_dir, retries=config.session_retries)
-    return MemoryStore(max_sessions=config.session_max_memory_sessions)
+    return MemoryStore(max_sessions=config.session_max_memory_sessions, keep=session_matters)
+
+
+def session_matters(data: dict) -> bool:
+    """A session with a login or a cart in it: the memory store's cap evicts every other first."""
+    return bool(data.get("user") or data.get("cart"))
 
 
 def make_app(config: Config) -> tornado.web.Application:
@@ -70,6 +77,7 @@ def make_app(config: Config) -> tornado.web.Application:
         template_env=make_template_env(str(ROOT / "templates")),
         static_urls={},
         static_path=str(ROOT / "static"),
+        static_handler_class=StaticFileHandler,
         config=config,
         catalog=Catalog.load(ROOT / "data" / "products.json"),
         database=database,
@@ -81,6 +89,13 @@ def make_app(config: Config) -> tornado.web.Application:
         # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
         # queue ahead of the database work of checkouts (which hold their session's lock).
         password_hashing=ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords"),
+        login_throttle=LoginThrottle(free_failures=config.limits.login_throttle_failures,
+                                     first_delay=config.limits.login_throttle_delay,
+                                     max_delay=config.limits.login_throttle_max_delay),
+        register_limit=TokenBucket(rate=config.limits.register_per_minute / 60,
+                                   burst=2 * config.limits.register_per_minute),
+        session_limit=TokenBucket(rate=config.limits.sessions_per_minute / 60,
+                                  burst=config.limits.sessions_per_minute),
     )
 
 
@@ -88,7 +103,8 @@ async def serve(config: Config) -> None:
     """Serve until SIGTERM or SIGINT, then stop accepting, let in-flight requests finish, and return."""
     app = make_app(config)
     try:
-        server = app.listen(config.port, config.host)
+        server = ShopHTTPServer(app, config.limits)
+        server.listen(config.port, config.host)
     except OSError as error:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, error.strerror or error)
         raise SystemExit(1) from None

@@ -7,13 +7,21 @@ import logging
 
 from tornado.ioloop import IOLoop
 
-from handlers.base import BaseHandler, local_path
-from shop.users import DEMO_PASSWORD, DEMO_USERNAME, MAX_PASSWORD_LENGTH, User, UserError
+from handlers.base import BaseHandler, ShopError, local_path
+from shop.throttle import whole_seconds
+from shop.users import DEMO_PASSWORD, DEMO_USERNAME, MAX_PASSWORD_LENGTH, User, UserError, password_length
 
 log = logging.getLogger("shop.auth")
 
 LOGIN_FAILED = "That username and password do not match an account. Please try again."
 MAX_USERNAME_LENGTH = 64
+TOO_MANY_FAILURES = (
+    "Too many failed logins. To keep your account safe, please wait {seconds} seconds before trying again."
+)
+TOO_MANY_REGISTRATIONS = (
+    "Too many new accounts from your network in a short time, so none was created. "
+    "Please wait {seconds} seconds and try again."
+)
 
 
 class _AccountHandler(BaseHandler):
@@ -53,20 +61,41 @@ class LoginHandler(_AccountHandler):
 
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
-        password = self.get_body_argument("password", "")
+        # Exactly as typed: spaces around a password are part of it.
+        password = self.get_body_argument("password", "", strip=False)
         if not username or not password:
             await self.show_form(status=400, username=username, error="Please enter your username and password.")
             return
-        user = None
-        if len(username) <= MAX_USERNAME_LENGTH and len(password) <= MAX_PASSWORD_LENGTH:
-            user = await IOLoop.current().run_in_executor(self.settings["password_hashing"], self.users.authenticate,
-                                                          username, password)
+        throttle = self.settings["login_throttle"]
+        address = self.client_address
+        wait = throttle.retry_after(address, username[:MAX_USERNAME_LENGTH])
+        if wait > 0:
+            # Refused before any password is checked, so a locked-out guesser learns nothing more.
+            seconds = whole_seconds(wait)
+            log.info("login refused for %ds: too many failures (address %s)", seconds, address)
+            self.set_header("Retry-After", str(seconds))
+            await self.show_form(status=429, username=username, error=TOO_MANY_FAILURES.format(seconds=seconds))
+            return
+        user = await self._authenticate(username, password)
         if user is None:
-            log.info("login failed")
+            throttle.failed(address, username[:MAX_USERNAME_LENGTH])
+            log.info("login failed (address %s)", address)
             await self.show_form(status=400, username=username, error=LOGIN_FAILED)
             return
+        throttle.succeeded(address, username[:MAX_USERNAME_LENGTH])
         await self.log_in(user, f"Welcome back, {user.username}.")
         log.info("user %d logged in", user.id)
+
+    async def _authenticate(self, username: str, password: str) -> User | None:
+        if len(username) > MAX_USERNAME_LENGTH or password_length(password) > MAX_PASSWORD_LENGTH:
+            return None
+        pool = self.settings["password_hashing"]
+        user = await IOLoop.current().run_in_executor(pool, self.users.authenticate, username, password)
+        if user is None and password != password.strip():
+            # Accounts registered before passwords were kept as typed hold the password without its
+            # surrounding spaces: try that too (a second hash, only for such passwords).
+            user = await IOLoop.current().run_in_executor(pool, self.users.authenticate, username, password.strip())
+        return user
 
 
 class RegisterHandler(_AccountHandler):
@@ -77,8 +106,14 @@ class RegisterHandler(_AccountHandler):
 
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
-        password = self.get_body_argument("password", "")
-        if len(password) > MAX_PASSWORD_LENGTH:
+        password = self.get_body_argument("password", "", strip=False)
+        try:
+            self.check_rate(self.settings["register_limit"], TOO_MANY_REGISTRATIONS)
+        except ShopError as error:
+            self.set_header("Retry-After", str(error.retry_after))
+            await self.show_form(status=429, username=username[:MAX_USERNAME_LENGTH], error=error.message)
+            return
+        if password_length(password) > MAX_PASSWORD_LENGTH:
             # Checked here too so an oversized password is refused before it is hashed.
             await self.show_form(
                 status=400, username=username[:MAX_USERNAME_LENGTH],

@@ -18,8 +18,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sessions import SessionMoved, StoreUnavailable
 
+from handlers.server import client_address
 from shop.cart import clean_cart, item_count
 from shop.money import format_cents
+from shop.throttle import TokenBucket, whole_seconds
 
 log = logging.getLogger("shop.web")
 
@@ -34,6 +36,10 @@ MOVED_MESSAGE = (
     "please reload the page and try again."
 )
 NOT_FOUND_MESSAGE = "We could not find that page. It may have moved, or the link may be mistyped."
+TOO_MANY_SESSIONS_MESSAGE = (
+    "Too many new visits from your network in a short time, so nothing was changed. "
+    "Please wait {seconds} seconds and try again."
+)
 XSRF_MESSAGE = (
     "This form has expired or did not come from this shop, so nothing was changed. "
     "Please reload the page and try again."
@@ -65,11 +71,13 @@ def make_template_env(template_path: str) -> Environment:
 
 
 class ShopError(tornado.web.HTTPError):
-    """An error with a message for the person, shown on the error page with the given status."""
+    """An error with a message for the person, shown on the error page with the given status;
+    retry_after (seconds) is sent as Retry-After."""
 
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(status_code)
         self.message = message
+        self.retry_after = retry_after
 
 
 class InFlightRequests:
@@ -148,7 +156,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self._counted = True
         xsrf_valid = self._xsrf_valid()
         # A refused form still gets a page with the person's own header, so it needs the session.
-        if self.uses_session and (self.snapshot_in_prepare or self.request.method == "GET" or not xsrf_valid):
+        if self.uses_session and (self.snapshot_in_prepare or self.request.method in ("GET", "HEAD") or not xsrf_valid):
             try:
                 self.session = await self.session_manager.load(self)
             except StoreUnavailable:
@@ -157,6 +165,28 @@ class BaseHandler(tornado.web.RequestHandler):
             self.current_user = _user_from(self.session)
         if not xsrf_valid:
             raise ShopError(403, XSRF_MESSAGE)
+
+    async def head(self, *args: Any, **kwargs: Any) -> None:
+        """HEAD wherever GET is allowed: the GET runs, and Tornado sends its headers without the body."""
+        if type(self).get is tornado.web.RequestHandler.get:
+            raise tornado.web.HTTPError(405)
+        result = self.get(*args, **kwargs)
+        if result is not None:
+            await result
+
+    @property
+    def client_address(self) -> str:
+        """The client's IP address; X-Forwarded-For counts only from TRUSTED_PROXIES."""
+        return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
+                              self.settings["config"].limits.trusted_proxies)
+
+    def check_rate(self, bucket: TokenBucket, message: str) -> None:
+        """Spend one of this client's tokens in bucket, or raise 429 with message (it may hold {seconds})."""
+        wait = bucket.take(self.client_address)
+        if wait > 0:
+            seconds = whole_seconds(wait)
+            log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
+            raise ShopError(429, message.format(seconds=seconds), retry_after=seconds)
 
     def on_finish(self) -> None:
         if self._counted:
@@ -189,6 +219,9 @@ class BaseHandler(tornado.web.RequestHandler):
                 self.session = dict(session)
                 self.current_user = _user_from(session)
                 yield session
+                if session.id is None and session and not session.ended:
+                    # About to store a new session: one client may not create them without limit.
+                    self.check_rate(self.settings["session_limit"], TOO_MANY_SESSIONS_MESSAGE)
         except StoreUnavailable:
             log.warning("session store unavailable while saving %s %s", self.request.method, self.request.path)
             raise ShopError(503, UNAVAILABLE_MESSAGE) from None
@@ -293,7 +326,9 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs["exc_info"][1] if "exc_info" in kwargs else None
         message = _error_message(status_code, error)
-        if status_code == 503:
+        if isinstance(error, ShopError) and error.retry_after is not None:
+            self.set_header("Retry-After", str(error.retry_after))
+        elif status_code == 503:
             self.set_header("Retry-After", "5")
         if self.wants_json():
             self.finish({"error": message, "status": status_code})
@@ -311,6 +346,13 @@ class BaseHandler(tornado.web.RequestHandler):
             self.finish(message)
             return
         self.finish(html)
+
+
+class StaticFileHandler(tornado.web.StaticFileHandler):
+    """Static files, with the header every response of the shop carries."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
 
 
 class NotFoundHandler(BaseHandler):
@@ -333,7 +375,8 @@ def _is_message(value: object) -> bool:
 
 
 def _error_title(status_code: int) -> str:
-    titles = {403: "Please try again", 404: "Not found", 409: "Please reload", 503: "Temporarily unavailable"}
+    titles = {403: "Please try again", 404: "Not found", 409: "Please reload", 429: "Please wait a moment",
+              503: "Temporarily unavailable"}
     if status_code in titles:
         return titles[status_code]
     return "That did not work" if status_code < 500 else "Something went wrong"
