@@ -23,7 +23,7 @@ from handlers.health import HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.server import ShopHTTPServer
 from shop.catalog import Catalog
-from shop.db import Database
+from shop.db import DatabaseUnavailable, open_database
 from shop.orders import OrderStore
 from shop.throttle import LoginThrottle, TokenBucket
 from shop.users import UserStore
@@ -46,9 +46,11 @@ def session_matters(data: dict) -> bool:
 
 
 def make_app(config: Config) -> tornado.web.Application:
-    database = Database(config.database_path)
+    database = open_database(config.database_url, config.database_timeout)
     users = UserStore(database)
-    users.ensure_demo_user()
+    # A file is there at once; a database server may not be yet, so serve() seeds it in the
+    # background and the shop answers 503 for database work until it is reachable.
+    demo_user_seeded = database.embedded and seed_demo_user(users)
     store = make_session_store(config)
     routes = [
         (r"/", CatalogHandler),
@@ -81,6 +83,7 @@ def make_app(config: Config) -> tornado.web.Application:
         config=config,
         catalog=Catalog.load(ROOT / "data" / "products.json"),
         database=database,
+        demo_user_seeded=demo_user_seeded,
         users=users,
         orders=OrderStore(database),
         session_store=store,
@@ -99,6 +102,27 @@ def make_app(config: Config) -> tornado.web.Application:
     )
 
 
+def seed_demo_user(users: UserStore) -> bool:
+    """Migrate the database (on its first use) and create the demo account; False if the database
+    is unavailable."""
+    try:
+        users.ensure_demo_user()
+    except DatabaseUnavailable as error:
+        log.warning("database unavailable while preparing it (%s); retrying in the background", error)
+        return False
+    return True
+
+
+async def seed_until_done(users: UserStore) -> None:
+    """Retry seed_demo_user, backing off, until the database answers."""
+    loop = asyncio.get_running_loop()
+    delay = 1.0
+    while not await loop.run_in_executor(None, seed_demo_user, users):
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+    log.info("database ready: migrated, demo account present")
+
+
 async def serve(config: Config) -> None:
     """Serve until SIGTERM or SIGINT, then stop accepting, let in-flight requests finish, and return."""
     app = make_app(config)
@@ -113,11 +137,16 @@ async def serve(config: Config) -> None:
     if config.session_reap_interval > 0:
         sweeper = manager.start_sweeper(config.session_reap_interval)
 
+    seeding = None
+    if not app.settings["demo_user_seeded"]:
+        seeding = asyncio.create_task(seed_until_done(app.settings["users"]))
+
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stopping.set)
-    log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
+    log.info("listening on http://%s:%d (session backend: %s, database: %s)",
+             config.host, config.port, config.session_backend, app.settings["database"].name)
     await stopping.wait()
 
     log.info("stopping: no new connections; waiting for %d request(s) in flight", app.settings["in_flight"].count)
@@ -127,6 +156,8 @@ async def serve(config: Config) -> None:
                     app.settings["in_flight"].count, DRAIN_TIMEOUT_SECONDS)
     if sweeper is not None:
         await sweeper.stop()
+    if seeding is not None:
+        seeding.cancel()
     await server.close_all_connections()
     await app.settings["session_store"].close()
     app.settings["password_hashing"].shutdown(wait=True)

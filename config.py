@@ -9,9 +9,12 @@ import ipaddress
 import os
 import re
 import secrets
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from shop.db import check_database_url, mask_password, sqlite_path
 
 BACKENDS = ("memory", "file")
 COOKIE_SECRET_FILE = "cookie_secret"
@@ -78,11 +81,10 @@ class Config:
     cookie_secret: str = ""
     cookie_secure: bool = False
     redis_url: str = "redis://localhost:6379/0"
+    # repr=False: the URL may hold a password, and a Config may be printed or logged.
+    database_url: str = field(default="", repr=False)
+    database_timeout: int = 5
     limits: Limits = field(default_factory=Limits)
-
-    @property
-    def database_path(self) -> Path:
-        return self.data_dir / "shop.db"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -121,6 +123,11 @@ class Config:
         if backend == "file":
             session_dir = _writable_dir(variable, str(session_dir))
 
+        database_url = _database_url(env.get("DATABASE_URL"), data_dir)
+        database_timeout = env.whole_number(
+            "DATABASE_TIMEOUT", 5, lowest=1, highest=300, unit="a whole number of seconds"
+        )
+
         cookie_secret = env.get("COOKIE_SECRET")
         if cookie_secret is None:
             cookie_secret = _stored_cookie_secret(data_dir)
@@ -142,6 +149,8 @@ class Config:
             cookie_secret=cookie_secret,
             cookie_secure=cookie_secure,
             redis_url=redis_url,
+            database_url=database_url,
+            database_timeout=database_timeout,
             limits=Limits.from_env(env),
         )
 
@@ -207,6 +216,20 @@ def _networks(name: str, raw: str | None) -> tuple[ipaddress.IPv4Network | ipadd
 def _shown(value: str) -> str:
     # repr() keeps the message on one line whatever the value holds; a long value is cut.
     return repr(value if len(value) <= 80 else value[:80] + "…")
+
+
+def _database_url(raw: str | None, data_dir: Path) -> str:
+    """DATABASE_URL, or SQLite at DATA_DIR/shop.db when unset; a SQLite file's folder must be writable."""
+    if raw is None:
+        return "sqlite://" + urllib.parse.quote(str(data_dir / "shop.db"))
+    try:
+        engine = check_database_url(raw)
+    except ValueError as error:
+        # Masked: the URL may hold a password.
+        raise ConfigError(f"DATABASE_URL={_shown(mask_password(raw))} is not valid: {error}") from None
+    if engine == "sqlite":
+        _writable_dir("DATABASE_URL", str(sqlite_path(raw).parent))
+    return raw
 
 
 def _writable_dir(variable: str, raw: str) -> Path:

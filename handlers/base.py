@@ -20,6 +20,7 @@ from sessions import SessionMoved, StoreUnavailable
 
 from handlers.server import client_address
 from shop.cart import clean_cart, item_count
+from shop.db import DatabaseUnavailable
 from shop.money import format_cents
 from shop.throttle import TokenBucket, whole_seconds
 
@@ -30,6 +31,10 @@ FLASH_COOKIE = "flash"
 MAX_FLASH_MESSAGES = 5
 UNAVAILABLE_MESSAGE = (
     "We cannot reach your shopping session right now. Nothing was changed; please try again in a moment."
+)
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "We cannot reach our accounts and orders right now. Nothing was changed; "
+    "please try again in a moment. Your cart is kept."
 )
 MOVED_MESSAGE = (
     "You logged in in another window, so this page is out of date. Nothing was changed; "
@@ -323,8 +328,19 @@ class BaseHandler(tornado.web.RequestHandler):
         cart = clean_cart(self.session.get("cart"))
         return item_count({pid: qty for pid, qty in cart.items() if self.catalog.get(pid) is not None})
 
+    def log_exception(self, typ, value, tb) -> None:
+        if isinstance(value, DatabaseUnavailable):
+            # Expected while the database is away: one line naming the operation and the cause.
+            log.warning("database unavailable: %s (%s %s)", value, self.request.method, self.request.path)
+            return
+        super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs["exc_info"][1] if "exc_info" in kwargs else None
+        if isinstance(error, DatabaseUnavailable):
+            # Raised by the domain (which knows no HTTP) and uncaught: a 503, not a 500.
+            status_code = 503
+            self.set_status(status_code)
         message = _error_message(status_code, error)
         if isinstance(error, ShopError) and error.retry_after is not None:
             self.set_header("Retry-After", str(error.retry_after))
@@ -385,6 +401,8 @@ def _error_title(status_code: int) -> str:
 def _error_message(status_code: int, error: BaseException | None) -> str:
     if isinstance(error, ShopError):
         return error.message
+    if isinstance(error, DatabaseUnavailable):
+        return DATABASE_UNAVAILABLE_MESSAGE
     if isinstance(error, tornado.web.MissingArgumentError):
         return f"The form is missing the field “{error.arg_name}”. Please go back and fill it in."
     if status_code == 404:
