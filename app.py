@@ -37,12 +37,15 @@ log = logging.getLogger("shop")
 def make_session_store(config: Config) -> FileStore | MemoryStore:
     if config.session_backend == "file":
         return FileStore(config.session_dir, retries=config.session_retries)
-    return MemoryStore(max_sessions=config.session_max_memory_sessions, keep=session_matters)
+    return MemoryStore(max_sessions=config.session_max_memory_sessions, priority=session_priority)
 
 
-def session_matters(data: dict) -> bool:
-    """A session with a login or a cart in it: the memory store's cap evicts every other first."""
-    return bool(data.get("user") or data.get("cart"))
+def session_priority(data: dict) -> int:
+    """How much a session matters when the memory store is full: a login most, then a cart, then
+    nothing (a visitor who only looked). Lower ranks are evicted first."""
+    if data.get("user"):
+        return 2
+    return 1 if data.get("cart") else 0
 
 
 def make_app(config: Config) -> tornado.web.Application:

@@ -130,8 +130,9 @@ def _declared_length(headers: tornado.httputil.HTTPHeaders) -> int:
 class ShopHTTPServer(HTTPServer):
     """Tornado's HTTPServer with the shop's limits (see the module docstring)."""
 
-    def __init__(self, application, limits: Limits) -> None:
-        super().__init__(
+    # HTTPServer is Configurable: it is set up in initialize(), which receives the constructor's arguments.
+    def initialize(self, application, limits: Limits) -> None:  # type: ignore[override]
+        super().initialize(
             application,
             # Also the longest a kept-alive connection may sit idle between requests.
             idle_connection_timeout=limits.header_timeout,

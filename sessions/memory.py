@@ -24,29 +24,27 @@ _SWEEP_CHUNK = 5_000
 class MemoryStore:
     name = "memory"
 
-    def __init__(self, *, max_sessions: int = 100_000, keep: Callable[[dict], bool] | None = None) -> None:
-        """keep(data) says whether a session matters (e.g. it holds a login or a cart): when the cap
-        is reached, sessions that do not matter are evicted before any that do."""
+    def __init__(self, *, max_sessions: int = 100_000, priority: Callable[[dict], int] | None = None) -> None:
+        """priority(data) ranks how much a session matters (e.g. 2 with a login, 1 with only a cart,
+        0 with neither): when the cap is reached, a session of a lower rank is evicted before any of
+        a higher one, and within a rank the one closest to expiry goes first."""
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.max_sessions = max_sessions
-        self._keep = keep or (lambda data: False)
-        # Two classes, each in the order of expiry (every write and roll moves a session to the end
-        # of its class, and the manager uses one ttl): when the cap is reached, the front of the
-        # disposable class goes first, expired or closest to it. Every id is in exactly one class.
-        self._disposable: OrderedDict[str, tuple[float, str]] = OrderedDict()
-        self._kept: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._priority = priority or (lambda data: 0)
+        # One class per rank, each in the order of expiry (every write and roll moves a session to
+        # the end of its class, and the manager uses one ttl). Every id is in exactly one class.
+        self._classes: dict[int, OrderedDict[str, tuple[float, str]]] = {}
 
     def _class_of(self, session_id: str) -> OrderedDict[str, tuple[float, str]] | None:
-        if session_id in self._kept:
-            return self._kept
-        if session_id in self._disposable:
-            return self._disposable
+        for sessions in self._classes.values():
+            if session_id in sessions:
+                return sessions
         return None
 
     def _entries(self):
-        yield from self._disposable.items()
-        yield from self._kept.items()
+        for sessions in self._classes.values():
+            yield from sessions.items()
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         check_session_id(session_id)
@@ -73,7 +71,7 @@ class MemoryStore:
         current = self._class_of(session_id)
         if current is None:
             self._make_room()
-        target = self._kept if self._keep(data) else self._disposable
+        target = self._classes.setdefault(self._priority(data), OrderedDict())
         if current is not None and current is not target:
             del current[session_id]
         target[session_id] = (time.time() + ttl, payload)
@@ -84,8 +82,9 @@ class MemoryStore:
         self._forget(session_id)
 
     def _forget(self, session_id: str) -> None:
-        self._disposable.pop(session_id, None)
-        self._kept.pop(session_id, None)
+        sessions = self._class_of(session_id)
+        if sessions is not None:
+            del sessions[session_id]
 
     async def touch(self, session_id: str, ttl: int) -> bool:
         check_session_id(session_id)
@@ -100,7 +99,7 @@ class MemoryStore:
     async def sweep_expired(self) -> int:
         now = time.time()
         removed = 0
-        for sessions in (self._disposable, self._kept):
+        for sessions in list(self._classes.values()):
             ids = list(sessions)
             for start in range(0, len(ids), _SWEEP_CHUNK):
                 for session_id in ids[start:start + _SWEEP_CHUNK]:
@@ -134,23 +133,20 @@ class MemoryStore:
             self._forget(session_id)
 
     async def close(self) -> None:
-        self._disposable.clear()
-        self._kept.clear()
+        self._classes.clear()
 
     def _make_room(self) -> None:
         """Keep the number of sessions under the cap, so cookie-less traffic cannot exhaust memory.
-        An expired session goes first, then the disposable one closest to expiring; a session that
-        matters (see `keep`) only when there is no other."""
+        An expired session goes first, then the one closest to expiry of the lowest rank."""
         now = time.time()
-        while len(self._disposable) + len(self._kept) >= self.max_sessions:
-            if self._kept and next(iter(self._kept.values()))[0] <= now:
-                self._kept.popitem(last=False)
+        while sum(len(sessions) for sessions in self._classes.values()) >= self.max_sessions:
+            ranked = sorted((rank, sessions) for rank, sessions in self._classes.items() if sessions)
+            expired = next((sessions for _, sessions in ranked if next(iter(sessions.values()))[0] <= now), None)
+            if expired is not None:
+                expired.popitem(last=False)
                 continue
-            victims = self._disposable or self._kept
-            session_id, (expires_at, _) = victims.popitem(last=False)
-            if expires_at > now and victims is self._kept:
-                log.warning("session store full (%d) of sessions that matter: evicted %s, the closest to expiry",
-                            self.max_sessions, short_id(session_id))
-            elif expires_at > now:
-                log.info("session store full (%d): evicted disposable session %s",
-                         self.max_sessions, short_id(session_id))
+            rank, victims = ranked[0]
+            session_id, _ = victims.popitem(last=False)
+            level = log.warning if rank > 0 else log.info
+            level("session store full (%d): evicted session %s of rank %d, the closest to expiry",
+                  self.max_sessions, short_id(session_id), rank)
