@@ -66,7 +66,7 @@ class LoginHandler(_AccountHandler):
         if not username or not password:
             await self.show_form(status=400, username=username, error="Please enter your username and password.")
             return
-        throttle = self.settings["login_throttle"]
+        throttle = self.application.login_throttle
         address = self.client_address
         wait = throttle.retry_after(address, username[:MAX_USERNAME_LENGTH])
         if wait > 0:
@@ -89,7 +89,7 @@ class LoginHandler(_AccountHandler):
     async def _authenticate(self, username: str, password: str) -> User | None:
         if len(username) > MAX_USERNAME_LENGTH or password_length(password) > MAX_PASSWORD_LENGTH:
             return None
-        pool = self.settings["password_hashing"]
+        pool = self.application.password_hashing
         user = await IOLoop.current().run_in_executor(pool, self.users.authenticate, username, password)
         if user is None and password != password.strip():
             # Accounts registered before passwords were kept as typed hold the password without its
@@ -108,7 +108,7 @@ class RegisterHandler(_AccountHandler):
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "", strip=False)
         try:
-            self.check_rate(self.settings["register_limit"], TOO_MANY_REGISTRATIONS)
+            self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS)
         except ShopError as error:
             self.set_header("Retry-After", str(error.retry_after))
             await self.show_form(status=429, username=username[:MAX_USERNAME_LENGTH], error=error.message)
@@ -121,7 +121,7 @@ class RegisterHandler(_AccountHandler):
             )
             return
         try:
-            user = await IOLoop.current().run_in_executor(self.settings["password_hashing"], self.users.register,
+            user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.register,
                                                           username, password)
         except UserError as error:
             await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], error=str(error))
@@ -131,8 +131,6 @@ class RegisterHandler(_AccountHandler):
 
 
 class LogoutHandler(BaseHandler):
-    snapshot_in_prepare = False  # it only ends the session, under its lock
-
     async def post(self) -> None:
         async with self.update_session() as session:
             session.end()

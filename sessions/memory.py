@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from typing import AsyncIterator, Callable
 
-from .store import LockedSession, StoreStats, check_session_id, short_id
+from .store import LockedSession, StoreSettings, StoreStats, check_session_id, short_id
 
 log = logging.getLogger("sessions.memory")
 
@@ -45,6 +45,10 @@ class MemoryStore:
     def _entries(self):
         for sessions in self._classes.values():
             yield from sessions.items()
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> MemoryStore:
+        return cls(max_sessions=settings.max_sessions, priority=settings.priority)
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         check_session_id(session_id)

@@ -29,7 +29,7 @@ def config(make_config, session_backend):
 @pytest.fixture
 def clock(app):
     clock = Clock()
-    app.settings["login_throttle"] = LoginThrottle(free_failures=5, first_delay=30, max_delay=900, clock=clock)
+    app.login_throttle = LoginThrottle(free_failures=5, first_delay=30, max_delay=900, clock=clock)
     return clock
 
 
@@ -79,7 +79,7 @@ async def test_the_wait_doubles_as_failures_go_on(client, clock):
 
 @pytest.mark.gen_test
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored(make_config, app, make_client, clock):
-    app.settings["config"] = make_config(SESSION_BACKEND="memory")  # no TRUSTED_PROXIES
+    app.config = make_config(SESSION_BACKEND="memory")  # no TRUSTED_PROXIES
     client = make_client()
     for n in range(5):
         await login(client, f"wrong-{n}", {"X-Forwarded-For": f"198.51.100.{n}"})
@@ -91,7 +91,7 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(make_config, app,
 
 @pytest.mark.gen_test
 async def test_registrations_from_one_address_are_rate_limited(app, client):
-    app.settings["register_limit"] = TokenBucket(rate=1 / 60, burst=2)
+    app.register_limit = TokenBucket(rate=1 / 60, burst=2)
     for number in range(2):
         response = await client.post("/register", {"username": f"new{number}", "password": "long enough"},
                                      headers=ATTACKER)
@@ -100,12 +100,12 @@ async def test_registrations_from_one_address_are_rate_limited(app, client):
     response = await client.post("/register", {"username": "new3", "password": "long enough"}, headers=ATTACKER)
     assert response.code == 429 and int(response.headers["Retry-After"]) >= 1
     assert "Too many new accounts" in client.page_of(response).flash
-    assert app.settings["users"]._find("new3") is None
+    assert app.users._find("new3") is None
 
 
 @pytest.mark.gen_test
 async def test_new_sessions_from_one_address_are_rate_limited(app, make_client, product_ids):
-    app.settings["session_limit"] = TokenBucket(rate=1 / 60, burst=3)
+    app.session_limit = TokenBucket(rate=1 / 60, burst=3)
     codes = []
     for _ in range(5):
         client = make_client()
@@ -133,7 +133,7 @@ async def test_a_password_is_kept_exactly_as_typed(client, auth):
 @pytest.mark.gen_test
 async def test_an_account_registered_with_a_stripped_password_still_logs_in(app, auth):
     # What registering "  old secret  " stored before passwords were kept as typed.
-    app.settings["users"].register("oldtimer", "old secret")
+    app.users.register("oldtimer", "old secret")
     assert (await auth.login("oldtimer", "  old secret  ")).code == 303
 
 
