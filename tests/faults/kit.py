@@ -71,20 +71,17 @@ def tmpfs(tmp_path):
 def fill(folder: Path) -> Path:
     """Fill the file system holding folder until a write fails with ENOSPC; returns the filler file."""
     filler = folder / "filler"
-    with open(filler, "wb") as file:
-        block = b"\0" * 65536
-        try:
-            while True:
-                file.write(block)
-                file.flush()
-        except OSError:
-            pass
-        try:
-            while True:
-                file.write(b"\0")
-                file.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 65536, 4096, 1):
+            block = b"\0" * size
+            try:
+                while True:
+                    os.write(fd, block)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     return filler
 
 
