@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tornado.web
-from sessions import FileStore, MemoryStore, SessionManager
+from sessions import FileStore, MemoryStore, SessionManager, StoreUnavailable
+from sessions.redis import RedisStore
 
 from config import Config, ConfigError
 from handlers.auth import LoginHandler, LogoutHandler, RegisterHandler
@@ -32,9 +33,13 @@ DRAIN_TIMEOUT_SECONDS = 10
 log = logging.getLogger("shop")
 
 
-def make_session_store(config: Config) -> FileStore | MemoryStore:
+def make_session_store(config: Config) -> FileStore | MemoryStore | RedisStore:
     if config.session_backend == "file":
         return FileStore(config.session_dir, retries=config.session_retries)
+    if config.session_backend == "redis":
+        # Connects on first use: a Redis that is not up yet does not stop the start.
+        return RedisStore(config.redis_url, prefix=config.session_redis_prefix,
+                          timeout=config.session_redis_timeout, retries=config.session_retries)
     return MemoryStore(max_sessions=config.session_max_memory_sessions)
 
 
@@ -102,6 +107,7 @@ async def serve(config: Config) -> None:
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stopping.set)
     log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
+    waiting_for_store = asyncio.ensure_future(wait_for_session_store(app.settings["session_store"]))
     await stopping.wait()
 
     log.info("stopping: no new connections; waiting for %d request(s) in flight", app.settings["in_flight"].count)
@@ -109,6 +115,7 @@ async def serve(config: Config) -> None:
     if not await app.settings["in_flight"].wait_idle(DRAIN_TIMEOUT_SECONDS):
         log.warning("stopping with %d request(s) still in flight after %ds",
                     app.settings["in_flight"].count, DRAIN_TIMEOUT_SECONDS)
+    waiting_for_store.cancel()
     if sweeper is not None:
         await sweeper.stop()
     await server.close_all_connections()
@@ -116,6 +123,25 @@ async def serve(config: Config) -> None:
     app.settings["password_hashing"].shutdown(wait=True)
     app.settings["database"].close()
     log.info("stopped")
+
+
+async def wait_for_session_store(store, interval: float = 2.0) -> None:
+    """Log whether the session store answers at start, and keep asking until it does. Not fatal:
+    until then the shop serves pages and answers 503 for session work."""
+    attempt = 0
+    while True:
+        try:
+            await store.ping()
+        except StoreUnavailable as error:
+            if attempt == 0:
+                log.warning("session store (%s) unavailable at start, retrying every %gs: %s",
+                            store.name, interval, error)
+            attempt += 1
+            await asyncio.sleep(interval)
+            continue
+        if attempt:
+            log.info("session store (%s) answers now, after %d retries", store.name, attempt)
+        return
 
 
 def main() -> None:

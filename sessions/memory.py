@@ -108,6 +108,9 @@ class MemoryStore:
         elif held.pending_destroy:
             self._sessions.pop(session_id, None)
 
+    async def ping(self) -> None:
+        return None  # in this process: it answers whenever the process does
+
     async def close(self) -> None:
         self._sessions.clear()
 

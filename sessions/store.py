@@ -117,5 +117,8 @@ class SessionStore(Protocol):
         held.save() or held.destroy() take effect as the lock is released. Within one process,
         SessionManager also serialises with an asyncio lock."""
 
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers, quickly (for /healthz); never retries."""
+
     async def close(self) -> None:
         ...
