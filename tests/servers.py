@@ -28,12 +28,15 @@ def unavailable(reason: str) -> None:
 
 
 class RedisServer:
-    """One redis-server on 127.0.0.1:port, keeping nothing on disk; its log is in folder."""
+    """One redis-server on 127.0.0.1:port, keeping nothing on disk unless persistent; its log is in folder."""
 
-    def __init__(self, folder: Path, port: int | None = None, password: str | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, password: str | None = None,
+                 persistent: bool = False) -> None:
         self.folder = folder
         self.port = port or free_port()
         self.password = password
+        # Append-only with a sync per write: a restart after SIGKILL finds every session again.
+        self.persistent = persistent
         self.process: subprocess.Popen | None = None
 
     @property
@@ -51,7 +54,8 @@ class RedisServer:
             unavailable("no redis-server on PATH (apt-get install redis-server)")
         self.folder.mkdir(parents=True, exist_ok=True)
         command = [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-                   "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", str(self.log_path)]
+                   "--save", "",
+                   "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always", "--daemonize", "no", "--logfile", str(self.log_path)]
         if self.password:
             command += ["--requirepass", self.password]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
