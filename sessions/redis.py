@@ -158,11 +158,19 @@ class RedisStore:
         await self._apply_and_unlock(session_id, token, *change)
 
     async def ping(self) -> None:
-        """Raise StoreUnavailable unless Redis answers within the timeout; one try, for /healthz."""
-        try:
-            await asyncio.wait_for(self._redis.ping(), self.timeout)
-        except (RedisError, OSError, asyncio.TimeoutError) as error:
-            raise StoreUnavailable(f"redis does not answer: {_reason(error)}") from None
+        """Raise StoreUnavailable unless Redis answers within the timeout, for /healthz. A second
+        try only when the first found a connection broken, as one left over from before a restart."""
+        for attempt in range(2):
+            try:
+                await asyncio.wait_for(self._redis.ping(), self.timeout)
+                return
+            except _TRANSIENT as error:
+                failure = error
+                await self._drop_idle_connections()
+            except (RedisError, asyncio.TimeoutError) as error:
+                failure = error
+                break
+        raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
 
     async def close(self) -> None:
         if self._background:
@@ -238,6 +246,7 @@ class RedisStore:
             try:
                 return await operation()
             except _TRANSIENT as error:
+                await self._drop_idle_connections()
                 if attempt + 1 == attempts:
                     raise StoreUnavailable(f"cannot {what} session {short_id(session_id)} after {attempts} "
                                            f"tries: {_reason(error)}") from error
@@ -245,6 +254,13 @@ class RedisStore:
                 raise StoreUnavailable(f"cannot {what} session {short_id(session_id)}: {_reason(error)}") from error
             await asyncio.sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
+
+    async def _drop_idle_connections(self) -> None:
+        # What broke one connection (Redis restarted, a network blip) most likely broke the idle
+        # ones too: drop them, so that each does not fail one more request before it is replaced.
+        # Connections in use by other requests are theirs to find out about.
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.connection_pool.disconnect(inuse_connections=False)
 
     def _backoff(self, attempt: int) -> float:
         # Exponential with jitter, so the retries of many requests do not arrive in step.
