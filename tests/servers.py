@@ -54,8 +54,8 @@ class RedisServer:
             unavailable("no redis-server on PATH (apt-get install redis-server)")
         self.folder.mkdir(parents=True, exist_ok=True)
         command = [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-                   "--save", "",
-                   "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always", "--daemonize", "no", "--logfile", str(self.log_path)]
+                   "--save", "", "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always",
+                   "--daemonize", "no", "--logfile", str(self.log_path)]
         if self.password:
             command += ["--requirepass", self.password]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
