@@ -86,6 +86,8 @@ class ShopApplication(tornado.web.Application):
             retries=config.session_retries,
             max_sessions=config.session_max_memory_sessions,
             url=config.redis_url,
+            key_prefix=config.session_redis_prefix,
+            timeout=config.session_redis_timeout,
         ))
         self.sessions = SessionManager(self.session_store, ttl=config.session_ttl, secure=config.cookie_secure)
         self.sweeper: Sweeper | None = None
@@ -108,7 +110,10 @@ class ShopApplication(tornado.web.Application):
         )
 
     def start_sweeper(self) -> None:
-        """Delete expired sessions every SESSION_REAP_INTERVAL seconds (0: never); close() stops it."""
+        """Delete expired sessions every SESSION_REAP_INTERVAL seconds (0: never; nor for a store
+        that expires sessions by itself); close() stops it."""
+        if self.session_store.expires_by_itself:
+            return
         if self.config.session_reap_interval > 0 and self.sweeper is None:
             self.sweeper = self.sessions.start_sweeper(self.config.session_reap_interval)
 

@@ -1,6 +1,8 @@
 """The catalog pages, /healthz, unknown paths, and what a cookie-less crawler leaves behind."""
 
 import json
+import os
+import socket
 
 import pytest
 
@@ -83,10 +85,15 @@ async def test_unknown_path_is_404_page_without_traceback(client):
 
 
 @pytest.mark.gen_test
-async def test_healthz_names_the_session_backend(client, config):
+async def test_healthz_names_the_session_backend_its_state_and_the_instance(client, config):
     response = await client.get("/healthz")
     assert response.code == 200
-    assert json.loads(response.body) == {"status": "ok", "session_backend": config.session_backend}
+    assert json.loads(response.body) == {
+        "status": "ok",
+        "session_backend": config.session_backend,
+        "session_store": "ok",
+        "instance": {"hostname": socket.gethostname(), "pid": os.getpid()},
+    }
 
 
 @pytest.mark.gen_test
