@@ -166,8 +166,8 @@ _OPS = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
 
 @dataclass(frozen=True)
 class Target:
-    """One target of the issue: `value op limit` holds, or not, or was not measured (`why` says why,
-    when the bench knows)."""
+    """One target of the issue: `value op limit` holds, or not, or was not measured (`why` says which
+    row was not available, when that is why; the report's "Not available" section says the reason)."""
 
     name: str
     value: float | None
@@ -185,7 +185,7 @@ class Target:
 
 def _rps_target(report: Report, mix: str, shop: str, peer: str, limit: float) -> Target:
     mine, theirs = report.get(mix, shop), report.get(mix, peer)
-    why = "; ".join(f"{LABELS[r]}: {report.unavailable[r]}" for r in (shop, peer) if r in report.unavailable)
+    why = "; ".join(f"{LABELS[r]} not available" for r in (shop, peer) if r in report.unavailable)
     return Target(f"{mix} mix: {LABELS[shop]} rps / {LABELS[peer]} rps",
                   ratio(mine and mine.rps, theirs and theirs.rps), ">=", limit, "x", why)
 
@@ -221,5 +221,5 @@ def check_targets(report: Report) -> list[Target]:
         kept = report.lost_updates.get(row)
         targets.append(Target(f"{LABELS[row]}: simultaneous adds kept, of {LOST_UPDATE_REQUESTS}",
                               None if kept is None else kept.kept, ">=", LOST_UPDATE_REQUESTS, "adds",
-                              report.unavailable.get(row, "")))
+                              "not available" if row in report.unavailable else ""))
     return targets
