@@ -162,9 +162,9 @@ def format_floor(floor: FloorResult, report: Report) -> str:
              f"could serve {fmt_rps(floor.serial_rps)} rps, and {floor.threads} threads at once (one session "
              f"each, as the shoppers) {fmt_rps(floor.parallel_rps)} rps.")
     if measured is not None:
-        text += (f" The shop's file store served {fmt_rps(measured.rps)} rps "
-                 f"({fmt_ratio(ratio(measured.rps, floor.parallel_rps))} of that floor); the rest of its cost "
-                 "is HTTP, signing, the session code and handing the calls to threads.")
+        text += (f" The shop's file store served {fmt_rps(measured.rps)} rps in the API mix, "
+                 f"{fmt_ratio(ratio(measured.rps, floor.parallel_rps))} of what these calls alone allow; the "
+                 "gap is everything else a request costs (`--profile` shows where it goes).")
     return text
 
 
