@@ -21,6 +21,7 @@ from handlers.catalog import CatalogHandler, ProductHandler
 from handlers.checkout import CheckoutHandler
 from handlers.health import HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
+from handlers.static import StaticFiles
 from shop.catalog import Catalog
 from shop.db import Database
 from shop.orders import OrderStore
@@ -70,6 +71,7 @@ def make_app(config: Config) -> tornado.web.Application:
         template_env=make_template_env(str(ROOT / "templates")),
         static_urls={},
         static_path=str(ROOT / "static"),
+        static_handler_class=StaticFiles,
         config=config,
         catalog=Catalog.load(ROOT / "data" / "products.json"),
         database=database,
