@@ -19,6 +19,7 @@ from handlers.base import InFlightRequests, NotFoundHandler, make_template_env
 from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemoveHandler, CartUpdateHandler
 from handlers.catalog import CatalogHandler, ProductHandler
 from handlers.checkout import CheckoutHandler
+from handlers.compression import FastGzip
 from handlers.health import HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.static import StaticFiles
@@ -62,6 +63,8 @@ def make_app(config: Config) -> tornado.web.Application:
     ]
     return tornado.web.Application(
         routes,
+        # compress_response=True, at gzip level 1 (see handlers/compression.py for the figures).
+        transforms=[FastGzip],
         default_handler_class=NotFoundHandler,
         cookie_secret=config.cookie_secret,
         xsrf_cookies=True,

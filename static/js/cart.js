@@ -14,6 +14,16 @@
     var summary = document.querySelector("[data-error-summary]");
     if (summary && document.activeElement !== summary) summary.focus();
   }
+  // A link in the summary focuses its field (a plain #link would only scroll to it).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-error-summary] a[href^='#']");
+    var field = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) return;
+    event.preventDefault();
+    var label = document.querySelector('label[for="' + field.id + '"]');
+    (label || field).scrollIntoView({ block: "start" });
+    field.focus({ preventScroll: true });
+  });
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", focusErrorSummary);
   } else {
