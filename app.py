@@ -7,86 +7,17 @@ import asyncio
 import logging
 import signal
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-import tornado.web
-from sessions import FileStore, MemoryStore, SessionManager
 
 from config import Config, ConfigError
-from handlers.auth import LoginHandler, LogoutHandler, RegisterHandler
-from handlers.base import InFlightRequests, NotFoundHandler, make_template_env
-from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemoveHandler, CartUpdateHandler
-from handlers.catalog import CatalogHandler, ProductHandler
-from handlers.checkout import CheckoutHandler
-from handlers.compression import FastGzip
-from handlers.health import HealthHandler
-from handlers.orders import OrderHandler, OrdersHandler
-from handlers.static import StaticFiles
-from shop.catalog import Catalog
-from shop.db import Database
-from shop.orders import OrderStore
-from shop.users import UserStore
+from handlers.application import ShopApplication
 
-ROOT = Path(__file__).resolve().parent
 DRAIN_TIMEOUT_SECONDS = 10
 
 log = logging.getLogger("shop")
 
 
-def make_session_store(config: Config) -> FileStore | MemoryStore:
-    if config.session_backend == "file":
-        return FileStore(config.session_dir, retries=config.session_retries)
-    return MemoryStore(max_sessions=config.session_max_memory_sessions)
-
-
-def make_app(config: Config) -> tornado.web.Application:
-    database = Database(config.database_path)
-    users = UserStore(database)
-    users.ensure_demo_user()
-    store = make_session_store(config)
-    routes = [
-        (r"/", CatalogHandler),
-        (r"/product/([^/]+)", ProductHandler),
-        (r"/cart", CartHandler),
-        (r"/cart/add", CartAddHandler),
-        (r"/cart/update", CartUpdateHandler),
-        (r"/cart/remove", CartRemoveHandler),
-        (r"/login", LoginHandler),
-        (r"/logout", LogoutHandler),
-        (r"/register", RegisterHandler),
-        (r"/checkout", CheckoutHandler),
-        (r"/orders", OrdersHandler),
-        (r"/orders/([^/]+)", OrderHandler),
-        (r"/api/cart", CartApiHandler),
-        (r"/healthz", HealthHandler),
-    ]
-    return tornado.web.Application(
-        routes,
-        # compress_response=True, at gzip level 1 (see handlers/compression.py for the figures).
-        transforms=[FastGzip],
-        default_handler_class=NotFoundHandler,
-        cookie_secret=config.cookie_secret,
-        xsrf_cookies=True,
-        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": config.cookie_secure},
-        login_url="/login",
-        template_path=str(ROOT / "templates"),
-        template_env=make_template_env(str(ROOT / "templates")),
-        static_urls={},
-        static_path=str(ROOT / "static"),
-        static_handler_class=StaticFiles,
-        config=config,
-        catalog=Catalog.load(ROOT / "data" / "products.json"),
-        database=database,
-        users=users,
-        orders=OrderStore(database),
-        session_store=store,
-        session_manager=SessionManager(store, ttl=config.session_ttl, secure=config.cookie_secure),
-        in_flight=InFlightRequests(),
-        # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
-        # queue ahead of the database work of checkouts (which hold their session's lock).
-        password_hashing=ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords"),
-    )
+def make_app(config: Config) -> ShopApplication:
+    return ShopApplication(config)
 
 
 async def serve(config: Config) -> None:
@@ -96,11 +27,9 @@ async def serve(config: Config) -> None:
         server = app.listen(config.port, config.host)
     except OSError as error:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, error.strerror or error)
+        await app.close()
         raise SystemExit(1) from None
-    manager: SessionManager = app.settings["session_manager"]
-    sweeper = None
-    if config.session_reap_interval > 0:
-        sweeper = manager.start_sweeper(config.session_reap_interval)
+    app.start_sweeper()
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -109,17 +38,13 @@ async def serve(config: Config) -> None:
     log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
     await stopping.wait()
 
-    log.info("stopping: no new connections; waiting for %d request(s) in flight", app.settings["in_flight"].count)
+    log.info("stopping: no new connections; waiting for %d request(s) in flight", app.in_flight.count)
     server.stop()
-    if not await app.settings["in_flight"].wait_idle(DRAIN_TIMEOUT_SECONDS):
+    if not await app.in_flight.wait_idle(DRAIN_TIMEOUT_SECONDS):
         log.warning("stopping with %d request(s) still in flight after %ds",
-                    app.settings["in_flight"].count, DRAIN_TIMEOUT_SECONDS)
-    if sweeper is not None:
-        await sweeper.stop()
+                    app.in_flight.count, DRAIN_TIMEOUT_SECONDS)
     await server.close_all_connections()
-    await app.settings["session_store"].close()
-    app.settings["password_hashing"].shutdown(wait=True)
-    app.settings["database"].close()
+    await app.close()
     log.info("stopped")
 
 

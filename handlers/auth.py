@@ -68,7 +68,7 @@ class LoginHandler(_AccountHandler):
             return
         user = None
         if len(username) <= MAX_USERNAME_LENGTH and len(password) <= MAX_PASSWORD_LENGTH:
-            user = await IOLoop.current().run_in_executor(self.settings["password_hashing"], self.users.authenticate,
+            user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.authenticate,
                                                           username, password)
         if user is None:
             log.info("login failed")
@@ -94,7 +94,7 @@ class RegisterHandler(_AccountHandler):
             await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
         try:
-            user = await IOLoop.current().run_in_executor(self.settings["password_hashing"], self.users.register,
+            user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.register,
                                                           username, password)
         except UserError as error:
             await self.show_form(status=400, username=username, errors={"username": str(error)})
@@ -120,8 +120,6 @@ def registration_errors(username: str, password: str) -> dict[str, str]:
 
 
 class LogoutHandler(BaseHandler):
-    snapshot_in_prepare = False  # it only ends the session, under its lock
-
     async def post(self) -> None:
         async with self.update_session() as session:
             session.end()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from handlers.base import BaseHandler, ShopError
 from handlers.catalog import render_product_page
-from shop.cart import CartError, add_item, clean_cart, parse_quantity, price_cart, remove_item, set_quantity
+from shop.cart import CartError, add_item, clean_cart, parse_quantity, remove_item, set_quantity
 
 
 class CartHandler(BaseHandler):
@@ -19,14 +19,14 @@ class CartHandler(BaseHandler):
 async def render_cart_page(handler: BaseHandler, *, status: int = 200, errors: dict[str, str] | None = None,
                            quantities: dict[str, str] | None = None, messages: list | None = None) -> None:
     """The cart page; errors and quantities (as sent) are keyed by product id, shown at that line."""
-    cart = price_cart(clean_cart(handler.session.get("cart")), handler.catalog)
-    await handler.render_page("cart.html", status=status, cart=cart, errors=errors or {},
+    await handler.load_session()
+    await handler.render_page("cart.html", status=status, cart=handler.cart, errors=errors or {},
                               quantities=quantities or {}, messages=messages or [])
 
 
 class CartApiHandler(BaseHandler):
     def get(self) -> None:
-        cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
+        cart = self.cart
         self.finish(
             {
                 "lines": [
@@ -49,8 +49,6 @@ class CartApiHandler(BaseHandler):
 
 class _CartChangeHandler(BaseHandler):
     """POST product_id (+ quantity): change the cart, then 303 to /cart, or JSON for fetch()."""
-
-    snapshot_in_prepare = False
 
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
         """The changed cart and a message saying what was done; raises CartError when refused."""
@@ -77,9 +75,8 @@ class _CartChangeHandler(BaseHandler):
                 await self.show_refusal(product_id, error)
             return
         if self.wants_json():
-            priced = price_cart(cart, self.catalog)
-            self.finish({"ok": True, "message": message, "count": priced.count, "total_cents": priced.total_cents,
-                         "shipping_note": self.render_string("_shipping_note.html", cart=priced).strip()})
+            self.finish({"ok": True, "message": message, "count": self.cart.count, "total_cents": self.cart.total_cents,
+                         "shipping_note": self.render_string("_shipping_note.html", cart=self.cart).strip()})
             return
         # After the block: a message only once the change is saved.
         self.flash(message, "success")
