@@ -17,8 +17,10 @@ from handlers.base import NotFoundHandler, make_template_env
 from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemoveHandler, CartUpdateHandler
 from handlers.catalog import CatalogHandler, ProductHandler
 from handlers.checkout import CheckoutHandler
+from handlers.compression import FastGzip
 from handlers.health import HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
+from handlers.static import StaticFiles
 from shop.catalog import Catalog
 from shop.db import Database
 from shop.orders import OrderStore
@@ -100,6 +102,8 @@ class ShopApplication(tornado.web.Application):
         self.static_urls: dict[str, str] = {}
         super().__init__(
             ROUTES,
+            # compress_response=True, at gzip level 1 (see handlers/compression.py for the figures).
+            transforms=[FastGzip],
             default_handler_class=NotFoundHandler,
             cookie_secret=config.cookie_secret,
             xsrf_cookies=True,
@@ -107,6 +111,7 @@ class ShopApplication(tornado.web.Application):
             login_url="/login",
             template_path=str(ROOT / "templates"),
             static_path=str(ROOT / "static"),
+            static_handler_class=StaticFiles,
         )
 
     def start_sweeper(self) -> None:
