@@ -18,10 +18,12 @@ from sessions import registry
 
 from shop.db import check_database_url, mask_password, sqlite_path
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 COOKIE_SECRET_FILE = "cookie_secret"
 MIN_SECRET_LENGTH = 16
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+_DECIMAL = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?")
 
 
 class ConfigError(ValueError):
@@ -85,6 +87,8 @@ class Config:
     # repr=False: the URL may hold a password, and a Config may be printed or logged.
     database_url: str = field(default="", repr=False)
     database_timeout: int = 5
+    session_redis_prefix: str = "shop:session:"
+    session_redis_timeout: float = 2.0
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -98,9 +102,6 @@ class Config:
             needs_directory = registry.backend(backend).needs_directory
         except registry.UnknownBackend:
             expected = f"expected one of {', '.join(registry.names())}"
-            if backend == "redis":  # named in the contract, not yet built (issue 8)
-                raise ConfigError(f"SESSION_BACKEND='redis' is not valid: the redis store is not available yet; "
-                                  f"{expected}") from None
             raise ConfigError(f"SESSION_BACKEND={_shown(backend)} is not valid: {expected}") from None
         ttl = env.whole_number("SESSION_TTL", 3600, lowest=1, unit="a whole number of seconds")
         retries = env.whole_number("SESSION_RETRIES", 5, lowest=0, unit="a whole number of retries")
@@ -111,7 +112,9 @@ class Config:
             "SESSION_MAX_MEMORY_SESSIONS", 100_000, lowest=1, unit="a whole number of sessions"
         )
         cookie_secure = env.flag("COOKIE_SECURE", False)
-        redis_url = env.text("REDIS_URL", "redis://localhost:6379/0")
+        redis_url = _redis_url(env.text("REDIS_URL", "redis://localhost:6379/0"))
+        redis_prefix = env.text("SESSION_REDIS_PREFIX", "shop:session:")
+        redis_timeout = env.seconds("SESSION_REDIS_TIMEOUT", 2.0, highest=60)
 
         data_dir = _writable_dir("DATA_DIR", env.text("DATA_DIR", "./var"))
         session_dir_raw = env.get("SESSION_DIR")
@@ -153,6 +156,8 @@ class Config:
             redis_url=redis_url,
             database_url=database_url,
             database_timeout=database_timeout,
+            session_redis_prefix=redis_prefix,
+            session_redis_timeout=redis_timeout,
             limits=Limits.from_env(env),
         )
 
@@ -189,6 +194,15 @@ class _Environment:
         if number < lowest or (highest is not None and number > highest):
             raise ConfigError(f"{name}={_shown(value)} is not valid: {allowed}")
         return number
+
+    def seconds(self, name: str, default: float, *, highest: float) -> float:
+        value = self.get(name)
+        if value is None:
+            return default
+        allowed = f"expected a number of seconds greater than 0 and at most {highest:g}, such as 0.5 or 2"
+        if not _DECIMAL.fullmatch(value) or not 0 < float(value) <= highest:
+            raise ConfigError(f"{name}={_shown(value)} is not valid: {allowed}")
+        return float(value)
 
     def flag(self, name: str, default: bool) -> bool:
         value = self.get(name)
@@ -232,6 +246,35 @@ def _database_url(raw: str | None, data_dir: Path) -> str:
     if engine == "sqlite":
         _writable_dir("DATABASE_URL", str(sqlite_path(raw).parent))
     return raw
+
+
+def _redis_url(raw: str) -> str:
+    """Check the form of REDIS_URL (whether Redis answers is for later: it may start after the shop)."""
+    allowed = ("expected redis://[:password@]host[:port][/db], rediss://… for TLS, "
+               "or unix://[:password@]/path/to/socket[?db=N]")
+    try:
+        parts = urllib.parse.urlsplit(raw)
+        port = parts.port  # ValueError for a port that is not a number from 0 to 65535
+        if parts.scheme not in REDIS_SCHEMES:
+            raise ValueError("scheme")
+        if parts.scheme == "unix":
+            if parts.hostname or not parts.path.startswith("/"):
+                raise ValueError("no absolute socket path")
+            db = urllib.parse.parse_qs(parts.query).get("db", ["0"])[0]
+        else:
+            if not parts.hostname or port == 0:
+                raise ValueError("no host")
+            db = parts.path.lstrip("/") or "0"
+        if not _WHOLE_NUMBER.fullmatch(db):
+            raise ValueError("db")
+    except ValueError:
+        # The password is never echoed, not even in an error.
+        raise ConfigError(f"REDIS_URL={_shown(_without_password(raw))} is not valid: {allowed}") from None
+    return raw
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(//[^/]*?:)[^/]*@", r"\1***@", url, count=1) if "@" in url else url
 
 
 def _writable_dir(variable: str, raw: str) -> Path:

@@ -9,7 +9,10 @@ from tornado.ioloop import IOLoop
 
 from handlers.base import BaseHandler, ShopError, local_path
 from shop.throttle import whole_seconds
-from shop.users import DEMO_PASSWORD, DEMO_USERNAME, MAX_PASSWORD_LENGTH, User, UserError, password_length
+from shop.users import (
+    DEMO_PASSWORD, DEMO_USERNAME, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USERNAME_PATTERN, User, UserError,
+    password_length,
+)
 
 log = logging.getLogger("shop.auth")
 
@@ -32,7 +35,10 @@ class _AccountHandler(BaseHandler):
         raw = self.get_body_argument("next", None) or self.get_query_argument("next", None)
         return local_path(raw, "/")
 
-    async def show_form(self, *, status: int = 200, username: str = "", error: str | None = None) -> None:
+    async def show_form(self, *, status: int = 200, username: str = "",
+                        errors: dict[str, str] | None = None, message: str | None = None) -> None:
+        """The form; errors maps a field ("username", "password") to the message shown at it;
+        message is one for the whole form."""
         next_url = self.next_url()
         await self.render_page(
             self.template,
@@ -41,7 +47,8 @@ class _AccountHandler(BaseHandler):
             next_url="" if next_url == "/" else next_url,
             demo_username=DEMO_USERNAME,
             demo_password=DEMO_PASSWORD,
-            messages=[{"kind": "error", "text": error}] if error else [],
+            errors=errors or {},
+            messages=[{"kind": "error", "text": message}] if message else [],
         )
 
     async def log_in(self, user: User, welcome: str) -> None:
@@ -63,26 +70,31 @@ class LoginHandler(_AccountHandler):
         username = self.get_body_argument("username", "").strip()
         # Exactly as typed: spaces around a password are part of it.
         password = self.get_body_argument("password", "", strip=False)
-        if not username or not password:
-            await self.show_form(status=400, username=username, error="Please enter your username and password.")
+        errors = {}
+        if not username:
+            errors["username"] = "Please enter your username."
+        if not password:
+            errors["password"] = "Please enter your password."
+        if errors:
+            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
         throttle = self.application.login_throttle
-        address = self.client_address
-        wait = throttle.retry_after(address, username[:MAX_USERNAME_LENGTH])
+        address, throttled_name = self.client_address, username[:MAX_USERNAME_LENGTH]
+        wait = throttle.retry_after(address, throttled_name)
         if wait > 0:
             # Refused before any password is checked, so a locked-out guesser learns nothing more.
             seconds = whole_seconds(wait)
             log.info("login refused for %ds: too many failures (address %s)", seconds, address)
             self.set_header("Retry-After", str(seconds))
-            await self.show_form(status=429, username=username, error=TOO_MANY_FAILURES.format(seconds=seconds))
+            await self.show_form(status=429, username=throttled_name, message=TOO_MANY_FAILURES.format(seconds=seconds))
             return
         user = await self._authenticate(username, password)
         if user is None:
-            throttle.failed(address, username[:MAX_USERNAME_LENGTH])
+            throttle.failed(address, throttled_name)
             log.info("login failed (address %s)", address)
-            await self.show_form(status=400, username=username, error=LOGIN_FAILED)
+            await self.show_form(status=400, username=throttled_name, errors={"password": LOGIN_FAILED})
             return
-        throttle.succeeded(address, username[:MAX_USERNAME_LENGTH])
+        throttle.succeeded(address, throttled_name)
         await self.log_in(user, f"Welcome back, {user.username}.")
         log.info("user %d logged in", user.id)
 
@@ -111,23 +123,38 @@ class RegisterHandler(_AccountHandler):
             self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS)
         except ShopError as error:
             self.set_header("Retry-After", str(error.retry_after))
-            await self.show_form(status=429, username=username[:MAX_USERNAME_LENGTH], error=error.message)
+            await self.show_form(status=429, username=username[:MAX_USERNAME_LENGTH], message=error.message)
             return
-        if password_length(password) > MAX_PASSWORD_LENGTH:
-            # Checked here too so an oversized password is refused before it is hashed.
-            await self.show_form(
-                status=400, username=username[:MAX_USERNAME_LENGTH],
-                error=f"Password must be at most {MAX_PASSWORD_LENGTH} characters long.",
-            )
+        # Every rule is checked here, so that the form shows every problem at once (and an oversized
+        # password is refused before it is hashed); users.register checks them again.
+        errors = registration_errors(username, password)
+        if errors:
+            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
         try:
             user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.register,
                                                           username, password)
         except UserError as error:
-            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], error=str(error))
+            await self.show_form(status=400, username=username, errors={"username": str(error)})
             return
         log.info("user %d registered", user.id)
         await self.log_in(user, f"Welcome, {user.username}! Your account is ready.")
+
+
+def registration_errors(username: str, password: str) -> dict[str, str]:
+    """A message per field that breaks the account rules; empty when both are fine."""
+    errors = {}
+    if not username:
+        errors["username"] = "Please choose a username."
+    elif not USERNAME_PATTERN.fullmatch(username):
+        errors["username"] = "Username must be 3 to 32 characters: letters, digits, '.', '_' or '-'."
+    if not password:
+        errors["password"] = "Please choose a password."
+    elif password_length(password) > MAX_PASSWORD_LENGTH:
+        errors["password"] = f"Password must be at most {MAX_PASSWORD_LENGTH} characters long."
+    elif password_length(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
+    return errors
 
 
 class LogoutHandler(BaseHandler):

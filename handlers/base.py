@@ -18,7 +18,7 @@ from markupsafe import Markup
 from sessions import SessionManager, SessionMoved, StoreUnavailable
 
 from handlers.server import client_address
-from shop.cart import PricedCart, clean_cart, price_cart
+from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
 from shop.catalog import Catalog
 from shop.db import DatabaseUnavailable
 from shop.money import format_cents
@@ -77,6 +77,7 @@ def make_template_env(template_path: str) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = format_cents
+    env.globals["free_shipping_from_cents"] = FREE_SHIPPING_FROM_CENTS
     return env
 
 
@@ -356,7 +357,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 "error.html",
                 status=status_code,
                 title=_error_title(status_code),
-                messages=[{"kind": "error", "text": message}],
+                explanation=message,
             )
         except Exception:
             log.exception("could not render the error page")
@@ -364,13 +365,6 @@ class BaseHandler(tornado.web.RequestHandler):
             self.finish(message)
             return
         self.finish(html)
-
-
-class StaticFileHandler(tornado.web.StaticFileHandler):
-    """Static files, with the header every response of the shop carries."""
-
-    def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
 
 
 class NotFoundHandler(BaseHandler):
@@ -394,7 +388,7 @@ def _is_message(value: object) -> bool:
 
 
 def _error_title(status_code: int) -> str:
-    titles = {403: "Please try again", 404: "Not found", 409: "Please reload", 429: "Please wait a moment",
+    titles = {403: "Please try again", 404: "Page not found", 409: "Please reload", 429: "Please wait a moment",
               503: "Temporarily unavailable"}
     if status_code in titles:
         return titles[status_code]

@@ -60,6 +60,7 @@ class _Undecodable(Exception):
 
 class FileStore:
     name = "file"
+    expires_by_itself = False
 
     def __init__(self, directory: str | os.PathLike, *, retries: int = 5, retry_delay: float = 0.01,
                  lock_timeout: float = 30.0, io_threads: int = 4, create: bool = True,
@@ -217,6 +218,16 @@ class FileStore:
 
             attempt.add_done_callback(release)
             raise
+
+    async def ping(self, timeout: float = 2.0) -> None:
+        """The folder is there and writable: two system calls, in the pool, bounded by timeout (a
+        hung network mount must not hang /healthz)."""
+        try:
+            writable = await asyncio.wait_for(self._run(os.access, self._directory, os.W_OK | os.X_OK), timeout)
+        except (OSError, asyncio.TimeoutError) as error:
+            raise StoreUnavailable(f"{self._directory} does not answer: {error or 'timed out'}") from None
+        if not writable:
+            raise StoreUnavailable(f"{self._directory} is missing or not writable")
 
     async def close(self) -> None:
         self._io.shutdown(wait=True)

@@ -23,6 +23,7 @@ _SWEEP_CHUNK = 5_000
 
 class MemoryStore:
     name = "memory"
+    expires_by_itself = False
 
     def __init__(self, *, max_sessions: int = 100_000, priority: Callable[[dict], int] | None = None) -> None:
         """priority(data) ranks how much a session matters (e.g. 2 with a login, 1 with only a cart,
@@ -135,6 +136,9 @@ class MemoryStore:
             self._put(session_id, *held.pending_save)
         elif held.pending_destroy:
             self._forget(session_id)
+
+    async def ping(self) -> None:
+        return None  # in this process: it answers whenever the process does
 
     async def close(self) -> None:
         self._classes.clear()

@@ -17,20 +17,28 @@ LOAD_SECONDS = 3
 REPO = Path(__file__).resolve().parents[2]
 
 
-def durable_backends() -> list:
-    """The stores that promise to keep sessions across a crash. Redis joins when its store exists
-    (and then needs a redis-server for the test: start it here and pass REDIS_URL)."""
-    backends = ["file"]
-    if (REPO / "sessions" / "redis.py").exists():
-        backends.append(pytest.param("redis", marks=pytest.mark.skip(
-            reason="hook: start a redis-server with appendfsync always and pass REDIS_URL to start_app")))
-    return backends
+def durable_backends() -> list[str]:
+    """The stores that promise to keep sessions across a crash of the shop."""
+    return ["file", "redis"] if (REPO / "sessions" / "redis.py").exists() else ["file"]
 
 
 @pytest.mark.parametrize("backend", durable_backends())
 def test_every_acknowledged_add_survives_kill_9_under_load(start_app, backend, tmp_path):
+    environ = {}
+    if backend == "redis":
+        from tests.servers import RedisServer
+
+        redis = RedisServer(tmp_path / "redis", persistent=True).start()
+        environ["REDIS_URL"] = redis.url
     # A high per-address limit: eight shoppers from one address is this test's load, not a flood.
-    app = start_app(backend, SESSIONS_PER_MINUTE="100000")
+    try:
+        _kill_9_under_load(start_app(backend, SESSIONS_PER_MINUTE="100000", **environ))
+    finally:
+        if backend == "redis":
+            redis.stop()
+
+
+def _kill_9_under_load(app) -> None:
     products = ["stoneware-mug", "chefs-knife", "wooden-spoon-set", "cast-iron-teapot", "oak-cutting-board",
                 "french-press", "linen-tea-towel", "fountain-pen"]
     shoppers = [Browser(app.url) for _ in range(SHOPPERS)]

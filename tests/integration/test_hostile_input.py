@@ -2,6 +2,7 @@
 typed, control characters refused, nosniff on every response, HEAD wherever GET is allowed."""
 
 import re
+import secrets
 
 import pytest
 
@@ -21,8 +22,11 @@ class Clock:
 
 
 @pytest.fixture
-def config(make_config, session_backend):
+def config(make_config, session_backend, request):
     # The test server's client is 127.0.0.1: trusted as a proxy, so X-Forwarded-For names the client.
+    if session_backend == "redis":
+        return make_config(SESSION_BACKEND="redis", REDIS_URL=request.getfixturevalue("redis_server").url,
+                           SESSION_REDIS_PREFIX=f"test:{secrets.token_hex(6)}:", TRUSTED_PROXIES="127.0.0.1")
     return make_config(SESSION_BACKEND=session_backend, TRUSTED_PROXIES="127.0.0.1")
 
 
@@ -79,7 +83,7 @@ async def test_the_wait_doubles_as_failures_go_on(client, clock):
 
 @pytest.mark.gen_test
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored(make_config, app, make_client, clock):
-    app.config = make_config(SESSION_BACKEND="memory")  # no TRUSTED_PROXIES
+    app.config = make_config(SESSION_BACKEND="memory")  # the limits without TRUSTED_PROXIES
     client = make_client()
     for n in range(5):
         await login(client, f"wrong-{n}", {"X-Forwarded-For": f"198.51.100.{n}"})
