@@ -122,12 +122,23 @@ def test_a_huge_body_is_refused_from_its_headers_with_a_message(start_app):
     assert_no_tracebacks(app)
 
 
+def _answered_503(sock: socket.socket) -> bool:
+    sock.settimeout(0.01)
+    try:
+        return sock.recv(12, socket.MSG_PEEK).startswith(b"HTTP/1.1 503")
+    except (socket.timeout, OSError):
+        return False
+
+
 def test_connections_beyond_the_cap_get_a_short_503_and_the_shop_recovers(start_app):
     app = start_app("file", MAX_CONNECTIONS="20", HEADER_TIMEOUT="2")
     # More idle connections than the cap: the shop holds at most 20 of them.
     idle = [socket.create_connection(("127.0.0.1", app.port)) for _ in range(25)]
     try:
-        time.sleep(0.3)
+        # Wait until the shop holds its 20 and has turned the rest away: then it is full.
+        deadline = time.monotonic() + 15
+        while sum(_answered_503(sock) for sock in idle) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
         extra = socket.create_connection(("127.0.0.1", app.port))
         extra.sendall(b"GET / HTTP/1.1\r\nHost: shop\r\n\r\n")
         extra.settimeout(10)
