@@ -129,8 +129,8 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stopping.set)
-    log.info("listening on http://%s:%d (session backend: %s, database: %s)",
-             config.host, config.port, config.session_backend, app.settings["database"].name)
+    log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
+    log.info("database: %s", app.settings["database"].name)
     await stopping.wait()
 
     log.info("stopping: no new connections; waiting for %d request(s) in flight", app.settings["in_flight"].count)
