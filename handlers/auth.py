@@ -59,7 +59,7 @@ class LoginHandler(_AccountHandler):
             return
         user = None
         if len(username) <= MAX_USERNAME_LENGTH and len(password) <= MAX_PASSWORD_LENGTH:
-            user = await IOLoop.current().run_in_executor(self.settings["password_hashing"], self.users.authenticate,
+            user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.authenticate,
                                                           username, password)
         if user is None:
             log.info("login failed")
@@ -86,7 +86,7 @@ class RegisterHandler(_AccountHandler):
             )
             return
         try:
-            user = await IOLoop.current().run_in_executor(self.settings["password_hashing"], self.users.register,
+            user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.register,
                                                           username, password)
         except UserError as error:
             await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], error=str(error))
@@ -96,8 +96,6 @@ class RegisterHandler(_AccountHandler):
 
 
 class LogoutHandler(BaseHandler):
-    snapshot_in_prepare = False  # it only ends the session, under its lock
-
     async def post(self) -> None:
         async with self.update_session() as session:
             session.end()

@@ -6,18 +6,17 @@ Every change is validated inside the session transaction, so a refused change sa
 from __future__ import annotations
 
 from handlers.base import BaseHandler, ShopError
-from shop.cart import CartError, add_item, clean_cart, parse_quantity, price_cart, remove_item, set_quantity
+from shop.cart import CartError, add_item, clean_cart, parse_quantity, remove_item, set_quantity
 
 
 class CartHandler(BaseHandler):
     async def get(self) -> None:
-        cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
-        await self.render_page("cart.html", cart=cart)
+        await self.render_page("cart.html", cart=self.cart)
 
 
 class CartApiHandler(BaseHandler):
     def get(self) -> None:
-        cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
+        cart = self.cart
         self.finish(
             {
                 "lines": [
@@ -41,8 +40,6 @@ class CartApiHandler(BaseHandler):
 class _CartChangeHandler(BaseHandler):
     """POST product_id (+ quantity): change the cart, then 303 to /cart, or JSON for fetch()."""
 
-    snapshot_in_prepare = False
-
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
         """The changed cart and a message saying what was done; raises CartError when refused."""
         raise NotImplementedError
@@ -58,8 +55,7 @@ class _CartChangeHandler(BaseHandler):
                 raise ShopError(400, str(error)) from None
             session["cart"] = cart
         if self.wants_json():
-            priced = price_cart(cart, self.catalog)
-            self.finish({"ok": True, "message": message, "count": priced.count, "total_cents": priced.total_cents})
+            self.finish({"ok": True, "message": message, "count": self.cart.count, "total_cents": self.cart.total_cents})
             return
         # After the block: a message only once the change is saved.
         self.flash(message, "success")

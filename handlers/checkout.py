@@ -12,7 +12,6 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from handlers.base import BaseHandler, ShopError
-from shop.cart import clean_cart, price_cart
 from shop.orders import (
     CHECKOUT_KEY_PATTERN, COUNTRIES, FORM_EXPIRED, OrderError, new_checkout_key, validate_shipping,
 )
@@ -29,9 +28,15 @@ ALREADY_PLACED = "This order was already placed; here it is. Nothing was ordered
 
 
 class CheckoutHandler(BaseHandler):
+    async def prepare(self) -> None:
+        await super().prepare()
+        # @tornado.web.authenticated reads current_user, which get_current_user() cannot load
+        # (it is not a coroutine): read the session first, for the POST too.
+        await self.load_session()
+
     @tornado.web.authenticated
     async def get(self) -> None:
-        cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
+        cart = self.cart
         if cart.is_empty:
             self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
@@ -48,9 +53,8 @@ class CheckoutHandler(BaseHandler):
             raise ShopError(400, FORM_EXPIRED)
         address, errors = validate_shipping(form)
         if address is None:
-            cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
             await self.show_form(
-                status=400, cart=cart, form=form, errors=errors, checkout_key=checkout_key,
+                status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key,
                 messages=[{"kind": "error", "text": "Please check the highlighted fields below."}],
             )
             return
@@ -59,7 +63,7 @@ class CheckoutHandler(BaseHandler):
         # at the same moment waits, then finds the cart already empty.
         try:
             async with self.update_session() as session:
-                cart = price_cart(clean_cart(session.get("cart")), self.catalog)
+                cart = self.cart  # as read under the lock
                 if cart.is_empty and checkout_key is not None:
                     already_placed = await IOLoop.current().run_in_executor(
                         None, self.orders.find_by_checkout_key, self.current_user["id"], checkout_key

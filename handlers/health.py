@@ -6,8 +6,9 @@ from handlers.base import BaseHandler
 
 
 class HealthHandler(BaseHandler):
-    uses_session = False
+    async def prepare(self) -> None:
+        self.count_in_flight()  # and no session: a health check is nobody's visit
 
     def get(self) -> None:
-        self.finish({"status": "ok", "session_backend": self.settings["config"].session_backend})
+        self.finish({"status": "ok", "session_backend": self.application.config.session_backend})
 

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
 
-from .store import LockedSession, StoreStats, StoreUnavailable, check_session_id, is_valid_session_id, short_id
+from .store import LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, is_valid_session_id, short_id
 
 log = logging.getLogger("sessions.file")
 
@@ -82,6 +82,12 @@ class FileStore:
         self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="filestore")
         # Stats get a thread of their own so they never hold up a request's read or write.
         self._stats_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filestore-stats")
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> FileStore:
+        if settings.directory is None:
+            raise ValueError("the file store needs a directory")
+        return cls(settings.directory, retries=settings.retries)
 
     # -- the SessionStore protocol ----------------------------------------------------------------
 

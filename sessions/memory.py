@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from typing import AsyncIterator
 
-from .store import LockedSession, StoreStats, check_session_id, short_id
+from .store import LockedSession, StoreSettings, StoreStats, check_session_id, short_id
 
 log = logging.getLogger("sessions.memory")
 
@@ -31,6 +31,10 @@ class MemoryStore:
         # In the order of expiry (every write and roll moves a session to the end, and the manager
         # uses one ttl): when the cap is reached, the front, expired or closest to it, goes first.
         self._sessions: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> MemoryStore:
+        return cls(max_sessions=settings.max_sessions)
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         check_session_id(session_id)

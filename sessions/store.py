@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import AsyncContextManager, Protocol
 
 # secrets.token_urlsafe(32) is 32 random bytes in unpadded base64url: always 43 characters.
@@ -46,6 +47,20 @@ class InvalidSessionId(StoreError, ValueError):
 
 class StoreUnavailable(StoreError):
     """The store could not be read or written, after its retries. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """What a store may be built from (see sessions.registry); each store reads the fields it needs.
+
+    Filled in by the application from its own configuration: the library reads no environment."""
+
+    directory: Path | None = None  # file: the sessions folder
+    retries: int = 5  # file: more tries of a failed read before StoreUnavailable
+    max_sessions: int = 100_000  # memory: the cap before the oldest session is evicted
+    url: str | None = None  # a network store's server, e.g. redis://host:6379/0
+    key_prefix: str | None = None  # a network store's key prefix
+    timeout: float | None = None  # seconds any one call to a network store may take
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from tornado.httpclient import HTTPResponse
 
 from app import make_app
 from config import Config
+from sessions import registry
 from tests.pages import Page
 from tests.shop_process import AppProcess, free_port
 
@@ -40,9 +41,9 @@ def make_config(tmp_path):
     return make
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=registry.names())
 def session_backend(request):
-    """Every test that uses the app runs against each session store."""
+    """Every test that uses the app runs against each registered session backend."""
     return request.param
 
 
@@ -55,9 +56,7 @@ def config(make_config, session_backend):
 def app(config, io_loop):
     application = make_app(config)
     yield application
-    io_loop.run_sync(application.settings["session_store"].close)
-    application.settings["password_hashing"].shutdown(wait=True)
-    application.settings["database"].close()
+    io_loop.run_sync(application.close)
 
 
 class Client:
@@ -162,7 +161,7 @@ def auth(client):
 
 @pytest.fixture
 def product_ids(app):
-    return [product.id for product in app.settings["catalog"].all()]
+    return [product.id for product in app.catalog.search()]
 
 
 @pytest.fixture

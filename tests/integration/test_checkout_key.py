@@ -19,7 +19,7 @@ async def checkout_key(client) -> str:
 
 
 async def orders_of(app, user_id: int):
-    return await asyncio.get_running_loop().run_in_executor(None, app.settings["orders"].list_for_user, user_id)
+    return await asyncio.get_running_loop().run_in_executor(None, app.orders.list_for_user, user_id)
 
 
 @pytest.mark.gen_test

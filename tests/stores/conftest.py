@@ -1,26 +1,17 @@
-"""Every store, for the one conformance suite: a test that takes `store` runs against each of them."""
+"""Every store, for the one conformance suite: a test that takes `store` runs against each backend
+in sessions.registry, built the way the application builds it."""
 import pytest
 
-from sessions import FileStore, MemoryStore
-
-BACKENDS = ["memory", "file"]
+from sessions import StoreSettings, registry
 
 
-def make_store(backend, tmp_path, **options):
-    if backend == "memory":
-        return MemoryStore(**options)
-    if backend == "file":
-        return FileStore(tmp_path / "sessions", **options)
-    raise ValueError(backend)
-
-
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=registry.names())
 def backend(request):
     return request.param
 
 
 @pytest.fixture
 def store(backend, tmp_path, io_loop):
-    store = make_store(backend, tmp_path)
+    store = registry.create(backend, StoreSettings(directory=tmp_path / "sessions"))
     yield store
     io_loop.run_sync(store.close)

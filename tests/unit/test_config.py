@@ -5,6 +5,7 @@ import stat
 import pytest
 
 from config import Config, ConfigError
+from sessions import registry
 
 
 @pytest.fixture
@@ -86,6 +87,12 @@ def test_an_invalid_value_is_one_line_naming_variable_value_and_rule(env, name, 
     assert "\n" not in message
     assert message.startswith(f"{name}={value!r} is not valid: ")
     assert allowed in message
+
+
+def test_an_unknown_backend_lists_every_registered_one(env):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, "SESSION_BACKEND": "postgres"})
+    assert str(raised.value).endswith(f"expected one of {', '.join(registry.names())}")
 
 
 def test_a_value_with_a_newline_still_gives_one_line(env):

@@ -1,0 +1,157 @@
+"""ShopApplication: the Tornado application holding the shop's parts as typed attributes, built once
+from a Config and closed once; and the in-flight request counter that a SIGTERM drains."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import tornado.web
+from jinja2 import Environment
+from sessions import SessionManager, SessionStore, StoreSettings, Sweeper, registry
+
+from config import Config
+from handlers.auth import LoginHandler, LogoutHandler, RegisterHandler
+from handlers.base import NotFoundHandler, make_template_env
+from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemoveHandler, CartUpdateHandler
+from handlers.catalog import CatalogHandler, ProductHandler
+from handlers.checkout import CheckoutHandler
+from handlers.health import HealthHandler
+from handlers.orders import OrderHandler, OrdersHandler
+from shop.catalog import Catalog
+from shop.db import Database, DatabaseUnavailable, open_database
+from shop.orders import OrderStore
+from shop.users import UserStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+log = logging.getLogger("shop")
+
+ROUTES = [
+    (r"/", CatalogHandler),
+    (r"/product/([^/]+)", ProductHandler),
+    (r"/cart", CartHandler),
+    (r"/cart/add", CartAddHandler),
+    (r"/cart/update", CartUpdateHandler),
+    (r"/cart/remove", CartRemoveHandler),
+    (r"/login", LoginHandler),
+    (r"/logout", LogoutHandler),
+    (r"/register", RegisterHandler),
+    (r"/checkout", CheckoutHandler),
+    (r"/orders", OrdersHandler),
+    (r"/orders/([^/]+)", OrderHandler),
+    (r"/api/cart", CartApiHandler),
+    (r"/healthz", HealthHandler),
+]
+
+
+class InFlightRequests:
+    """Counts the requests being handled, so a shutdown can wait until they are done."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def started(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def finished(self) -> None:
+        self.count -= 1
+        if self.count <= 0:
+            self.count = 0
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """True once no request is in flight; False if some still are after timeout seconds."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+
+class ShopApplication(tornado.web.Application):
+    """The shop: its routes, and its parts, which handlers reach as `self.application.<part>`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.catalog = Catalog.load(ROOT / "data" / "products.json")
+        self.database: Database = open_database(config.database_url, config.database_timeout)
+        self.users = UserStore(self.database)
+        # A file is there at once: migrate and seed the demo account now. A database server may not
+        # be up yet: start_database_seeding() keeps trying, and database work answers 503 until then.
+        self.database_ready = self.database.embedded and self.seed_database()
+        self._seeding: asyncio.Task | None = None
+        self.orders = OrderStore(self.database)
+        self.session_store: SessionStore = registry.create(config.session_backend, StoreSettings(
+            directory=config.session_dir,
+            retries=config.session_retries,
+            max_sessions=config.session_max_memory_sessions,
+            url=config.redis_url,
+        ))
+        self.sessions = SessionManager(self.session_store, ttl=config.session_ttl, secure=config.cookie_secure)
+        self.sweeper: Sweeper | None = None
+        self.in_flight = InFlightRequests()
+        # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
+        # queue ahead of the database work of checkouts (which hold their session's lock).
+        self.password_hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
+        self.template_env: Environment = make_template_env(str(ROOT / "templates"))
+        # Versioned static URLs, built once each (static files do not change while the shop runs).
+        self.static_urls: dict[str, str] = {}
+        super().__init__(
+            ROUTES,
+            default_handler_class=NotFoundHandler,
+            cookie_secret=config.cookie_secret,
+            xsrf_cookies=True,
+            xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": config.cookie_secure},
+            login_url="/login",
+            template_path=str(ROOT / "templates"),
+            static_path=str(ROOT / "static"),
+        )
+
+    def start_sweeper(self) -> None:
+        """Delete expired sessions every SESSION_REAP_INTERVAL seconds (0: never); close() stops it."""
+        if self.config.session_reap_interval > 0 and self.sweeper is None:
+            self.sweeper = self.sessions.start_sweeper(self.config.session_reap_interval)
+
+    def seed_database(self) -> bool:
+        """Migrate the database (on its first use) and create the demo account; False if the
+        database is unavailable. Blocking."""
+        try:
+            self.users.ensure_demo_user()
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable while preparing it (%s); retrying in the background", error)
+            return False
+        return True
+
+    def start_database_seeding(self) -> None:
+        """Unless seeded already, retry seed_database() off the event loop, backing off, until the
+        database answers; close() stops it."""
+        if not self.database_ready and self._seeding is None:
+            self._seeding = asyncio.create_task(self._seed_until_ready())
+
+    async def _seed_until_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = 1.0
+        while not await loop.run_in_executor(None, self.seed_database):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        self.database_ready = True
+        log.info("database ready: migrated, demo account present")
+
+    async def close(self) -> None:
+        """Stop the sweeper and release the session store, the thread pools and the database.
+        Requests should be drained first (see app.serve)."""
+        if self.sweeper is not None:
+            await self.sweeper.stop()
+            self.sweeper = None
+        if self._seeding is not None:
+            self._seeding.cancel()
+            self._seeding = None
+        await self.session_store.close()
+        self.password_hashing.shutdown(wait=True)
+        self.database.close()
