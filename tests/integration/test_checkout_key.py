@@ -82,9 +82,9 @@ async def test_a_rejected_form_keeps_its_key(client, auth, product_ids):
 
 
 @pytest.fixture
-def config(make_config, session_backend):
+def config(make_config, backend_environment):
     # A short wait for SQLite's write lock, so that a locked database answers quickly.
-    return make_config(SESSION_BACKEND=session_backend, DATABASE_TIMEOUT="1")
+    return make_config(**backend_environment, DATABASE_TIMEOUT="1")
 
 
 @pytest.mark.gen_test(timeout=30)
