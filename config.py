@@ -19,6 +19,8 @@ from sessions import registry
 from shop.db import check_database_url, mask_password, sqlite_path
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+from shop.db import check_database_url, mask_password, sqlite_path
+
 COOKIE_SECRET_FILE = "cookie_secret"
 MIN_SECRET_LENGTH = 16
 
@@ -84,12 +86,16 @@ class Config:
     cookie_secret: str = ""
     cookie_secure: bool = False
     redis_url: str = "redis://localhost:6379/0"
+    session_redis_prefix: str = "shop:session:"
+    session_redis_timeout: float = 2.0
     # repr=False: the URL may hold a password, and a Config may be printed or logged.
     database_url: str = field(default="", repr=False)
     database_timeout: int = 5
-    session_redis_prefix: str = "shop:session:"
-    session_redis_timeout: float = 2.0
     limits: Limits = field(default_factory=Limits)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "shop.db"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -154,10 +160,10 @@ class Config:
             cookie_secret=cookie_secret,
             cookie_secure=cookie_secure,
             redis_url=redis_url,
-            database_url=database_url,
-            database_timeout=database_timeout,
             session_redis_prefix=redis_prefix,
             session_redis_timeout=redis_timeout,
+            database_url=database_url,
+            database_timeout=database_timeout,
             limits=Limits.from_env(env),
         )
 
@@ -234,20 +240,6 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= 80 else value[:80] + "…")
 
 
-def _database_url(raw: str | None, data_dir: Path) -> str:
-    """DATABASE_URL, or SQLite at DATA_DIR/shop.db when unset; a SQLite file's folder must be writable."""
-    if raw is None:
-        return "sqlite://" + urllib.parse.quote(str(data_dir / "shop.db"))
-    try:
-        engine = check_database_url(raw)
-    except ValueError as error:
-        # Masked: the URL may hold a password.
-        raise ConfigError(f"DATABASE_URL={_shown(mask_password(raw))} is not valid: {error}") from None
-    if engine == "sqlite":
-        _writable_dir("DATABASE_URL", str(sqlite_path(raw).parent))
-    return raw
-
-
 def _redis_url(raw: str) -> str:
     """Check the form of REDIS_URL (whether Redis answers is for later: it may start after the shop)."""
     allowed = ("expected redis://[:password@]host[:port][/db], rediss://… for TLS, "
@@ -275,6 +267,20 @@ def _redis_url(raw: str) -> str:
 
 def _without_password(url: str) -> str:
     return re.sub(r"(//[^/]*?:)[^/]*@", r"\1***@", url, count=1) if "@" in url else url
+
+
+def _database_url(raw: str | None, data_dir: Path) -> str:
+    """DATABASE_URL, or SQLite at DATA_DIR/shop.db when unset; a SQLite file's folder must be writable."""
+    if raw is None:
+        return "sqlite://" + urllib.parse.quote(str(data_dir / "shop.db"))
+    try:
+        engine = check_database_url(raw)
+    except ValueError as error:
+        # Masked: the URL may hold a password.
+        raise ConfigError(f"DATABASE_URL={_shown(mask_password(raw))} is not valid: {error}") from None
+    if engine == "sqlite":
+        _writable_dir("DATABASE_URL", str(sqlite_path(raw).parent))
+    return raw
 
 
 def _writable_dir(variable: str, raw: str) -> Path:

@@ -23,7 +23,7 @@ from handlers.health import HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.static import StaticFiles
 from shop.catalog import Catalog
-from shop.db import DatabaseUnavailable, open_database
+from shop.db import Database, DatabaseUnavailable, open_database
 from shop.orders import OrderStore
 from shop.throttle import LoginThrottle, TokenBucket
 from shop.users import UserStore
@@ -83,11 +83,11 @@ class ShopApplication(tornado.web.Application):
     def __init__(self, config: Config) -> None:
         self.config = config
         self.catalog = Catalog.load(ROOT / "data" / "products.json")
-        self.database = open_database(config.database_url, config.database_timeout)
+        self.database: Database = open_database(config.database_url, config.database_timeout)
         self.users = UserStore(self.database)
-        # A file is there at once; a database server may not be yet, so start_seeding() seeds it in
-        # the background and the shop answers 503 for database work until it is reachable.
-        self.demo_user_seeded = self.database.embedded and seed_demo_user(self.users)
+        # A file is there at once: migrate and seed the demo account now. A database server may not
+        # be up yet: start_database_seeding() keeps trying, and database work answers 503 until then.
+        self.database_ready = self.database.embedded and self.seed_database()
         self._seeding: asyncio.Task | None = None
         self.orders = OrderStore(self.database)
         self.session_store: SessionStore = registry.create(config.session_backend, StoreSettings(
@@ -136,10 +136,30 @@ class ShopApplication(tornado.web.Application):
         if self.config.session_reap_interval > 0 and self.sweeper is None:
             self.sweeper = self.sessions.start_sweeper(self.config.session_reap_interval)
 
-    def start_seeding(self) -> None:
-        """Seed the database in the background if it could not be seeded at start; close() stops it."""
-        if not self.demo_user_seeded and self._seeding is None:
-            self._seeding = asyncio.ensure_future(seed_until_done(self.users))
+    def seed_database(self) -> bool:
+        """Migrate the database (on its first use) and create the demo account; False if the
+        database is unavailable. Blocking."""
+        try:
+            self.users.ensure_demo_user()
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable while preparing it (%s); retrying in the background", error)
+            return False
+        return True
+
+    def start_database_seeding(self) -> None:
+        """Unless seeded already, retry seed_database() off the event loop, backing off, until the
+        database answers; close() stops it."""
+        if not self.database_ready and self._seeding is None:
+            self._seeding = asyncio.create_task(self._seed_until_ready())
+
+    async def _seed_until_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = 1.0
+        while not await loop.run_in_executor(None, self.seed_database):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        self.database_ready = True
+        log.info("database ready: migrated, demo account present")
 
     async def close(self) -> None:
         """Stop the sweeper and release the session store, the thread pools and the database.
@@ -162,23 +182,3 @@ def session_priority(data: dict) -> int:
         return 2
     return 1 if data.get("cart") else 0
 
-
-def seed_demo_user(users: UserStore) -> bool:
-    """Migrate the database (on its first use) and create the demo account; False if the database
-    is unavailable."""
-    try:
-        users.ensure_demo_user()
-    except DatabaseUnavailable as error:
-        log.warning("database unavailable while preparing it (%s); retrying in the background", error)
-        return False
-    return True
-
-
-async def seed_until_done(users: UserStore) -> None:
-    """Retry seed_demo_user, backing off, until the database answers."""
-    loop = asyncio.get_running_loop()
-    delay = 1.0
-    while not await loop.run_in_executor(None, seed_demo_user, users):
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)
-    log.info("database ready: migrated, demo account present")

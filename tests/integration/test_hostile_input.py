@@ -2,7 +2,6 @@
 typed, control characters refused, nosniff on every response, HEAD wherever GET is allowed."""
 
 import re
-import secrets
 
 import pytest
 
@@ -22,12 +21,9 @@ class Clock:
 
 
 @pytest.fixture
-def config(make_config, session_backend, request):
+def config(make_config, backend_environment):
     # The test server's client is 127.0.0.1: trusted as a proxy, so X-Forwarded-For names the client.
-    if session_backend == "redis":
-        return make_config(SESSION_BACKEND="redis", REDIS_URL=request.getfixturevalue("redis_server").url,
-                           SESSION_REDIS_PREFIX=f"test:{secrets.token_hex(6)}:", TRUSTED_PROXIES="127.0.0.1")
-    return make_config(SESSION_BACKEND=session_backend, TRUSTED_PROXIES="127.0.0.1")
+    return make_config(**backend_environment, TRUSTED_PROXIES="127.0.0.1")
 
 
 @pytest.fixture
