@@ -12,6 +12,7 @@ from sessions import StoreUnavailable
 
 from config import Config, ConfigError
 from handlers.application import ShopApplication
+from handlers.server import ShopHTTPServer
 
 DRAIN_TIMEOUT_SECONDS = 10
 
@@ -26,7 +27,8 @@ async def serve(config: Config) -> None:
     """Serve until SIGTERM or SIGINT, then stop accepting, let in-flight requests finish, and return."""
     app = make_app(config)
     try:
-        server = app.listen(config.port, config.host)
+        server = ShopHTTPServer(app, config.limits)
+        server.listen(config.port, config.host)
     except OSError as error:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, error.strerror or error)
         await app.close()
@@ -39,6 +41,7 @@ async def serve(config: Config) -> None:
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stopping.set)
     log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
+    log.info("database: %s", app.database.name)
     waiting_for_store = asyncio.ensure_future(wait_for_session_store(app.session_store))
     log.info("database: %s", app.database.name)
     await stopping.wait()

@@ -25,6 +25,7 @@ from handlers.static import StaticFiles
 from shop.catalog import Catalog
 from shop.db import Database, DatabaseUnavailable, open_database
 from shop.orders import OrderStore
+from shop.throttle import LoginThrottle, TokenBucket
 from shop.users import UserStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +94,7 @@ class ShopApplication(tornado.web.Application):
             directory=config.session_dir,
             retries=config.session_retries,
             max_sessions=config.session_max_memory_sessions,
+            priority=session_priority,
             url=config.redis_url,
             key_prefix=config.session_redis_prefix,
             timeout=config.session_redis_timeout,
@@ -103,6 +105,12 @@ class ShopApplication(tornado.web.Application):
         # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
         # queue ahead of the database work of checkouts (which hold their session's lock).
         self.password_hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
+        limits = config.limits
+        self.login_throttle = LoginThrottle(free_failures=limits.login_throttle_failures,
+                                            first_delay=limits.login_throttle_delay,
+                                            max_delay=limits.login_throttle_max_delay)
+        self.register_limit = TokenBucket(rate=limits.register_per_minute / 60, burst=2 * limits.register_per_minute)
+        self.session_limit = TokenBucket(rate=limits.sessions_per_minute / 60, burst=limits.sessions_per_minute)
         self.template_env: Environment = make_template_env(str(ROOT / "templates"))
         # Versioned static URLs, built once each (static files do not change while the shop runs).
         self.static_urls: dict[str, str] = {}
@@ -165,3 +173,12 @@ class ShopApplication(tornado.web.Application):
         await self.session_store.close()
         self.password_hashing.shutdown(wait=True)
         self.database.close()
+
+
+def session_priority(data: dict) -> int:
+    """How much a session matters when the memory store is full: a login most, then a cart, then
+    nothing (a visitor who only looked). Lower ranks are evicted first."""
+    if data.get("user"):
+        return 2
+    return 1 if data.get("cart") else 0
+

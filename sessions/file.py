@@ -104,10 +104,10 @@ class FileStore:
                     return None
             except OSError as error:
                 if error.errno not in TRANSIENT_ERRNOS:
-                    raise StoreUnavailable(f"cannot read session {short_id(session_id)}: {error}") from error
+                    raise StoreUnavailable(f"cannot read session {short_id(session_id)}: {_reason(error)}") from error
                 if attempt + 1 == attempts:
                     raise StoreUnavailable(
-                        f"cannot read session {short_id(session_id)} after {attempts} tries: {error}") from error
+                        f"cannot read session {short_id(session_id)} after {attempts} tries: {_reason(error)}") from error
             await asyncio.sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
 
@@ -118,21 +118,21 @@ class FileStore:
         try:
             await self._run(self._write, session_id, payload, time.time() + ttl)
         except OSError as error:
-            raise StoreUnavailable(f"cannot write session {short_id(session_id)}: {error}") from error
+            raise StoreUnavailable(f"cannot write session {short_id(session_id)}: {_reason(error)}") from error
 
     async def destroy(self, session_id: str) -> None:
         check_session_id(session_id)
         try:
             await self._run(self._unlink, session_id)
         except OSError as error:
-            raise StoreUnavailable(f"cannot delete session {short_id(session_id)}: {error}") from error
+            raise StoreUnavailable(f"cannot delete session {short_id(session_id)}: {_reason(error)}") from error
 
     async def touch(self, session_id: str, ttl: int) -> bool:
         check_session_id(session_id)
         try:
             return await self._run(self._extend, session_id, ttl)
         except OSError as error:
-            raise StoreUnavailable(f"cannot touch session {short_id(session_id)}: {error}") from error
+            raise StoreUnavailable(f"cannot touch session {short_id(session_id)}: {_reason(error)}") from error
 
     async def sweep_expired(self) -> int:
         # In a child process: threads of this one, unlinking 100,000 files, would fight the event
@@ -175,7 +175,7 @@ class FileStore:
         try:
             await self._run(self._apply_and_unlock, held, payload, fd)
         except OSError as error:
-            raise StoreUnavailable(f"cannot write session {short_id(session_id)}: {error}") from error
+            raise StoreUnavailable(f"cannot write session {short_id(session_id)}: {_reason(error)}") from error
 
     async def _lock_and_read(self, session_id: str) -> tuple[int, dict | None]:
         # Poll with a non-blocking flock rather than block a pool thread: a pool full of threads
@@ -188,7 +188,7 @@ class FileStore:
             except OSError as error:
                 # The lock file itself: out of descriptors is worth waiting out, anything else is not.
                 if error.errno not in TRANSIENT_ERRNOS or time.monotonic() > deadline:
-                    raise StoreUnavailable(f"cannot lock session {short_id(session_id)}: {error.strerror}") from None
+                    raise StoreUnavailable(f"cannot lock session {short_id(session_id)}: {_reason(error)}") from None
                 fd = None
             if fd is not None:
                 break
@@ -257,14 +257,24 @@ class FileStore:
                 expires_at = now + extend_ttl
                 # On the descriptor we read: if a writer replaced the file meanwhile, this touches
                 # the old inode only, and the new file carries its own fresh expiry.
-                os.utime(fd, (expires_at, expires_at))
+                try:
+                    os.utime(fd, (expires_at, expires_at))
+                except OSError as error:
+                    # The session was read: serve it. It expires on its old time unless a later
+                    # request can roll it (a read-only or full folder heals by itself).
+                    log.warning("could not roll the expiry of session %s on a read: %s",
+                                short_id(session_id), _reason(error))
             return data
         finally:
             os.close(fd)
 
     def _write(self, session_id: str, payload: bytes, expires_at: float) -> None:
         temp = f"{self._directory}/{TEMP_PREFIX}{session_id[:8]}-{secrets.token_hex(6)}{SUFFIX}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileNotFoundError:
+            self._recreate_folders()
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             try:
                 view = memoryview(payload)
@@ -323,6 +333,17 @@ class FileStore:
             return
         log.warning("quarantined undecodable session file %s (%s)", short_id(session_id), reason)
 
+    def _recreate_folders(self) -> None:
+        """The sessions folder or its .locks/ went away (deleted, moved): make them again, so the
+        store heals on its next write instead of failing until someone notices."""
+        missing = [str(folder) for folder in (self.directory, self.lock_directory, self.quarantine_directory)
+                   if not folder.is_dir()]
+        for folder in (self.directory, self.lock_directory, self.quarantine_directory):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if missing:
+            log.error("session folder(s) %s were missing (deleted or moved away?): recreated them; "
+                      "sessions stored there before are gone", ", ".join(missing))
+
     def _lock_path(self, session_id: str) -> str:
         # A fixed set of stripes, not a lock file per session: a per-session lock file could never be
         # deleted safely (a waiter may hold it open), so the folder would fill with them.
@@ -331,7 +352,11 @@ class FileStore:
     def _try_lock(self, session_id: str) -> int | None:
         # A fresh descriptor for every acquisition: flock excludes between open file descriptions,
         # so two sessions of this process that share a stripe exclude each other, as they must.
-        fd = os.open(self._lock_path(session_id), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self._lock_path(session_id), os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            self._recreate_folders()
+            fd = os.open(self._lock_path(session_id), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -352,6 +377,9 @@ class FileStore:
             return fd, self._read(session_id, None), None
         except (OSError, _Undecodable) as error:
             return fd, None, error
+        except BaseException:
+            self._unlock(fd)
+            raise
 
     def _apply_and_unlock(self, held: LockedSession, payload: bytes | None, fd: int) -> None:
         try:
@@ -462,6 +490,14 @@ def _unlink_if_expired(paths: list[str]) -> int:
     return removed
 
 
+def _reason(error: OSError) -> str:
+    """What went wrong, for messages and logs: the errno's name and text, never the file name
+    (which holds a full session id)."""
+    name = errno.errorcode.get(error.errno, "") if error.errno is not None else ""
+    text = error.strerror or type(error).__name__
+    return f"{name} ({text})" if name else text
+
+
 def _read_all(fd: int, size: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, max(size, 4096) + 1):
@@ -476,8 +512,11 @@ def _encode(data: dict) -> bytes:
 def _decode(raw: bytes, inode: int) -> dict:
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _Undecodable(inode, f"not JSON: {error}") from None
+    except Exception as error:
+        # Not only JSONDecodeError: invalid UTF-8 (UnicodeDecodeError), nesting deeper than the
+        # parser's stack (RecursionError), an integer of thousands of digits (ValueError), ...
+        # Whatever the reason, the file holds no session: quarantine it, never fail the request.
+        raise _Undecodable(inode, f"not JSON: {type(error).__name__}: {str(error)[:100]}") from None
     if not (isinstance(document, dict) and document.get("v") == FORMAT_VERSION
             and isinstance(document.get("data"), dict)):
         raise _Undecodable(inode, "not a session document")
