@@ -1,5 +1,6 @@
 """Config.from_env: defaults, one clear line for each invalid value, and the generated cookie secret."""
 
+import os
 import stat
 
 import pytest
@@ -234,3 +235,25 @@ def test_a_bad_database_url_is_one_line_that_never_shows_the_password(env, url, 
 def test_a_sqlite_database_in_an_unwritable_folder_is_a_config_error(env):
     with pytest.raises(ConfigError, match="^DATABASE_URL="):
         Config.from_env({**env, "DATABASE_URL": "sqlite:///proc/no/shop.db"})
+
+
+def test_workers_default_to_one_per_core_for_shared_stores_and_one_for_memory(env):
+    cores = len(os.sched_getaffinity(0))
+    assert Config.from_env({**env, "SESSION_BACKEND": "file"}).workers == cores
+    assert Config.from_env({**env, "SESSION_BACKEND": "redis"}).workers == cores
+    assert Config.from_env({**env, "SESSION_BACKEND": "memory"}).workers == 1
+    assert Config.from_env({**env, "WORKERS": "3"}).workers == 3
+    assert Config.from_env({**env, "SESSION_BACKEND": "memory", "WORKERS": "1"}).workers == 1
+
+
+def test_the_memory_store_refuses_more_than_one_worker(env):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, "SESSION_BACKEND": "memory", "WORKERS": "2"})
+    message = str(raised.value)
+    assert message.startswith("WORKERS='2' is not valid with SESSION_BACKEND=memory") and "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "257"])
+def test_workers_must_be_a_sensible_whole_number(env, value):
+    with pytest.raises(ConfigError, match=r"^WORKERS="):
+        Config.from_env({**env, "WORKERS": value})
