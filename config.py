@@ -19,7 +19,6 @@ from sessions import registry
 from shop.db import check_database_url, mask_password, sqlite_path
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-from shop.db import check_database_url, mask_password, sqlite_path
 
 COOKIE_SECRET_FILE = "cookie_secret"
 MIN_SECRET_LENGTH = 16
@@ -96,6 +95,7 @@ class Config:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "shop.db"
+    workers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -105,10 +105,12 @@ class Config:
         port = env.whole_number("PORT", 8888, lowest=1, highest=65535, unit="a port number")
         backend = env.text("SESSION_BACKEND", "file")
         try:
-            needs_directory = registry.backend(backend).needs_directory
+            store_kind = registry.backend(backend)
         except registry.UnknownBackend:
             expected = f"expected one of {', '.join(registry.names())}"
             raise ConfigError(f"SESSION_BACKEND={_shown(backend)} is not valid: {expected}") from None
+        needs_directory = store_kind.needs_directory
+        workers = _workers(env, backend, process_local=store_kind.process_local)
         ttl = env.whole_number("SESSION_TTL", 3600, lowest=1, unit="a whole number of seconds")
         retries = env.whole_number("SESSION_RETRIES", 5, lowest=0, unit="a whole number of retries")
         reap_interval = env.whole_number(
@@ -165,7 +167,27 @@ class Config:
             database_url=database_url,
             database_timeout=database_timeout,
             limits=Limits.from_env(env),
+            workers=workers,
         )
+
+
+def _workers(env: _Environment, backend: str, *, process_local: bool) -> int:
+    """WORKERS: processes sharing the port; by default one per core, or one for a store whose
+    sessions live in one process (the others would not see them)."""
+    if process_local:
+        workers = env.whole_number("WORKERS", 1, lowest=1, unit="a number of processes")
+        if workers != 1:
+            raise ConfigError(f"WORKERS={_shown(str(workers))} is not valid with SESSION_BACKEND={backend}: "
+                              f"its sessions live in one process, so expected 1 (or a shared store: file, redis)")
+        return 1
+    return env.whole_number("WORKERS", _cores(), lowest=1, highest=256, unit="a number of processes")
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (a container's cpuset)
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 class _Environment:

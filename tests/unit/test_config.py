@@ -1,5 +1,6 @@
 """Config.from_env: defaults, one clear line for each invalid value, and the generated cookie secret."""
 
+import os
 import stat
 
 import pytest
@@ -265,3 +266,23 @@ def test_bad_limits_stop_the_start_with_one_line(env, name, value, expected):
 def test_the_longest_login_wait_cannot_be_shorter_than_the_first(env):
     with pytest.raises(ConfigError, match="LOGIN_THROTTLE_MAX_DELAY=5 is not valid"):
         Config.from_env({**env, "LOGIN_THROTTLE_DELAY": "10", "LOGIN_THROTTLE_MAX_DELAY": "5"})
+def test_workers_default_to_one_per_core_for_shared_stores_and_one_for_memory(env):
+    cores = len(os.sched_getaffinity(0))
+    assert Config.from_env({**env, "SESSION_BACKEND": "file"}).workers == cores
+    assert Config.from_env({**env, "SESSION_BACKEND": "redis"}).workers == cores
+    assert Config.from_env({**env, "SESSION_BACKEND": "memory"}).workers == 1
+    assert Config.from_env({**env, "WORKERS": "3"}).workers == 3
+    assert Config.from_env({**env, "SESSION_BACKEND": "memory", "WORKERS": "1"}).workers == 1
+
+
+def test_the_memory_store_refuses_more_than_one_worker(env):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, "SESSION_BACKEND": "memory", "WORKERS": "2"})
+    message = str(raised.value)
+    assert message.startswith("WORKERS='2' is not valid with SESSION_BACKEND=memory") and "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "257"])
+def test_workers_must_be_a_sensible_whole_number(env, value):
+    with pytest.raises(ConfigError, match=r"^WORKERS="):
+        Config.from_env({**env, "WORKERS": value})
