@@ -4,6 +4,7 @@ from a Config and closed once; and the in-flight request counter that a SIGTERM 
 from __future__ import annotations
 
 import asyncio
+import math
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -109,8 +110,13 @@ class ShopApplication(tornado.web.Application):
         self.login_throttle = LoginThrottle(free_failures=limits.login_throttle_failures,
                                             first_delay=limits.login_throttle_delay,
                                             max_delay=limits.login_throttle_max_delay)
-        self.register_limit = TokenBucket(rate=limits.register_per_minute / 60, burst=2 * limits.register_per_minute)
-        self.session_limit = TokenBucket(rate=limits.sessions_per_minute / 60, burst=limits.sessions_per_minute)
+        # The buckets live in each worker process: each gets its share of the per-client rate, so
+        # that WORKERS processes together allow one client no more than the configured figure.
+        share = 1 / config.workers
+        self.register_limit = TokenBucket(rate=limits.register_per_minute * share / 60,
+                                          burst=max(1, math.ceil(2 * limits.register_per_minute * share)))
+        self.session_limit = TokenBucket(rate=limits.sessions_per_minute * share / 60,
+                                         burst=max(1, math.ceil(limits.sessions_per_minute * share)))
         self.template_env: Environment = make_template_env(str(ROOT / "templates"))
         # Versioned static URLs, built once each (static files do not change while the shop runs).
         self.static_urls: dict[str, str] = {}
