@@ -7,81 +7,19 @@ import asyncio
 import logging
 import signal
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import tornado.web
-from sessions import FileStore, MemoryStore, SessionManager
+from sessions import StoreUnavailable
 
 from config import Config, ConfigError
-from handlers.auth import LoginHandler, LogoutHandler, RegisterHandler
-from handlers.base import InFlightRequests, NotFoundHandler, make_template_env
-from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemoveHandler, CartUpdateHandler
-from handlers.catalog import CatalogHandler, ProductHandler
-from handlers.checkout import CheckoutHandler
-from handlers.health import HealthHandler
-from handlers.orders import OrderHandler, OrdersHandler
-from shop.catalog import Catalog
-from shop.db import Database
-from shop.orders import OrderStore
-from shop.users import UserStore
+from handlers.application import ShopApplication
 
-ROOT = Path(__file__).resolve().parent
 DRAIN_TIMEOUT_SECONDS = 10
 
 log = logging.getLogger("shop")
 
 
-def make_session_store(config: Config) -> FileStore | MemoryStore:
-    if config.session_backend == "file":
-        return FileStore(config.session_dir, retries=config.session_retries)
-    return MemoryStore(max_sessions=config.session_max_memory_sessions)
-
-
-def make_app(config: Config) -> tornado.web.Application:
-    database = Database(config.database_path)
-    users = UserStore(database)
-    users.ensure_demo_user()
-    store = make_session_store(config)
-    routes = [
-        (r"/", CatalogHandler),
-        (r"/product/([^/]+)", ProductHandler),
-        (r"/cart", CartHandler),
-        (r"/cart/add", CartAddHandler),
-        (r"/cart/update", CartUpdateHandler),
-        (r"/cart/remove", CartRemoveHandler),
-        (r"/login", LoginHandler),
-        (r"/logout", LogoutHandler),
-        (r"/register", RegisterHandler),
-        (r"/checkout", CheckoutHandler),
-        (r"/orders", OrdersHandler),
-        (r"/orders/([^/]+)", OrderHandler),
-        (r"/api/cart", CartApiHandler),
-        (r"/healthz", HealthHandler),
-    ]
-    return tornado.web.Application(
-        routes,
-        default_handler_class=NotFoundHandler,
-        cookie_secret=config.cookie_secret,
-        xsrf_cookies=True,
-        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": config.cookie_secure},
-        login_url="/login",
-        template_path=str(ROOT / "templates"),
-        template_env=make_template_env(str(ROOT / "templates")),
-        static_urls={},
-        static_path=str(ROOT / "static"),
-        config=config,
-        catalog=Catalog.load(ROOT / "data" / "products.json"),
-        database=database,
-        users=users,
-        orders=OrderStore(database),
-        session_store=store,
-        session_manager=SessionManager(store, ttl=config.session_ttl, secure=config.cookie_secure),
-        in_flight=InFlightRequests(),
-        # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
-        # queue ahead of the database work of checkouts (which hold their session's lock).
-        password_hashing=ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords"),
-    )
+def make_app(config: Config) -> ShopApplication:
+    return ShopApplication(config)
 
 
 async def serve(config: Config) -> None:
@@ -91,31 +29,46 @@ async def serve(config: Config) -> None:
         server = app.listen(config.port, config.host)
     except OSError as error:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, error.strerror or error)
+        await app.close()
         raise SystemExit(1) from None
-    manager: SessionManager = app.settings["session_manager"]
-    sweeper = None
-    if config.session_reap_interval > 0:
-        sweeper = manager.start_sweeper(config.session_reap_interval)
+    app.start_sweeper()
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stopping.set)
     log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
+    waiting_for_store = asyncio.ensure_future(wait_for_session_store(app.session_store))
     await stopping.wait()
 
-    log.info("stopping: no new connections; waiting for %d request(s) in flight", app.settings["in_flight"].count)
+    log.info("stopping: no new connections; waiting for %d request(s) in flight", app.in_flight.count)
     server.stop()
-    if not await app.settings["in_flight"].wait_idle(DRAIN_TIMEOUT_SECONDS):
+    if not await app.in_flight.wait_idle(DRAIN_TIMEOUT_SECONDS):
         log.warning("stopping with %d request(s) still in flight after %ds",
-                    app.settings["in_flight"].count, DRAIN_TIMEOUT_SECONDS)
-    if sweeper is not None:
-        await sweeper.stop()
+                    app.in_flight.count, DRAIN_TIMEOUT_SECONDS)
+    waiting_for_store.cancel()
     await server.close_all_connections()
-    await app.settings["session_store"].close()
-    app.settings["password_hashing"].shutdown(wait=True)
-    app.settings["database"].close()
+    await app.close()
     log.info("stopped")
+
+
+async def wait_for_session_store(store, interval: float = 2.0) -> None:
+    """Log whether the session store answers at start, and keep asking until it does. Not fatal:
+    until then the shop serves pages and answers 503 for session work."""
+    attempt = 0
+    while True:
+        try:
+            await store.ping()
+        except StoreUnavailable as error:
+            if attempt == 0:
+                log.warning("session store (%s) unavailable at start, retrying every %gs: %s",
+                            store.name, interval, error)
+            attempt += 1
+            await asyncio.sleep(interval)
+            continue
+        if attempt:
+            log.info("session store (%s) answers now, after %d retries", store.name, attempt)
+        return
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ async def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = make_app(config)
     server = app.listen(config.port, config.host)
-    store = app.settings["session_store"]
+    store = app.session_store
     monitor = LagMonitor()
     monitor.start()
     loop = asyncio.get_running_loop()

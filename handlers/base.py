@@ -1,25 +1,30 @@
-"""BaseHandler: what every page needs: the session, the current user, flash messages, Jinja2
-rendering and error pages for people. Also the in-flight request counter that a SIGTERM drains.
+"""BaseHandler: what every page needs: the session, the current user, the priced cart, flash
+messages, Jinja2 rendering and error pages for people.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tornado.iostream
 import tornado.web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sessions import SessionMoved, StoreUnavailable
+from sessions import SessionManager, SessionMoved, StoreUnavailable
 
-from shop.cart import clean_cart, item_count
+from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
+from shop.catalog import Catalog
 from shop.money import format_cents
+from shop.orders import OrderStore
+from shop.users import UserStore
+
+if TYPE_CHECKING:
+    from handlers.application import ShopApplication
 
 log = logging.getLogger("shop.web")
 
@@ -61,6 +66,7 @@ def make_template_env(template_path: str) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = format_cents
+    env.globals["free_shipping_from_cents"] = FREE_SHIPPING_FROM_CENTS
     return env
 
 
@@ -72,64 +78,37 @@ class ShopError(tornado.web.HTTPError):
         self.message = message
 
 
-class InFlightRequests:
-    """Counts the requests being handled, so a shutdown can wait until they are done."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def started(self) -> None:
-        self.count += 1
-        self._idle.clear()
-
-    def finished(self) -> None:
-        self.count -= 1
-        if self.count <= 0:
-            self.count = 0
-            self._idle.set()
-
-    async def wait_idle(self, timeout: float) -> bool:
-        """True once no request is in flight; False if some still are after timeout seconds."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
-
-
 class BaseHandler(tornado.web.RequestHandler):
-    """Loads the session in prepare(); changes go through update_session()."""
+    """What every page needs. The session is read when first asked for: `await self.load_session()`
+    for a snapshot (a GET asks in prepare()), `update_session()` to change it under its lock."""
 
-    uses_session = True
-    # Handlers whose every POST goes through update_session() read the session there, under its
-    # lock; a snapshot in prepare() as well would be a second read of the same session.
-    snapshot_in_prepare = True
+    application: ShopApplication
 
     def initialize(self) -> None:
-        # A snapshot until prepare() loads the real one; error pages raised before then use it.
+        # Until the session is read, pages (an error page too) show an empty one.
         self.session: dict[str, Any] = {}
+        self.current_user = None
+        self._session_read = False
+        self._cart: PricedCart | None = None
         self._outgoing_flashes: list[dict[str, str]] = []
         self._counted = False
-        self.current_user = None
 
     # --- shared objects -------------------------------------------------------------------------
     @property
-    def catalog(self):
-        return self.settings["catalog"]
+    def catalog(self) -> Catalog:
+        return self.application.catalog
 
     @property
-    def users(self):
-        return self.settings["users"]
+    def users(self) -> UserStore:
+        return self.application.users
 
     @property
-    def orders(self):
-        return self.settings["orders"]
+    def orders(self) -> OrderStore:
+        return self.application.orders
 
     @property
-    def session_manager(self):
-        return self.settings["session_manager"]
+    def sessions(self) -> SessionManager:
+        return self.application.sessions
 
     # --- request life cycle ---------------------------------------------------------------------
     def set_default_headers(self) -> None:
@@ -144,24 +123,25 @@ class BaseHandler(tornado.web.RequestHandler):
         )
 
     async def prepare(self) -> None:
-        self.settings["in_flight"].started()
-        self._counted = True
-        xsrf_valid = self._xsrf_valid()
-        # A refused form still gets a page with the person's own header, so it needs the session.
-        if self.uses_session and (self.snapshot_in_prepare or self.request.method == "GET" or not xsrf_valid):
-            try:
-                self.session = await self.session_manager.load(self)
-            except StoreUnavailable:
-                log.warning("session store unavailable while loading %s %s", self.request.method, self.request.path)
-                raise ShopError(503, UNAVAILABLE_MESSAGE) from None
-            self.current_user = _user_from(self.session)
-        if not xsrf_valid:
+        self.count_in_flight()
+        if not self._xsrf_valid():
+            await self.load_session()  # the refusal's page shows the person's own header
             raise ShopError(403, XSRF_MESSAGE)
+        if self.request.method != "POST":
+            # What a GET answers (a page, its error page, the cart's JSON) shows this person's
+            # session, and write_error cannot await: read it before anything can fail. A POST
+            # reads it when it asks: most under the session's lock, in update_session().
+            await self.load_session()
+
+    def count_in_flight(self) -> None:
+        """Count this request until on_finish(), so a shutdown waits for it."""
+        self.application.in_flight.started()
+        self._counted = True
 
     def on_finish(self) -> None:
         if self._counted:
             self._counted = False
-            self.settings["in_flight"].finished()
+            self.application.in_flight.finished()
 
     def check_xsrf_cookie(self) -> None:
         """Deferred to prepare(): Tornado calls this before prepare(), and the 403 page should show
@@ -176,26 +156,51 @@ class BaseHandler(tornado.web.RequestHandler):
             return False
         return True
 
+    # --- the session --------------------------------------------------------------------------------
+    async def load_session(self) -> dict[str, Any]:
+        """The person's session as a snapshot for reading (never locked, never saved), read once per
+        request; it also sets current_user. After update_session(), its result."""
+        if not self._session_read:
+            try:
+                session = await self.sessions.load(self)
+            except StoreUnavailable:
+                log.warning("session store unavailable while loading %s %s", self.request.method, self.request.path)
+                raise ShopError(503, UNAVAILABLE_MESSAGE) from None
+            self._show_session(session)
+        return self.session
+
+    @property
+    def cart(self) -> PricedCart:
+        """The session's cart, priced at the catalog's prices (products no longer sold left out)."""
+        if self._cart is None:
+            self._cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
+        return self._cart
+
+    def _show_session(self, session: dict[str, Any]) -> None:
+        self.session = session
+        self.current_user = _user_from(session)
+        self._cart = None
+        self._session_read = True
+
     # --- session changes --------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def update_session(self) -> AsyncIterator[dict[str, Any]]:
         """Change the session: locked, re-read, saved when the block ends; nothing saved if it raises.
 
-        Afterwards self.session and self.current_user show the result.
+        Inside the block, self.session, self.current_user and self.cart show the session as read
+        under the lock; afterwards, the result.
         """
         try:
-            async with self.session_manager.transaction(self) as session:
+            async with self.sessions.transaction(self) as session:
                 # Until the block ends, pages (an error page too) show the session as it was read.
-                self.session = dict(session)
-                self.current_user = _user_from(session)
+                self._show_session(dict(session))
                 yield session
         except StoreUnavailable:
             log.warning("session store unavailable while saving %s %s", self.request.method, self.request.path)
             raise ShopError(503, UNAVAILABLE_MESSAGE) from None
         except SessionMoved:
             raise ShopError(409, MOVED_MESSAGE) from None
-        self.session = session
-        self.current_user = _user_from(session)
+        self._show_session(session)
 
     def flash(self, message: str, kind: str = "info") -> None:
         """Keep a message for the next page this person sees (kind: info, success or error).
@@ -207,7 +212,7 @@ class BaseHandler(tornado.web.RequestHandler):
             self._outgoing_flashes = self._incoming_flashes()
         self._outgoing_flashes = [*self._outgoing_flashes, {"kind": kind, "text": message}][-MAX_FLASH_MESSAGES:]
         self.set_signed_cookie(FLASH_COOKIE, json.dumps(self._outgoing_flashes), expires_days=None,
-                               httponly=True, samesite="Lax", secure=self.session_manager.secure)
+                               httponly=True, samesite="Lax", secure=self.sessions.secure)
 
     def take_flashes(self) -> list[dict[str, str]]:
         """The messages waiting for this person; they are shown once."""
@@ -236,6 +241,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def render_page(self, template_name: str, *, status: int = 200, **context: Any) -> None:
         """Render a page with the flash messages waiting for this person, and any given in context."""
+        await self.load_session()  # the header shows the person's cart and name
         messages = self.take_flashes() + list(context.pop("messages", []))
         self.set_status(status)
         try:
@@ -250,14 +256,14 @@ class BaseHandler(tornado.web.RequestHandler):
     def render_string(self, template_name: str, **kwargs: Any) -> str:
         namespace = self.get_template_namespace()
         namespace.update(kwargs)
-        return self.settings["template_env"].get_template(template_name).render(namespace)
+        return self.application.template_env.get_template(template_name).render(namespace)
 
     def static_url(self, path: str, include_host: bool | None = None, **kwargs: Any) -> str:
         # Static files do not change while the shop runs: build each versioned URL once, not once
         # per picture per page.
         if include_host is not None or kwargs:
             return super().static_url(path, include_host, **kwargs)
-        urls = self.settings["static_urls"]
+        urls = self.application.static_urls
         url = urls.get(path)
         if url is None:
             url = urls[path] = super().static_url(path)
@@ -277,18 +283,14 @@ class BaseHandler(tornado.web.RequestHandler):
         namespace.update(
             xsrf_form_html=xsrf_form_html,
             shop_name=SHOP_NAME,
-            cart_count=self.cart_count(),
+            # Products since dropped from the catalog are left out, as on the cart page.
+            cart_count=self.cart.count,
             categories=self.catalog.categories(),
             current_category=None,
             query="",
             messages=[],
         )
         return namespace
-
-    def cart_count(self) -> int:
-        # Products since dropped from the catalog are left out, as on the cart page.
-        cart = clean_cart(self.session.get("cart"))
-        return item_count({pid: qty for pid, qty in cart.items() if self.catalog.get(pid) is not None})
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs["exc_info"][1] if "exc_info" in kwargs else None
@@ -303,7 +305,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 "error.html",
                 status=status_code,
                 title=_error_title(status_code),
-                messages=[{"kind": "error", "text": message}],
+                explanation=message,
             )
         except Exception:
             log.exception("could not render the error page")
@@ -318,6 +320,7 @@ class NotFoundHandler(BaseHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
+        await self.load_session()  # whatever the method, the page shows the person's header
         raise ShopError(404, NOT_FOUND_MESSAGE)
 
 
@@ -333,7 +336,7 @@ def _is_message(value: object) -> bool:
 
 
 def _error_title(status_code: int) -> str:
-    titles = {403: "Please try again", 404: "Not found", 409: "Please reload", 503: "Temporarily unavailable"}
+    titles = {403: "Please try again", 404: "Page not found", 409: "Please reload", 503: "Temporarily unavailable"}
     if status_code in titles:
         return titles[status_code]
     return "That did not work" if status_code < 500 else "Something went wrong"

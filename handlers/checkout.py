@@ -11,7 +11,6 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from handlers.base import BaseHandler, ShopError
-from shop.cart import clean_cart, price_cart
 from shop.orders import COUNTRIES, OrderError, validate_shipping
 
 log = logging.getLogger("shop.checkout")
@@ -25,9 +24,15 @@ EMPTY_CART = "Your cart is empty. Add something to it before checking out."
 
 
 class CheckoutHandler(BaseHandler):
+    async def prepare(self) -> None:
+        await super().prepare()
+        # @tornado.web.authenticated reads current_user, which get_current_user() cannot load
+        # (it is not a coroutine): read the session first, for the POST too.
+        await self.load_session()
+
     @tornado.web.authenticated
     async def get(self) -> None:
-        cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
+        cart = self.cart
         if cart.is_empty:
             self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
@@ -39,18 +44,14 @@ class CheckoutHandler(BaseHandler):
         form = {field: self.get_body_argument(field, "") for field in SHIPPING_FIELDS}
         address, errors = validate_shipping(form)
         if address is None:
-            cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
-            await self.show_form(
-                status=400, cart=cart, form=form, errors=errors,
-                messages=[{"kind": "error", "text": "Please check the highlighted fields below."}],
-            )
+            await self.show_form(status=400, cart=self.cart, form=form, errors=errors)
             return
         order = None
         # The order is written while the session is locked: a second tab placing the same cart
         # at the same moment waits, then finds the cart already empty.
         try:
             async with self.update_session() as session:
-                cart = price_cart(clean_cart(session.get("cart")), self.catalog)
+                cart = self.cart  # as read under the lock
                 if not cart.is_empty:
                     try:
                         order = await IOLoop.current().run_in_executor(
@@ -71,7 +72,7 @@ class CheckoutHandler(BaseHandler):
             self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
             return
-        self.flash("Thank you! Your order is placed.", "success")
+        self.flash("Your order is placed.", "success")
         log.info("order %d placed by user %d (%d items)", order.id, order.user_id, order.item_count)
         self.redirect(f"/orders/{order.id}", status=303)
 

@@ -1,4 +1,4 @@
-"""Server-side sessions for Tornado with swappable stores (memory, file), ready for a Redis store.
+"""Server-side sessions for Tornado with swappable stores (see sessions.registry for the backends).
 
 Knows nothing of the application using it: a store keeps JSON dicts by id, the manager ties them to
 signed cookies. See docs/ARCHITECTURE.md for how a handler uses it.
@@ -11,6 +11,7 @@ from .store import (
     LockedSession,
     SessionStore,
     StoreError,
+    StoreSettings,
     StoreStats,
     StoreUnavailable,
     is_valid_session_id,
@@ -20,6 +21,6 @@ from .store import (
 
 __all__ = [
     "FileStore", "MemoryStore", "Session", "SessionManager", "SessionMoved", "SessionStore", "Sweeper",
-    "InvalidSessionId", "LockedSession", "StoreError", "StoreStats", "StoreUnavailable",
+    "InvalidSessionId", "LockedSession", "StoreError", "StoreSettings", "StoreStats", "StoreUnavailable",
     "is_valid_session_id", "new_session_id", "short_id",
 ]

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
 
-from .store import LockedSession, StoreStats, StoreUnavailable, check_session_id, is_valid_session_id, short_id
+from .store import LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, is_valid_session_id, short_id
 
 log = logging.getLogger("sessions.file")
 
@@ -60,6 +60,7 @@ class _Undecodable(Exception):
 
 class FileStore:
     name = "file"
+    expires_by_itself = False
 
     def __init__(self, directory: str | os.PathLike, *, retries: int = 5, retry_delay: float = 0.01,
                  lock_timeout: float = 30.0, io_threads: int = 4, create: bool = True,
@@ -82,6 +83,12 @@ class FileStore:
         self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="filestore")
         # Stats get a thread of their own so they never hold up a request's read or write.
         self._stats_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filestore-stats")
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> FileStore:
+        if settings.directory is None:
+            raise ValueError("the file store needs a directory")
+        return cls(settings.directory, retries=settings.retries)
 
     # -- the SessionStore protocol ----------------------------------------------------------------
 
@@ -211,6 +218,16 @@ class FileStore:
 
             attempt.add_done_callback(release)
             raise
+
+    async def ping(self, timeout: float = 2.0) -> None:
+        """The folder is there and writable: two system calls, in the pool, bounded by timeout (a
+        hung network mount must not hang /healthz)."""
+        try:
+            writable = await asyncio.wait_for(self._run(os.access, self._directory, os.W_OK | os.X_OK), timeout)
+        except (OSError, asyncio.TimeoutError) as error:
+            raise StoreUnavailable(f"{self._directory} does not answer: {error or 'timed out'}") from None
+        if not writable:
+            raise StoreUnavailable(f"{self._directory} is missing or not writable")
 
     async def close(self) -> None:
         self._io.shutdown(wait=True)

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from typing import AsyncIterator
 
-from .store import LockedSession, StoreStats, check_session_id, short_id
+from .store import LockedSession, StoreSettings, StoreStats, check_session_id, short_id
 
 log = logging.getLogger("sessions.memory")
 
@@ -23,6 +23,7 @@ _SWEEP_CHUNK = 5_000
 
 class MemoryStore:
     name = "memory"
+    expires_by_itself = False
 
     def __init__(self, *, max_sessions: int = 100_000) -> None:
         if max_sessions < 1:
@@ -31,6 +32,10 @@ class MemoryStore:
         # In the order of expiry (every write and roll moves a session to the end, and the manager
         # uses one ttl): when the cap is reached, the front, expired or closest to it, goes first.
         self._sessions: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> MemoryStore:
+        return cls(max_sessions=settings.max_sessions)
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         check_session_id(session_id)
@@ -107,6 +112,9 @@ class MemoryStore:
             self._put(session_id, *held.pending_save)
         elif held.pending_destroy:
             self._sessions.pop(session_id, None)
+
+    async def ping(self) -> None:
+        return None  # in this process: it answers whenever the process does
 
     async def close(self) -> None:
         self._sessions.clear()

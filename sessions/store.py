@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import AsyncContextManager, Protocol
 
 # secrets.token_urlsafe(32) is 32 random bytes in unpadded base64url: always 43 characters.
@@ -46,6 +47,20 @@ class InvalidSessionId(StoreError, ValueError):
 
 class StoreUnavailable(StoreError):
     """The store could not be read or written, after its retries. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """What a store may be built from (see sessions.registry); each store reads the fields it needs.
+
+    Filled in by the application from its own configuration: the library reads no environment."""
+
+    directory: Path | None = None  # file: the sessions folder
+    retries: int = 5  # file: more tries of a failed read before StoreUnavailable
+    max_sessions: int = 100_000  # memory: the cap before the oldest session is evicted
+    url: str | None = None  # a network store's server, e.g. redis://host:6379/0
+    key_prefix: str | None = None  # a network store's key prefix
+    timeout: float | None = None  # seconds any one call to a network store may take
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,9 @@ class SessionStore(Protocol):
     context manager. Every method validates the id first and raises InvalidSessionId for a bad one."""
 
     name: str
+    # True when the store's server deletes expired sessions by itself (Redis): then there is never
+    # an expired session left to sweep, sweep_expired returns 0 and no sweeper needs to run.
+    expires_by_itself: bool
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         """The session's data, or None when it is unknown or expired. With extend_ttl, the expiry is
@@ -116,6 +134,9 @@ class SessionStore(Protocol):
         load-change-save: `async with store.locked(id) as held:` reads held.data under the lock;
         held.save() or held.destroy() take effect as the lock is released. Within one process,
         SessionManager also serialises with an asyncio lock."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers, quickly (for /healthz); never retries."""
 
     async def close(self) -> None:
         ...

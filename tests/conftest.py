@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import urllib.parse
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -19,7 +20,9 @@ from tornado.httpclient import HTTPResponse
 
 from app import make_app
 from config import Config
+from sessions import registry
 from tests.pages import Page
+from tests.servers import RedisServer
 from tests.shop_process import AppProcess, free_port
 
 DEMO_USERNAME = "demo"
@@ -40,14 +43,27 @@ def make_config(tmp_path):
     return make
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One real redis-server for the whole run (skips, or fails under CI=true, without one).
+    Tests keep apart by a key prefix of their own rather than by flushing."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=registry.names())
 def session_backend(request):
-    """Every test that uses the app runs against each session store."""
+    """Every test that uses the app runs against each registered session backend."""
     return request.param
 
 
 @pytest.fixture
-def config(make_config, session_backend):
+def config(make_config, session_backend, request):
+    if session_backend == "redis":
+        url = request.getfixturevalue("redis_server").url
+        return make_config(SESSION_BACKEND="redis", REDIS_URL=url,
+                           SESSION_REDIS_PREFIX=f"test:{secrets.token_hex(6)}:")
     return make_config(SESSION_BACKEND=session_backend)
 
 
@@ -55,9 +71,7 @@ def config(make_config, session_backend):
 def app(config, io_loop):
     application = make_app(config)
     yield application
-    io_loop.run_sync(application.settings["session_store"].close)
-    application.settings["password_hashing"].shutdown(wait=True)
-    application.settings["database"].close()
+    io_loop.run_sync(application.close)
 
 
 class Client:
@@ -162,7 +176,7 @@ def auth(client):
 
 @pytest.fixture
 def product_ids(app):
-    return [product.id for product in app.settings["catalog"].all()]
+    return [product.id for product in app.catalog.search()]
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ async def test_cart_page_shows_lines_totals_count_and_flash(client, app, product
     assert lines == {product_ids[0]: "2", product_ids[1]: "1"}
     assert page.text("cart-count") == "3"
     cart = await client.cart()
-    assert page.text("cart-total") == app.settings["template_env"].filters["money"](cart["total_cents"])
+    assert page.text("cart-total") == app.template_env.filters["money"](cart["total_cents"])
     assert page.first("checkout") is not None
     # The flash was shown once: the next page no longer has it.
     assert (await client.page("/cart")).first("flash") is None
@@ -48,7 +48,7 @@ async def test_header_count_shows_on_every_page(client, product_ids):
 
 @pytest.mark.gen_test
 async def test_api_cart_reports_lines_and_money_in_cents(client, app, product_ids):
-    product = app.settings["catalog"].get(product_ids[0])
+    product = app.catalog.get(product_ids[0])
     await client.add(product.id, 2)
     cart = await client.cart()
     assert cart["lines"] == [{
@@ -91,7 +91,13 @@ async def test_add_rejects_a_bad_quantity_and_changes_nothing(client, product_id
     await client.add(product_ids[0], 2)
     response = await client.add(product_ids[0], quantity)
     assert response.code == 400
-    assert "Quantity must be a whole number from 1 to 99" in client.page_of(response).flash
+    # The product page again, the message at its quantity field and in the summary above.
+    page = client.page_of(response)
+    assert "Quantity must be a whole number from 1 to 99" in page.text("field-error")
+    assert page.first("field-error")["attrs"]["data-field"] == "quantity"
+    assert 'aria-describedby="quantity-error" aria-invalid="true"' in page.html
+    assert 'href="#quantity"' in page.html
+    assert page.first("add-to-cart") is not None
     assert await client.cart_quantities() == {product_ids[0]: 2}
 
 
@@ -100,7 +106,7 @@ async def test_add_rejects_going_over_99_in_one_line(client, product_ids):
     await client.add(product_ids[0], 60)
     response = await client.add(product_ids[0], 40)
     assert response.code == 400
-    assert "at most 99" in client.page_of(response).flash
+    assert "at most 99" in client.page_of(response).text("field-error")
     assert await client.cart_quantities() == {product_ids[0]: 60}
 
 
@@ -145,7 +151,12 @@ async def test_update_rejects_a_bad_quantity_and_changes_nothing(client, product
     await client.add(product_ids[0], 2)
     response = await client.post("/cart/update", {"product_id": product_ids[0], "quantity": quantity})
     assert response.code == 400
-    assert "Quantity must be a whole number from 0 to 99" in client.page_of(response).flash
+    # The cart page again, with the message at that line and the line as it was.
+    page = client.page_of(response)
+    assert page.cart_lines == {product_ids[0]: 2}
+    assert "Quantity must be a whole number from 0 to 99" in page.text("field-error")
+    assert f'id="quantity-{product_ids[0]}-error"' in page.html
+    assert f'href="#quantity-{product_ids[0]}"' in page.html
     assert await client.cart_quantities() == {product_ids[0]: 2}
 
 
@@ -221,7 +232,7 @@ async def test_concurrent_adds_of_one_session_all_count(client, product_ids):
 @pytest.mark.parametrize("session_backend", ["file"])
 async def test_an_unavailable_session_store_answers_503_with_a_message(client, app, product_ids):
     await client.add(product_ids[0], 1)
-    store = app.settings["session_store"]
+    store = app.session_store
     [session_file] = store.directory.glob("*.json")
     aside = session_file.with_name("aside")
     # A real failure that retrying cannot fix: a folder where the session's file should be.
@@ -244,7 +255,7 @@ async def test_an_unavailable_session_store_answers_503_with_a_message(client, a
 @pytest.mark.parametrize("session_backend", ["file"])
 async def test_showing_a_message_does_not_write_the_session(client, app, product_ids):
     await client.add(product_ids[0], 1)
-    [session_file] = app.settings["session_store"].directory.glob("*.json")
+    [session_file] = app.session_store.directory.glob("*.json")
     written = session_file.stat().st_ino  # every save replaces the file with a new one
     page = await client.page("/cart")
     assert "Added 1" in page.flash

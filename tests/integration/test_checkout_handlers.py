@@ -71,7 +71,7 @@ async def test_checkout_shows_a_message_per_bad_field_and_keeps_the_cart(client,
     assert 'value="1 Harbour Street"' in page.html  # what was typed is kept
     assert await client.cart_quantities() == {product_ids[0]: 2}
     assert await asyncio.get_running_loop().run_in_executor(
-        None, app.settings["orders"].list_for_user, 1) == []
+        None, app.orders.list_for_user, 1) == []
 
 
 @pytest.mark.gen_test
@@ -93,7 +93,7 @@ async def test_placing_an_order_stores_it_empties_the_cart_and_shows_its_id(clie
     assert await client.cart_quantities() == {}
 
     order = await asyncio.get_running_loop().run_in_executor(
-        None, app.settings["orders"].get_for_user, 1, order_id)
+        None, app.orders.get_for_user, 1, order_id)
     assert order.total_cents == total
     assert {(line.product_id, line.quantity) for line in order.lines} == {(product_ids[0], 2), (product_ids[1], 1)}
     assert order.address.city == "Springfield"
@@ -106,7 +106,7 @@ async def test_two_tabs_placing_at_once_place_the_cart_once(client, auth, app, p
     first, second = await asyncio.gather(client.post("/checkout", SHIPPING), client.post("/checkout", SHIPPING))
     locations = sorted(r.headers["Location"] for r in (first, second))
     assert locations[0] == "/cart" and locations[1].startswith("/orders/")
-    orders = await asyncio.get_running_loop().run_in_executor(None, app.settings["orders"].list_for_user, 1)
+    orders = await asyncio.get_running_loop().run_in_executor(None, app.orders.list_for_user, 1)
     assert len(orders) == 1
 
 

@@ -1,0 +1,133 @@
+"""ShopApplication: the Tornado application holding the shop's parts as typed attributes, built once
+from a Config and closed once; and the in-flight request counter that a SIGTERM drains."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import tornado.web
+from jinja2 import Environment
+from sessions import SessionManager, SessionStore, StoreSettings, Sweeper, registry
+
+from config import Config
+from handlers.auth import LoginHandler, LogoutHandler, RegisterHandler
+from handlers.base import NotFoundHandler, make_template_env
+from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemoveHandler, CartUpdateHandler
+from handlers.catalog import CatalogHandler, ProductHandler
+from handlers.checkout import CheckoutHandler
+from handlers.compression import FastGzip
+from handlers.health import HealthHandler
+from handlers.orders import OrderHandler, OrdersHandler
+from handlers.static import StaticFiles
+from shop.catalog import Catalog
+from shop.db import Database
+from shop.orders import OrderStore
+from shop.users import UserStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ROUTES = [
+    (r"/", CatalogHandler),
+    (r"/product/([^/]+)", ProductHandler),
+    (r"/cart", CartHandler),
+    (r"/cart/add", CartAddHandler),
+    (r"/cart/update", CartUpdateHandler),
+    (r"/cart/remove", CartRemoveHandler),
+    (r"/login", LoginHandler),
+    (r"/logout", LogoutHandler),
+    (r"/register", RegisterHandler),
+    (r"/checkout", CheckoutHandler),
+    (r"/orders", OrdersHandler),
+    (r"/orders/([^/]+)", OrderHandler),
+    (r"/api/cart", CartApiHandler),
+    (r"/healthz", HealthHandler),
+]
+
+
+class InFlightRequests:
+    """Counts the requests being handled, so a shutdown can wait until they are done."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def started(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def finished(self) -> None:
+        self.count -= 1
+        if self.count <= 0:
+            self.count = 0
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """True once no request is in flight; False if some still are after timeout seconds."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+
+class ShopApplication(tornado.web.Application):
+    """The shop: its routes, and its parts, which handlers reach as `self.application.<part>`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.catalog = Catalog.load(ROOT / "data" / "products.json")
+        self.database = Database(config.database_path)
+        self.users = UserStore(self.database)
+        self.users.ensure_demo_user()
+        self.orders = OrderStore(self.database)
+        self.session_store: SessionStore = registry.create(config.session_backend, StoreSettings(
+            directory=config.session_dir,
+            retries=config.session_retries,
+            max_sessions=config.session_max_memory_sessions,
+            url=config.redis_url,
+            key_prefix=config.session_redis_prefix,
+            timeout=config.session_redis_timeout,
+        ))
+        self.sessions = SessionManager(self.session_store, ttl=config.session_ttl, secure=config.cookie_secure)
+        self.sweeper: Sweeper | None = None
+        self.in_flight = InFlightRequests()
+        # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
+        # queue ahead of the database work of checkouts (which hold their session's lock).
+        self.password_hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
+        self.template_env: Environment = make_template_env(str(ROOT / "templates"))
+        # Versioned static URLs, built once each (static files do not change while the shop runs).
+        self.static_urls: dict[str, str] = {}
+        super().__init__(
+            ROUTES,
+            # compress_response=True, at gzip level 1 (see handlers/compression.py for the figures).
+            transforms=[FastGzip],
+            default_handler_class=NotFoundHandler,
+            cookie_secret=config.cookie_secret,
+            xsrf_cookies=True,
+            xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": config.cookie_secure},
+            login_url="/login",
+            template_path=str(ROOT / "templates"),
+            static_path=str(ROOT / "static"),
+            static_handler_class=StaticFiles,
+        )
+
+    def start_sweeper(self) -> None:
+        """Delete expired sessions every SESSION_REAP_INTERVAL seconds (0: never; nor for a store
+        that expires sessions by itself); close() stops it."""
+        if self.session_store.expires_by_itself:
+            return
+        if self.config.session_reap_interval > 0 and self.sweeper is None:
+            self.sweeper = self.sessions.start_sweeper(self.config.session_reap_interval)
+
+    async def close(self) -> None:
+        """Stop the sweeper and release the session store, the thread pools and the database.
+        Requests should be drained first (see app.serve)."""
+        if self.sweeper is not None:
+            await self.sweeper.stop()
+            self.sweeper = None
+        await self.session_store.close()
+        self.password_hashing.shutdown(wait=True)
+        self.database.close()
