@@ -32,12 +32,14 @@ async def serve(config: Config) -> None:
         await app.close()
         raise SystemExit(1) from None
     app.start_sweeper()
+    app.start_database_seeding()
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stopping.set)
     log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
+    log.info("database: %s", app.database.name)
     waiting_for_store = asyncio.ensure_future(wait_for_session_store(app.session_store))
     await stopping.wait()
 
