@@ -3,6 +3,7 @@ places a second, even when the cart is still full (its emptying could not be sav
 wrong shape is refused; a database that refuses the work answers 503 and keeps the cart."""
 
 import asyncio
+import dataclasses
 import re
 import sqlite3
 
@@ -82,9 +83,10 @@ async def test_a_rejected_form_keeps_its_key(client, auth, product_ids):
 
 
 @pytest.fixture
-def config(make_config, session_backend):
-    # A short wait for SQLite's write lock, so that a locked database answers quickly.
-    return make_config(SESSION_BACKEND=session_backend, DATABASE_TIMEOUT="1")
+def config(config):
+    # The shared config (each session backend, a Redis for the redis one), with a short wait for
+    # SQLite's write lock, so that a locked database answers quickly.
+    return dataclasses.replace(config, database_timeout=1)
 
 
 @pytest.mark.gen_test(timeout=30)
