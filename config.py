@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sessions import registry
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 from shop.db import check_database_url, mask_password, sqlite_path
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 COOKIE_SECRET_FILE = "cookie_secret"
 MIN_SECRET_LENGTH = 16
 
@@ -45,6 +45,10 @@ class Config:
     redis_url: str = "redis://localhost:6379/0"
     session_redis_prefix: str = "shop:session:"
     session_redis_timeout: float = 2.0
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "shop.db"
     # repr=False: the URL may hold a password, and a Config may be printed or logged.
     database_url: str = field(default="", repr=False)
     database_timeout: int = 5

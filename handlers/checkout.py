@@ -53,10 +53,7 @@ class CheckoutHandler(BaseHandler):
             raise ShopError(400, FORM_EXPIRED)
         address, errors = validate_shipping(form)
         if address is None:
-            await self.show_form(
-                status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key,
-                messages=[{"kind": "error", "text": "Please check the highlighted fields below."}],
-            )
+            await self.show_form(status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key)
             return
         order = already_placed = None
         # The order is written while the session is locked: a second tab placing the same cart
