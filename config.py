@@ -19,6 +19,8 @@ from sessions import registry
 from shop.db import check_database_url, mask_password, sqlite_path
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# errors: requests answered 4xx/5xx or slower than SLOW_REQUEST_SECONDS; all: every request.
+ACCESS_LOG_CHOICES = ("errors", "all")
 
 COOKIE_SECRET_FILE = "cookie_secret"
 MIN_SECRET_LENGTH = 16
@@ -96,6 +98,7 @@ class Config:
     def database_path(self) -> Path:
         return self.data_dir / "shop.db"
     workers: int = 1
+    access_log: str = "errors"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -111,6 +114,9 @@ class Config:
             raise ConfigError(f"SESSION_BACKEND={_shown(backend)} is not valid: {expected}") from None
         needs_directory = store_kind.needs_directory
         workers = _workers(env, backend, process_local=store_kind.process_local)
+        access_log = env.text("ACCESS_LOG", "errors")
+        if access_log not in ACCESS_LOG_CHOICES:
+            raise ConfigError(f"ACCESS_LOG={_shown(access_log)} is not valid: expected one of {', '.join(ACCESS_LOG_CHOICES)}")
         ttl = env.whole_number("SESSION_TTL", 3600, lowest=1, unit="a whole number of seconds")
         retries = env.whole_number("SESSION_RETRIES", 5, lowest=0, unit="a whole number of retries")
         reap_interval = env.whole_number(
@@ -168,6 +174,7 @@ class Config:
             database_timeout=database_timeout,
             limits=Limits.from_env(env),
             workers=workers,
+            access_log=access_log,
         )
 
 

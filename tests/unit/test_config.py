@@ -286,3 +286,10 @@ def test_the_memory_store_refuses_more_than_one_worker(env):
 def test_workers_must_be_a_sensible_whole_number(env, value):
     with pytest.raises(ConfigError, match=r"^WORKERS="):
         Config.from_env({**env, "WORKERS": value})
+
+
+def test_access_log_is_errors_by_default_and_all_on_request(env):
+    assert Config.from_env(env).access_log == "errors"
+    assert Config.from_env({**env, "ACCESS_LOG": "all"}).access_log == "all"
+    with pytest.raises(ConfigError, match=r"^ACCESS_LOG='everything' is not valid: expected one of errors, all$"):
+        Config.from_env({**env, "ACCESS_LOG": "everything"})
