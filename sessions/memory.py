@@ -67,16 +67,6 @@ class MemoryStore:
         check_session_id(session_id)
         self._sessions.pop(session_id, None)
 
-    async def touch(self, session_id: str, ttl: int) -> bool:
-        check_session_id(session_id)
-        entry = self._sessions.get(session_id)
-        now = time.time()
-        if entry is None or entry[0] <= now:
-            return False
-        self._sessions[session_id] = (now + ttl, entry[1])
-        self._sessions.move_to_end(session_id)
-        return True
-
     async def sweep_expired(self) -> int:
         now = time.time()
         removed = 0
