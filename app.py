@@ -8,6 +8,8 @@ import logging
 import signal
 import sys
 
+from sessions import StoreUnavailable
+
 from config import Config, ConfigError
 from handlers.application import ShopApplication
 
@@ -36,6 +38,7 @@ async def serve(config: Config) -> None:
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stopping.set)
     log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
+    waiting_for_store = asyncio.ensure_future(wait_for_session_store(app.session_store))
     await stopping.wait()
 
     log.info("stopping: no new connections; waiting for %d request(s) in flight", app.in_flight.count)
@@ -43,9 +46,29 @@ async def serve(config: Config) -> None:
     if not await app.in_flight.wait_idle(DRAIN_TIMEOUT_SECONDS):
         log.warning("stopping with %d request(s) still in flight after %ds",
                     app.in_flight.count, DRAIN_TIMEOUT_SECONDS)
+    waiting_for_store.cancel()
     await server.close_all_connections()
     await app.close()
     log.info("stopped")
+
+
+async def wait_for_session_store(store, interval: float = 2.0) -> None:
+    """Log whether the session store answers at start, and keep asking until it does. Not fatal:
+    until then the shop serves pages and answers 503 for session work."""
+    attempt = 0
+    while True:
+        try:
+            await store.ping()
+        except StoreUnavailable as error:
+            if attempt == 0:
+                log.warning("session store (%s) unavailable at start, retrying every %gs: %s",
+                            store.name, interval, error)
+            attempt += 1
+            await asyncio.sleep(interval)
+            continue
+        if attempt:
+            log.info("session store (%s) answers now, after %d retries", store.name, attempt)
+        return
 
 
 def main() -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from bench.chart import draw
-from bench.results import BACKENDS, Report, check_targets, format_report
-from bench.runner import REPO, SECTIONS, BenchError, Plan, run
+from bench.format import format_report
+from bench.processes import REPO, BenchError
+from bench.report import MIXES, ROWS, Report, check_targets
+from bench.sections import SECTIONS, Plan, run
 
 
 def parse_list(text: str) -> tuple[int, ...]:
@@ -30,12 +33,24 @@ def parse_sections(text: str) -> tuple[str, ...]:
     return names
 
 
-def parse_backends(text: str) -> tuple[str, ...]:
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [n for n in names if n not in BACKENDS]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected some of {', '.join(BACKENDS)}")
-    return names
+def parse_names(known: tuple[str, ...]):
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(part.strip() for part in text.split(",") if part.strip())
+        unknown = [n for n in names if n not in known]
+        if not names or unknown:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected some of {', '.join(known)}")
+        return tuple(n for n in known if n in names)  # in the tables' order
+    return parse
+
+
+def parse_workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of processes, 1 or more")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,9 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 s cells, 1 and 16 shoppers, 1,000 and 10,000 files; "
                              "writes to bench-results/raw/quick/ unless --out is given")
-    parser.add_argument("--shoppers", type=parse_list, help="concurrent shoppers, e.g. 1,4,16,64")
-    parser.add_argument("--backends", type=parse_backends, help=f"cart-mix backends, e.g. memory,file "
-                                                                 f"(default {','.join(BACKENDS)})")
+    parser.add_argument("--shoppers", type=parse_list, help="the page mix's concurrent shoppers, e.g. 1,4,16,64 "
+                                                            "(the API mix runs at 16)")
+    parser.add_argument("--rows", "--backends", type=parse_names(ROWS),
+                        help=f"servers to run the cart mixes against, e.g. file,express-file "
+                             f"(default {','.join(ROWS)})")
+    parser.add_argument("--mixes", type=parse_names(MIXES), help="api, page or both (default both)")
+    parser.add_argument("--workers", type=parse_workers, default=None,
+                        help="WORKERS for the shop on file and redis (memory always gets 1); default: "
+                             "$WORKERS if set, else the shop's own default")
     parser.add_argument("--scale", type=parse_list, help="session files already stored, e.g. 1000,10000,100000")
     parser.add_argument("--sweep-files", type=int, help="expired files to sweep (default 100,000)")
     parser.add_argument("--only", type=parse_sections, help=f"run only these parts: {','.join(SECTIONS)}")
@@ -63,15 +84,23 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan()
     out = REPO / "bench-results"
     if args.quick:
-        plan.seconds, plan.shoppers, plan.scale = 2, (1, 16), (1_000, 10_000)
+        plan.seconds, plan.page_shoppers, plan.scale = 2, (1, 16), (1_000, 10_000)
         plan.sweep_files, plan.memory = 10_000, (10_000,)
+        plan.floor_iterations, plan.floor_seconds = 200, 1
         out = plan.raw / "quick"
     if args.seconds is not None:
         if args.seconds < 1:
             parser.error("--seconds must be 1 or more")
         plan.seconds = args.seconds
-    plan.shoppers = args.shoppers or plan.shoppers
-    plan.backends = args.backends or plan.backends
+    plan.page_shoppers = args.shoppers or plan.page_shoppers
+    plan.rows = args.rows or plan.rows
+    plan.mixes = args.mixes or plan.mixes
+    if args.workers is None and os.environ.get("WORKERS"):
+        try:
+            args.workers = parse_workers(os.environ["WORKERS"])
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"WORKERS in the environment: {error}")
+    plan.workers = args.workers
     plan.scale = args.scale or plan.scale
     plan.sweep_files = args.sweep_files or plan.sweep_files
     plan.sections = tuple(s for s in (args.only or SECTIONS) if s not in args.skip)
@@ -87,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {error}", file=sys.stderr)
             return 2
         if args.profile:
-            report.notes.append("--profile: py-spy sampled the shop during its 16-shopper cells (flame graphs in "
-                                "bench-results/raw/profile-*.svg), which slows those cells a little")
+            report.notes.append("--profile: py-spy sampled the shop (every process) during its 16-shopper cells "
+                                "(flame graphs in bench-results/raw/profile-*.svg), which slows those cells a little")
         if args.quick:
             report.notes.append("quick run: short cells and fewer files, a smoke test rather than the targets' "
                                 "conditions")

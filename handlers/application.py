@@ -17,8 +17,10 @@ from handlers.base import NotFoundHandler, make_template_env
 from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemoveHandler, CartUpdateHandler
 from handlers.catalog import CatalogHandler, ProductHandler
 from handlers.checkout import CheckoutHandler
+from handlers.compression import FastGzip
 from handlers.health import HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
+from handlers.static import StaticFiles
 from shop.catalog import Catalog
 from shop.db import Database
 from shop.orders import OrderStore
@@ -86,6 +88,8 @@ class ShopApplication(tornado.web.Application):
             retries=config.session_retries,
             max_sessions=config.session_max_memory_sessions,
             url=config.redis_url,
+            key_prefix=config.session_redis_prefix,
+            timeout=config.session_redis_timeout,
         ))
         self.sessions = SessionManager(self.session_store, ttl=config.session_ttl, secure=config.cookie_secure)
         self.sweeper: Sweeper | None = None
@@ -98,6 +102,8 @@ class ShopApplication(tornado.web.Application):
         self.static_urls: dict[str, str] = {}
         super().__init__(
             ROUTES,
+            # compress_response=True, at gzip level 1 (see handlers/compression.py for the figures).
+            transforms=[FastGzip],
             default_handler_class=NotFoundHandler,
             cookie_secret=config.cookie_secret,
             xsrf_cookies=True,
@@ -105,10 +111,14 @@ class ShopApplication(tornado.web.Application):
             login_url="/login",
             template_path=str(ROOT / "templates"),
             static_path=str(ROOT / "static"),
+            static_handler_class=StaticFiles,
         )
 
     def start_sweeper(self) -> None:
-        """Delete expired sessions every SESSION_REAP_INTERVAL seconds (0: never); close() stops it."""
+        """Delete expired sessions every SESSION_REAP_INTERVAL seconds (0: never; nor for a store
+        that expires sessions by itself); close() stops it."""
+        if self.session_store.expires_by_itself:
+            return
         if self.config.session_reap_interval > 0 and self.sweeper is None:
             self.sweeper = self.sessions.start_sweeper(self.config.session_reap_interval)
 

@@ -8,7 +8,9 @@ import logging
 from tornado.ioloop import IOLoop
 
 from handlers.base import BaseHandler, local_path
-from shop.users import DEMO_PASSWORD, DEMO_USERNAME, MAX_PASSWORD_LENGTH, User, UserError
+from shop.users import (
+    DEMO_PASSWORD, DEMO_USERNAME, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USERNAME_PATTERN, User, UserError,
+)
 
 log = logging.getLogger("shop.auth")
 
@@ -24,7 +26,9 @@ class _AccountHandler(BaseHandler):
         raw = self.get_body_argument("next", None) or self.get_query_argument("next", None)
         return local_path(raw, "/")
 
-    async def show_form(self, *, status: int = 200, username: str = "", error: str | None = None) -> None:
+    async def show_form(self, *, status: int = 200, username: str = "",
+                        errors: dict[str, str] | None = None) -> None:
+        """The form; errors maps a field ("username", "password") to the message shown at it."""
         next_url = self.next_url()
         await self.render_page(
             self.template,
@@ -33,7 +37,7 @@ class _AccountHandler(BaseHandler):
             next_url="" if next_url == "/" else next_url,
             demo_username=DEMO_USERNAME,
             demo_password=DEMO_PASSWORD,
-            messages=[{"kind": "error", "text": error}] if error else [],
+            errors=errors or {},
         )
 
     async def log_in(self, user: User, welcome: str) -> None:
@@ -54,8 +58,13 @@ class LoginHandler(_AccountHandler):
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "")
-        if not username or not password:
-            await self.show_form(status=400, username=username, error="Please enter your username and password.")
+        errors = {}
+        if not username:
+            errors["username"] = "Please enter your username."
+        if not password:
+            errors["password"] = "Please enter your password."
+        if errors:
+            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
         user = None
         if len(username) <= MAX_USERNAME_LENGTH and len(password) <= MAX_PASSWORD_LENGTH:
@@ -63,7 +72,7 @@ class LoginHandler(_AccountHandler):
                                                           username, password)
         if user is None:
             log.info("login failed")
-            await self.show_form(status=400, username=username, error=LOGIN_FAILED)
+            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors={"password": LOGIN_FAILED})
             return
         await self.log_in(user, f"Welcome back, {user.username}.")
         log.info("user %d logged in", user.id)
@@ -78,21 +87,36 @@ class RegisterHandler(_AccountHandler):
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "")
-        if len(password) > MAX_PASSWORD_LENGTH:
-            # Checked here too so an oversized password is refused before it is hashed.
-            await self.show_form(
-                status=400, username=username[:MAX_USERNAME_LENGTH],
-                error=f"Password must be at most {MAX_PASSWORD_LENGTH} characters long.",
-            )
+        # Every rule is checked here, so that the form shows every problem at once (and an oversized
+        # password is refused before it is hashed); users.register checks them again.
+        errors = registration_errors(username, password)
+        if errors:
+            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
         try:
             user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.register,
                                                           username, password)
         except UserError as error:
-            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], error=str(error))
+            await self.show_form(status=400, username=username, errors={"username": str(error)})
             return
         log.info("user %d registered", user.id)
         await self.log_in(user, f"Welcome, {user.username}! Your account is ready.")
+
+
+def registration_errors(username: str, password: str) -> dict[str, str]:
+    """A message per field that breaks the account rules; empty when both are fine."""
+    errors = {}
+    if not username:
+        errors["username"] = "Please choose a username."
+    elif not USERNAME_PATTERN.fullmatch(username):
+        errors["username"] = "Username must be 3 to 32 characters: letters, digits, '.', '_' or '-'."
+    if not password:
+        errors["password"] = "Please choose a password."
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        errors["password"] = f"Password must be at most {MAX_PASSWORD_LENGTH} characters long."
+    elif len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
+    return errors
 
 
 class LogoutHandler(BaseHandler):

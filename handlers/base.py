@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sessions import SessionManager, SessionMoved, StoreUnavailable
 
-from shop.cart import PricedCart, clean_cart, price_cart
+from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
 from shop.catalog import Catalog
 from shop.money import format_cents
 from shop.orders import OrderStore
@@ -66,6 +66,7 @@ def make_template_env(template_path: str) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = format_cents
+    env.globals["free_shipping_from_cents"] = FREE_SHIPPING_FROM_CENTS
     return env
 
 
@@ -304,7 +305,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 "error.html",
                 status=status_code,
                 title=_error_title(status_code),
-                messages=[{"kind": "error", "text": message}],
+                explanation=message,
             )
         except Exception:
             log.exception("could not render the error page")
@@ -335,7 +336,7 @@ def _is_message(value: object) -> bool:
 
 
 def _error_title(status_code: int) -> str:
-    titles = {403: "Please try again", 404: "Not found", 409: "Please reload", 503: "Temporarily unavailable"}
+    titles = {403: "Please try again", 404: "Page not found", 409: "Please reload", 503: "Temporarily unavailable"}
     if status_code in titles:
         return titles[status_code]
     return "That did not work" if status_code < 500 else "Something went wrong"

@@ -1,17 +1,27 @@
 """The cart: its page, its JSON view, and the three changes (add, update, remove).
 
-Every change is validated inside the session transaction, so a refused change saves nothing.
+Every change is validated inside the session transaction, so a refused change saves nothing; the
+person then sees the page the form was on again, with the message at the field.
 """
 
 from __future__ import annotations
 
 from handlers.base import BaseHandler, ShopError
+from handlers.catalog import render_product_page
 from shop.cart import CartError, add_item, clean_cart, parse_quantity, remove_item, set_quantity
 
 
 class CartHandler(BaseHandler):
     async def get(self) -> None:
-        await self.render_page("cart.html", cart=self.cart)
+        await render_cart_page(self)
+
+
+async def render_cart_page(handler: BaseHandler, *, status: int = 200, errors: dict[str, str] | None = None,
+                           quantities: dict[str, str] | None = None, messages: list | None = None) -> None:
+    """The cart page; errors and quantities (as sent) are keyed by product id, shown at that line."""
+    await handler.load_session()
+    await handler.render_page("cart.html", status=status, cart=handler.cart, errors=errors or {},
+                              quantities=quantities or {}, messages=messages or [])
 
 
 class CartApiHandler(BaseHandler):
@@ -44,18 +54,29 @@ class _CartChangeHandler(BaseHandler):
         """The changed cart and a message saying what was done; raises CartError when refused."""
         raise NotImplementedError
 
+    def show_refusal(self, product_id: str, error: CartError):
+        """The page for a refused change (a coroutine), shown with status 400."""
+        return render_cart_page(self, status=400, messages=[{"kind": "error", "text": str(error)}])
+
     async def post(self) -> None:
         product_id = self.get_body_argument("product_id", "").strip()
-        async with self.update_session() as session:
-            if not product_id:
-                raise ShopError(400, "Please choose a product.")
-            try:
+        try:
+            async with self.update_session() as session:
+                if not product_id:
+                    raise ShopError(400, "Please choose a product.")
                 cart, message = self.change(clean_cart(session.get("cart")), product_id)
-            except CartError as error:
-                raise ShopError(400, str(error)) from None
-            session["cart"] = cart
+                session["cart"] = cart
+        except CartError as error:
+            # Raised inside the block, so nothing was saved; self.session is the cart as it was.
+            if self.wants_json():
+                self.set_status(400)
+                self.finish({"error": str(error), "status": 400, "field": error.field})
+            else:
+                await self.show_refusal(product_id, error)
+            return
         if self.wants_json():
-            self.finish({"ok": True, "message": message, "count": self.cart.count, "total_cents": self.cart.total_cents})
+            self.finish({"ok": True, "message": message, "count": self.cart.count, "total_cents": self.cart.total_cents,
+                         "shipping_note": self.render_string("_shipping_note.html", cart=self.cart).strip()})
             return
         # After the block: a message only once the change is saved.
         self.flash(message, "success")
@@ -67,6 +88,13 @@ class _CartChangeHandler(BaseHandler):
 
 
 class CartAddHandler(_CartChangeHandler):
+    def show_refusal(self, product_id: str, error: CartError):
+        product = self.catalog.get(product_id)
+        if product is None:
+            raise ShopError(400, str(error))
+        return render_product_page(self, product, status=400, errors={error.field or "quantity": str(error)},
+                                   quantity=self.get_body_argument("quantity", "1")[:10])
+
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
         quantity = parse_quantity(self.get_body_argument("quantity", None), default=1)
         updated = add_item(cart, self.catalog, product_id, quantity)
@@ -74,6 +102,12 @@ class CartAddHandler(_CartChangeHandler):
 
 
 class CartUpdateHandler(_CartChangeHandler):
+    def show_refusal(self, product_id: str, error: CartError):
+        if error.field == "quantity" and product_id in clean_cart(self.session.get("cart")):
+            return render_cart_page(self, status=400, errors={product_id: str(error)},
+                                    quantities={product_id: self.get_body_argument("quantity", "")[:10]})
+        return super().show_refusal(product_id, error)
+
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
         quantity = parse_quantity(self.get_body_argument("quantity", None), allow_zero=True)
         updated = set_quantity(cart, self.catalog, product_id, quantity)

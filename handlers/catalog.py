@@ -1,23 +1,50 @@
-"""The catalog pages: the product grid (search and category filter) and one product's page."""
+"""The catalog pages: the product grid (search, category filter, sort, pages) and one product's page."""
 
 from __future__ import annotations
 
+import urllib.parse
+
 from handlers.base import BaseHandler, ShopError
+from shop.catalog import PAGE_SIZE, SORTS, Product, paginate
 
 MAX_QUERY_LENGTH = 100
+MAX_PAGE_DIGITS = 6
 
 
 class CatalogHandler(BaseHandler):
     async def get(self) -> None:
         query = self.get_query_argument("q", "").strip()[:MAX_QUERY_LENGTH]
         category = self.get_query_argument("category", "").strip()
+        sort = self.get_query_argument("sort", "").strip()
+        raw_page = self.get_query_argument("page", "1").strip() or "1"
         category_name = self.catalog.category_name(category) if category else None
         if category and category_name is None:
             raise ShopError(404, "We have no such category. Have a look at the ones in the menu.")
-        products = self.catalog.search(query, category)
+        if sort and sort not in SORTS:
+            raise ShopError(400, "We cannot sort that way. Choose name, price-asc or price-desc, "
+                                 "or leave the sort out.")
+        if not (raw_page.isascii() and raw_page.isdigit() and len(raw_page) <= MAX_PAGE_DIGITS):
+            raise ShopError(400, "A page number is a whole number: 1, 2, 3 …")
+        results = self.catalog.search(query, category, sort)
+        page = paginate(results, int(raw_page))
+        if page is None:
+            last = max(1, -(-len(results) // PAGE_SIZE))
+            raise ShopError(404, f"There is no page {int(raw_page)} here: this list has {last} "
+                                 f"page{'' if last == 1 else 's'}.")
+
+        def link(**changes: str | int) -> str:
+            """This list's URL with some parameters changed; empty ones and page 1 are left out."""
+            params = {"q": query, "category": category, "sort": sort, "page": page.number, **changes}
+            kept = {k: v for k, v in params.items() if v and not (k == "page" and v == 1)}
+            return "/?" + urllib.parse.urlencode(kept) if kept else "/"
+
         await self.render_page(
             "catalog.html",
-            products=products,
+            products=page.items,
+            page=page,
+            link=link,
+            sort=sort,
+            sorts=[(key, label) for key, (label, _) in SORTS.items()],
             query=query,
             current_category=category or None,
             category_name=category_name,
@@ -29,9 +56,18 @@ class ProductHandler(BaseHandler):
         product = self.catalog.get(product_id)
         if product is None:
             raise ShopError(404, "We do not sell that product (any more). Have a look at the catalog.")
-        await self.render_page(
-            "product.html",
-            product=product,
-            current_category=product.category,
-            category_name=self.catalog.category_name(product.category),
-        )
+        await render_product_page(self, product)
+
+
+async def render_product_page(handler: BaseHandler, product: Product, *, status: int = 200,
+                              quantity: str = "1", errors: dict[str, str] | None = None) -> None:
+    """The product page; after a refused add-to-cart, the quantity as sent and the message at its field."""
+    await handler.render_page(
+        "product.html",
+        status=status,
+        product=product,
+        quantity=quantity,
+        errors=errors or {},
+        current_category=product.category,
+        category_name=handler.catalog.category_name(product.category),
+    )

@@ -44,10 +44,7 @@ class CheckoutHandler(BaseHandler):
         form = {field: self.get_body_argument(field, "") for field in SHIPPING_FIELDS}
         address, errors = validate_shipping(form)
         if address is None:
-            await self.show_form(
-                status=400, cart=self.cart, form=form, errors=errors,
-                messages=[{"kind": "error", "text": "Please check the highlighted fields below."}],
-            )
+            await self.show_form(status=400, cart=self.cart, form=form, errors=errors)
             return
         order = None
         # The order is written while the session is locked: a second tab placing the same cart
@@ -75,7 +72,7 @@ class CheckoutHandler(BaseHandler):
             self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
             return
-        self.flash("Thank you! Your order is placed.", "success")
+        self.flash("Your order is placed.", "success")
         log.info("order %d placed by user %d (%d items)", order.id, order.user_id, order.item_count)
         self.redirect(f"/orders/{order.id}", status=303)
 

@@ -33,6 +33,7 @@ _SWEEP_PROCESS = multiprocessing.get_context("spawn")
 
 class FileStore:
     name = "file"
+    expires_by_itself = False
 
     def __init__(self, directory: str | os.PathLike, *, retries: int = 5, retry_delay: float = 0.01,
                  lock_timeout: float = 30.0, io_threads: int = 4, create: bool = True,
@@ -128,6 +129,16 @@ class FileStore:
             await self._run(file_io.unlock, fd)
             raise
         await self._apply_and_unlock(held, payload, expires_at, fd)
+
+    async def ping(self, timeout: float = 2.0) -> None:
+        """The folder is there and writable: two system calls, in the pool, bounded by timeout (a
+        hung network mount must not hang /healthz)."""
+        try:
+            writable = await asyncio.wait_for(self._run(os.access, self._directory, os.W_OK | os.X_OK), timeout)
+        except (OSError, asyncio.TimeoutError) as error:
+            raise StoreUnavailable(f"{self._directory} does not answer: {error or 'timed out'}") from None
+        if not writable:
+            raise StoreUnavailable(f"{self._directory} is missing or not writable")
 
     async def close(self) -> None:
         self._io.shutdown(wait=True)

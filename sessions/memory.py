@@ -23,6 +23,7 @@ _SWEEP_CHUNK = 5_000
 
 class MemoryStore:
     name = "memory"
+    expires_by_itself = False
 
     def __init__(self, *, max_sessions: int = 100_000) -> None:
         if max_sessions < 1:
@@ -101,6 +102,9 @@ class MemoryStore:
             self._put(session_id, *held.pending_save)
         elif held.pending_destroy:
             self._sessions.pop(session_id, None)
+
+    async def ping(self) -> None:
+        return None  # in this process: it answers whenever the process does
 
     async def close(self) -> None:
         self._sessions.clear()

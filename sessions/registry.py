@@ -30,6 +30,7 @@ class Backend:
 BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
     Backend("memory", "sessions.memory:MemoryStore", process_local=True),
     Backend("file", "sessions.file:FileStore", needs_directory=True),
+    Backend("redis", "sessions.redis:RedisStore"),
 )}
 
 

@@ -106,6 +106,9 @@ class SessionStore(Protocol):
     context manager. Every method validates the id first and raises InvalidSessionId for a bad one."""
 
     name: str
+    # True when the store's server deletes expired sessions by itself (Redis): then there is never
+    # an expired session left to sweep, sweep_expired returns 0 and no sweeper needs to run.
+    expires_by_itself: bool
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         """The session's data, or None when it is unknown or expired. With extend_ttl, the expiry is
@@ -128,6 +131,9 @@ class SessionStore(Protocol):
         load-change-save: `async with store.locked(id) as held:` reads held.data under the lock;
         held.save() or held.destroy() take effect as the lock is released. Within one process,
         SessionManager also serialises with an asyncio lock."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers, quickly (for /healthz); never retries."""
 
     async def close(self) -> None:
         ...

@@ -21,7 +21,12 @@ _WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 class CartError(ValueError):
-    """A cart change that cannot be made; str(error) is a message for the shopper."""
+    """A cart change that cannot be made; str(error) is a message for the shopper, and `field` names
+    the form field at fault ("quantity"), if one is."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,11 @@ class PricedCart:
     def is_empty(self) -> bool:
         return not self.lines
 
+    @property
+    def to_free_shipping_cents(self) -> int:
+        """How much more the goods must cost for free shipping (0 once shipping is free)."""
+        return max(0, FREE_SHIPPING_FROM_CENTS - self.subtotal_cents) if self.shipping_cents else 0
+
 
 def parse_quantity(raw: str | None, *, default: int | None = None, allow_zero: bool = False) -> int:
     """Turn a form value into a quantity in 1..99 (0..99 with allow_zero), or raise CartError."""
@@ -51,14 +61,14 @@ def parse_quantity(raw: str | None, *, default: int | None = None, allow_zero: b
     message = f"Quantity must be a whole number from {lowest} to {MAX_QUANTITY}."
     if raw is None:
         if default is None:
-            raise CartError(message)
+            raise CartError(message, "quantity")
         return default
     text = raw.strip()
     if not _WHOLE_NUMBER.fullmatch(text):
-        raise CartError(message)
+        raise CartError(message, "quantity")
     quantity = int(text)
     if not lowest <= quantity <= MAX_QUANTITY:
-        raise CartError(message)
+        raise CartError(message, "quantity")
     return quantity
 
 
@@ -85,7 +95,8 @@ def add_item(cart: dict[str, int], catalog: Catalog, product_id: str, quantity: 
     if total > MAX_QUANTITY:
         raise CartError(
             f"You can have at most {MAX_QUANTITY} of one product in your cart "
-            f"(you already have {updated.get(product_id, 0)})."
+            f"(you already have {updated.get(product_id, 0)}).",
+            "quantity",
         )
     updated[product_id] = total
     return updated
@@ -152,4 +163,4 @@ def price_cart(cart: dict[str, int], catalog: Catalog) -> PricedCart:
 def _check_quantity(quantity: int, *, lowest: int) -> None:
     # Handlers pass parse_quantity()'s result; this guards other callers from bypassing the range.
     if type(quantity) is not int or not lowest <= quantity <= MAX_QUANTITY:
-        raise CartError(f"Quantity must be a whole number from {lowest} to {MAX_QUANTITY}.")
+        raise CartError(f"Quantity must be a whole number from {lowest} to {MAX_QUANTITY}.", "quantity")

@@ -1,14 +1,27 @@
-"""The product catalog: loaded once from data/products.json, validated, then read-only."""
+"""The product catalog: loaded once from data/products.json, validated, then read-only; searched,
+sorted and cut into pages for the catalog page."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from os import PathLike
 
 PRODUCT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,40}")
 _IMAGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,40}\.svg")
+_WORD = re.compile(r"[^\W_]+")
+
+# ?sort= values and how each orders the products; "" keeps the default (relevance for a search,
+# else the catalog's own order).
+SORTS = {
+    "name": ("Name", lambda product: product.name.casefold()),
+    "price-asc": ("Price, low to high", lambda product: product.price_cents),
+    "price-desc": ("Price, high to low", lambda product: -product.price_cents),
+}
+PAGE_SIZE = 12
 
 
 @dataclass(frozen=True)
@@ -76,19 +89,84 @@ class Catalog:
     def category_name(self, slug: str) -> str | None:
         return next((c.name for c in self._categories if c.slug == slug), None)
 
-    def search(self, query: str = "", category: str = "") -> list[Product]:
-        """Products whose name or description contains `query` (any case), within `category` if given."""
-        needle = query.strip().casefold()
-        return [
-            product
-            for product in self._products.values()
-            if (not category or product.category == category)
-            and (
-                not needle
-                or needle in product.name.casefold()
-                or needle in product.description.casefold()
-            )
-        ]
+    def search(self, query: str = "", category: str = "", sort: str = "") -> list[Product]:
+        """Products matching every word of `query` within `category` (if given), ordered by `sort`.
+
+        Words match any case and accent, singular or plural ("mugs" finds a Mug), at the start of
+        a word of the name or description; the query's words run together match too ("tea pot"
+        finds a Teapot). Without a sort, name matches come before description-only matches.
+        """
+        in_category = [p for p in self._products.values() if not category or p.category == category]
+        terms = _terms(query)
+        if terms:
+            scored = [(score, p) for p in in_category if (score := _relevance(p, terms))]
+            # sorted() is stable: equal scores keep the catalog's order.
+            in_category = [p for _, p in sorted(scored, key=lambda pair: -pair[0])]
+        if sort in SORTS:
+            in_category.sort(key=SORTS[sort][1])
+        return in_category
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    """One page of a list of products: its items, its number (from 1) and how many pages there are."""
+
+    items: list[Product]
+    number: int
+    count: int
+    total: int  # products on all pages
+
+
+def paginate(products: list[Product], number: int, size: int = PAGE_SIZE) -> ResultPage | None:
+    """Page `number` of `products`, or None when there is no such page (an empty list has page 1)."""
+    count = max(1, math.ceil(len(products) / size))
+    if not 1 <= number <= count:
+        return None
+    start = (number - 1) * size
+    return ResultPage(items=products[start:start + size], number=number, count=count, total=len(products))
+
+
+def _stem(word: str) -> str:
+    """A word without its plural ending: good enough for a shop's product names."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("ves"):
+        return word[:-3] + "f"  # knives -> knif, which starts "knife"
+    if len(word) > 3 and word.endswith(("ses", "xes", "zes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us")):
+        return word[:-1]
+    return word
+
+
+def _words(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    return _WORD.findall("".join(ch for ch in folded if not unicodedata.combining(ch)))
+
+
+def _terms(query: str) -> list[str]:
+    return [_stem(word) for word in _words(query)]
+
+
+def _matches(terms: list[str], words: list[str]) -> int:
+    """How many of the terms start a word of `words`; all of them when the terms run together do."""
+    found = sum(1 for term in terms if any(word.startswith(term) for word in words))
+    if found < len(terms) and len(terms) > 1:
+        joined = "".join(terms)
+        if any(word.startswith(joined) or _stem(word) == joined for word in words):
+            return len(terms)
+    return found
+
+
+def _relevance(product: Product, terms: list[str]) -> int:
+    """0 when some term is in neither the name nor the description; higher for name matches."""
+    name_words, description_words = _words(product.name), _words(product.description)
+    in_name = _matches(terms, name_words)
+    if in_name == len(terms):
+        return 100 + in_name
+    if _matches(terms, name_words + description_words) < len(terms):
+        return 0
+    return 1 + in_name
 
 
 def _validate_product(product: Product, category_slugs: set[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import urllib.parse
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -21,6 +22,7 @@ from app import make_app
 from config import Config
 from sessions import registry
 from tests.pages import Page
+from tests.servers import RedisServer
 from tests.shop_process import AppProcess, free_port
 
 DEMO_USERNAME = "demo"
@@ -41,6 +43,15 @@ def make_config(tmp_path):
     return make
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One real redis-server for the whole run (skips, or fails under CI=true, without one).
+    Tests keep apart by a key prefix of their own rather than by flushing."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=registry.names())
 def session_backend(request):
     """Every test that uses the app runs against each registered session backend."""
@@ -48,7 +59,11 @@ def session_backend(request):
 
 
 @pytest.fixture
-def config(make_config, session_backend):
+def config(make_config, session_backend, request):
+    if session_backend == "redis":
+        url = request.getfixturevalue("redis_server").url
+        return make_config(SESSION_BACKEND="redis", REDIS_URL=url,
+                           SESSION_REDIS_PREFIX=f"test:{secrets.token_hex(6)}:")
     return make_config(SESSION_BACKEND=session_backend)
 
 

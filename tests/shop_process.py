@@ -8,46 +8,21 @@ import copy
 import http.cookiejar
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.processes import free_port, wait_for_healthz  # shared with the bench
 from tests.pages import Page
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- the app as a subprocess --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_healthz(base_url: str, timeout: float = 60, alive=lambda: True) -> str:
-    """Poll GET /healthz until it answers 200; returns the body. alive() false stops the wait early."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"stopped before /healthz answered ({last})")
-        try:
-            with urllib.request.urlopen(f"{base_url}/healthz", timeout=3) as response:
-                if response.status == 200:
-                    return response.read().decode("utf-8", "replace")
-                last = f"status {response.status}"
-        except (OSError, urllib.error.URLError) as error:
-            last = str(error)
-        time.sleep(0.2)
-    raise TimeoutError(f"{base_url}/healthz did not answer 200 within {timeout}s ({last})")
 
 
 @dataclass

@@ -46,6 +46,16 @@ def unavailable(reason: str) -> None:
 @pytest.fixture
 def browser(tmp_path_factory):
     """Headless Debian Chromium through Debian's chromedriver."""
+    driver = start_chromium(tmp_path_factory)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def start_chromium(tmp_path_factory, window_size: str = "1280,1000"):
+    """A headless Chromium (skipped, or failed under CI, when there is none); the caller quits it.
+    Also used by modules that share one browser across their tests."""
     if not (os.access(CHROMEDRIVER, os.X_OK) and os.access(CHROMIUM, os.X_OK)):
         unavailable(f"no {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)")
     try:
@@ -66,7 +76,7 @@ def browser(tmp_path_factory):
         "--disable-sync",
         "--disable-quic",
         "--no-first-run",
-        "--window-size=1280,1000",
+        f"--window-size={window_size}",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
     ):
         options.add_argument(flag)
@@ -75,10 +85,7 @@ def browser(tmp_path_factory):
         options=options,
     )
     driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    return driver
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -34,10 +34,13 @@ async def test_wrong_password_and_unknown_user_get_the_same_message(client, auth
 
 
 @pytest.mark.gen_test
-async def test_login_with_empty_fields_is_400_with_message(client, auth):
+async def test_login_with_empty_fields_is_400_with_a_message_at_each_field(client, auth):
     response = await auth.login("", "")
     assert response.code == 400
-    assert "enter your username and password" in client.page_of(response).flash
+    page = client.page_of(response)
+    errors = {element["attrs"]["data-field"]: element["text"] for element in page.all("field-error")}
+    assert "enter your username" in errors["username"] and "enter your password" in errors["password"]
+    assert "enter your username" in page.flash and "enter your password" in page.flash
 
 
 @pytest.mark.gen_test

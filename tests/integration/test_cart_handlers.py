@@ -91,7 +91,13 @@ async def test_add_rejects_a_bad_quantity_and_changes_nothing(client, product_id
     await client.add(product_ids[0], 2)
     response = await client.add(product_ids[0], quantity)
     assert response.code == 400
-    assert "Quantity must be a whole number from 1 to 99" in client.page_of(response).flash
+    # The product page again, the message at its quantity field and in the summary above.
+    page = client.page_of(response)
+    assert "Quantity must be a whole number from 1 to 99" in page.text("field-error")
+    assert page.first("field-error")["attrs"]["data-field"] == "quantity"
+    assert 'aria-describedby="quantity-error" aria-invalid="true"' in page.html
+    assert 'href="#quantity"' in page.html
+    assert page.first("add-to-cart") is not None
     assert await client.cart_quantities() == {product_ids[0]: 2}
 
 
@@ -100,7 +106,7 @@ async def test_add_rejects_going_over_99_in_one_line(client, product_ids):
     await client.add(product_ids[0], 60)
     response = await client.add(product_ids[0], 40)
     assert response.code == 400
-    assert "at most 99" in client.page_of(response).flash
+    assert "at most 99" in client.page_of(response).text("field-error")
     assert await client.cart_quantities() == {product_ids[0]: 60}
 
 
@@ -145,7 +151,12 @@ async def test_update_rejects_a_bad_quantity_and_changes_nothing(client, product
     await client.add(product_ids[0], 2)
     response = await client.post("/cart/update", {"product_id": product_ids[0], "quantity": quantity})
     assert response.code == 400
-    assert "Quantity must be a whole number from 0 to 99" in client.page_of(response).flash
+    # The cart page again, with the message at that line and the line as it was.
+    page = client.page_of(response)
+    assert page.cart_lines == {product_ids[0]: 2}
+    assert "Quantity must be a whole number from 0 to 99" in page.text("field-error")
+    assert f'id="quantity-{product_ids[0]}-error"' in page.html
+    assert f'href="#quantity-{product_ids[0]}"' in page.html
     assert await client.cart_quantities() == {product_ids[0]: 2}
 
 

@@ -121,9 +121,13 @@ async def test_sweep_deletes_expired_sessions_and_keeps_live_ones(store):
     for session_id in live:
         await store.save(session_id, {"old": False}, 60)
     await asyncio.sleep(1.2)
+    # A store whose server deletes expired sessions itself (Redis) has none left to count or sweep.
+    left_to_sweep = 0 if store.expires_by_itself else 5
     stats = await store.stats()
-    assert (stats.sessions, stats.expired) == (3, 5)
-    assert await store.sweep_expired() == 5
+    assert (stats.sessions, stats.expired) == (3, left_to_sweep)
+    assert await store.sweep_expired() == left_to_sweep
+    for session_id in dead:
+        assert await store.load(session_id) is None
     stats = await store.stats()
     assert (stats.sessions, stats.expired) == (3, 0)
     for session_id in live:
@@ -139,7 +143,8 @@ async def test_sweep_finds_expired_sessions_whatever_their_order(store):
     later = new_session_id()
     await store.save(later, {"n": 1}, 1)
     await asyncio.sleep(1.2)
-    assert await store.sweep_expired() == 1
+    assert await store.sweep_expired() == (0 if store.expires_by_itself else 1)
+    assert await store.load(later) is None
     assert await store.load(first) == {}
 
 

@@ -4,13 +4,13 @@ import pytest
 from sessions import FileStore, MemoryStore, StoreSettings, registry
 
 
-def test_memory_and_file_are_registered():
-    assert {"memory", "file"} <= set(registry.names())
+def test_memory_file_and_redis_are_registered():
+    assert {"memory", "file", "redis"} <= set(registry.names())
 
 
 @pytest.mark.gen_test
-async def test_each_backend_builds_a_store_reporting_its_own_name(backend, tmp_path):
-    store = registry.create(backend, StoreSettings(directory=tmp_path / "sessions"))
+async def test_each_backend_builds_a_store_reporting_its_own_name(backend, store_settings):
+    store = registry.create(backend, store_settings)
     try:
         assert store.name == backend
         assert (await store.stats()).backend == backend
@@ -28,6 +28,11 @@ def test_the_settings_reach_the_store(tmp_path):
 def test_the_file_store_refuses_settings_without_a_folder():
     with pytest.raises(ValueError, match="directory"):
         registry.create("file", StoreSettings())
+
+
+def test_the_redis_store_refuses_settings_without_a_url():
+    with pytest.raises(ValueError, match="url"):
+        registry.create("redis", StoreSettings())
 
 
 def test_an_unknown_name_lists_the_registered_ones():

@@ -77,8 +77,9 @@ def test_categories_keep_file_order(tmp_path):
 
 
 def test_search_matches_name_and_description_ignoring_case(catalog):
-    # The pen matches by name, the notebook by its description ("fountain pens do not bleed").
-    assert [p.id for p in catalog.search("FOUNTAIN")] == ["dot-grid-notebook", "fountain-pen"]
+    # The pen matches by name, the notebook by its description ("fountain pens do not bleed"):
+    # a name match ranks first.
+    assert [p.id for p in catalog.search("FOUNTAIN")] == ["fountain-pen", "dot-grid-notebook"]
     assert [p.id for p in catalog.search("Pen")] == [p.id for p in catalog.search("pen")]
 
 

@@ -74,8 +74,15 @@ def test_config_is_frozen(env):
     ("PORT", "http", "from 1 to 65535"),
     ("PORT", "0", "from 1 to 65535"),
     ("PORT", "65536", "from 1 to 65535"),
-    ("SESSION_BACKEND", "postgres", "expected one of memory, file"),
-    ("SESSION_BACKEND", "redis", "not available yet"),
+    ("SESSION_BACKEND", "postgres", "expected one of memory, file, redis"),
+    ("SESSION_REDIS_TIMEOUT", "0", "greater than 0"),
+    ("SESSION_REDIS_TIMEOUT", "2s", "a number of seconds"),
+    ("SESSION_REDIS_TIMEOUT", "600", "at most 60"),
+    ("REDIS_URL", "http://localhost:6379", "expected redis://"),
+    ("REDIS_URL", "redis://localhost:port/0", "expected redis://"),
+    ("REDIS_URL", "redis://localhost:6379/zero", "expected redis://"),
+    ("REDIS_URL", "redis:///0", "expected redis://"),
+    ("REDIS_URL", "unix://relative/socket", "unix://"),
     ("COOKIE_SECURE", "maybe", "expected 0 or 1"),
     ("SESSION_MAX_MEMORY_SESSIONS", "0", "greater than 0"),
 ])
@@ -92,6 +99,30 @@ def test_an_unknown_backend_lists_every_registered_one(env):
     with pytest.raises(ConfigError) as raised:
         Config.from_env({**env, "SESSION_BACKEND": "postgres"})
     assert str(raised.value).endswith(f"expected one of {', '.join(registry.names())}")
+
+
+@pytest.mark.parametrize("url", [
+    "redis://:s3cret@localhost:6379/0", "rediss://shop:s3cret@redis.example:6380/1",
+    "unix://:s3cret@/run/redis/redis.sock?db=2", "redis://localhost", "redis://127.0.0.1:6379/0",
+])
+def test_redis_url_accepts_tcp_tls_and_unix_sockets_with_a_password(env, url):
+    config = Config.from_env({**env, "SESSION_BACKEND": "redis", "REDIS_URL": url})
+    assert (config.session_backend, config.redis_url) == ("redis", url)
+
+
+def test_redis_settings_have_defaults(env):
+    config = Config.from_env({**env, "SESSION_BACKEND": "redis"})
+    assert (config.session_redis_prefix, config.session_redis_timeout) == ("shop:session:", 2.0)
+    assert Config.from_env({**env, "SESSION_REDIS_TIMEOUT": "0.5"}).session_redis_timeout == 0.5
+
+
+@pytest.mark.parametrize("url", ["redis://:s3cret@", "redis://user:s3cret@host:x/0", "redis://:p@s3cret@host/zero"])
+def test_a_malformed_redis_url_is_refused_without_echoing_its_password(env, url):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, "SESSION_BACKEND": "redis", "REDIS_URL": url})
+    message = str(raised.value)
+    assert message.startswith("REDIS_URL=") and "is not valid: expected redis://" in message
+    assert "s3cret" not in message and "\n" not in message
 
 
 def test_a_value_with_a_newline_still_gives_one_line(env):

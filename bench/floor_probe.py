@@ -1,0 +1,134 @@
+"""`python -m bench.floor_probe FOLDER ITERATIONS THREADS SECONDS`: the file store's system calls
+alone, with nothing else around them (no HTTP, no signing, no JSON, no thread pool hand-off).
+
+It makes the calls sessions/file.py makes, in the same order, on a session file of a cart's size:
+a change (the lock stripe opened and flock'ed, the session read, a temp file written, its mtime set,
+fsynced, renamed over the session, the folder fsynced, the lock released) and a read that extends
+the expiry (open, fstat, read, utime, close). It times each alone in one thread, the change without
+its two fsyncs, the two fsyncs alone, and then THREADS threads doing change + read pairs at once,
+each on its own session, for SECONDS. Prints one RESULT line (see bench.parse.FloorResult).
+
+FOLDER must be on the disk the shop's sessions would be on: fsync must cost what it costs."""
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import threading
+import time
+
+PAYLOAD = b'{"cart": {' + b", ".join(b'"%d": %d' % (i, i) for i in range(1, 21)) + b'}, "user": null}'
+
+
+class Session:
+    def __init__(self, folder: str, name: str) -> None:
+        self.folder = folder
+        self.path = f"{folder}/{name}.json"
+        self.lock = f"{folder}/.locks/{name}"
+        self.temp = f"{folder}/.tmp-{name}.json"
+        self.write(fsync=True)
+
+    def read(self, extend: bool) -> bytes:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            data = os.read(fd, max(size, 4096) + 1)
+            if extend:
+                later = time.time() + 3600
+                os.utime(fd, (later, later))
+            return data
+        finally:
+            os.close(fd)
+
+    def write(self, fsync: bool) -> None:
+        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, PAYLOAD)
+            later = time.time() + 3600
+            os.utime(fd, (later, later))
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.temp, self.path)
+        if fsync:
+            folder = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+
+    def change(self, fsync: bool = True) -> None:
+        lock = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.read(extend=False)
+            self.write(fsync)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        finally:
+            os.close(lock)
+
+    def fsyncs_only(self, fd: int) -> None:
+        os.pwrite(fd, PAYLOAD, 0)
+        os.fsync(fd)
+        folder = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def per_call_us(action, iterations: int) -> float:
+    action()  # once untimed: the first call pays for creating what the rest reuse
+    started = time.perf_counter()
+    for _ in range(iterations):
+        action()
+    return (time.perf_counter() - started) / iterations * 1e6
+
+
+def pairs_per_second(folder: str, threads: int, seconds: float) -> float:
+    sessions = [Session(folder, f"parallel-{i:03d}") for i in range(threads)]
+    stop = threading.Event()
+    counts = [0] * threads
+
+    def shopper(index: int) -> None:
+        session = sessions[index]
+        while not stop.is_set():
+            session.change()
+            session.read(extend=True)
+            counts[index] += 1
+
+    workers = [threading.Thread(target=shopper, args=(i,)) for i in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    time.sleep(seconds)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4:
+        print(__doc__.splitlines()[0], file=sys.stderr)
+        return 2
+    folder, iterations, threads, seconds = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
+    os.makedirs(f"{folder}/.locks", exist_ok=True)
+    one = Session(folder, "serial")
+    change_us = per_call_us(one.change, iterations)
+    change_nofsync_us = per_call_us(lambda: one.change(fsync=False), iterations)
+    read_us = per_call_us(lambda: one.read(extend=True), iterations)
+    fd = os.open(f"{folder}/fsync-only", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fsyncs_us = per_call_us(lambda: one.fsyncs_only(fd), iterations)
+    finally:
+        os.close(fd)
+    pairs = pairs_per_second(folder, threads, seconds)
+    print(f"RESULT change_us={change_us:.1f} change_nofsync_us={change_nofsync_us:.1f} fsyncs_us={fsyncs_us:.1f} "
+          f"read_us={read_us:.1f} threads={threads} pairs_per_s={pairs:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,304 @@
+"""RedisStore: sessions in Redis, shared by every process and machine that uses the same Redis.
+
+Keys (all under one prefix, `shop:session:` by default):
+    <prefix><id>        a session: its JSON, with a Redis expiry equal to its ttl (Redis expires it;
+                        nothing here ever sweeps)
+    <prefix>lock:<id>   the lock of `locked(id)`: an owner token with a lease, so a holder that dies
+                        blocks the session for at most the lease
+
+No request ever runs KEYS or SCAN; only `stats` (for the CLI) scans.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import secrets
+import time
+from typing import AsyncIterator, Awaitable, Callable, TypeVar
+
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .store import LockedSession, StoreStats, StoreUnavailable, check_session_id, short_id
+
+log = logging.getLogger("sessions.redis")
+
+T = TypeVar("T")
+
+ID_LENGTH = 43
+_SCAN_BATCH = 1_000
+
+# Worth another try: the connection broke, could not be made, or an answer did not come in time.
+# Anything else (a wrong password, a script error, a full Redis refusing writes) will not fix itself.
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+# Take the lock, or find we already hold it (a retry after an answer that got lost), and read the
+# session in the same round trip.
+_ACQUIRE = """
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET', KEYS[2]) == ARGV[1] then
+    return {1, redis.call('GET', KEYS[1])}
+end
+return {0}
+"""
+
+# Only while we still own the lock: apply the pending change and release, all in one step. A holder
+# whose lease ran out (and whose lock someone else may hold now) changes nothing.
+_RELEASE = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+    return 0
+end
+if ARGV[2] == 'save' then
+    redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+elseif ARGV[2] == 'destroy' then
+    redis.call('DEL', KEYS[1])
+end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+
+class RedisStore:
+    name = "redis"
+    # Redis deletes an expired key itself: sweep_expired has nothing to do.
+    expires_by_itself = True
+
+    def __init__(self, url: str, *, prefix: str = "shop:session:", timeout: float = 2.0, retries: int = 5,
+                 retry_delay: float = 0.05, lock_lease: float = 10.0, lock_timeout: float = 30.0) -> None:
+        if retries < 0:
+            raise ValueError("retries must be 0 or more")
+        if timeout <= 0 or lock_lease <= 0 or lock_timeout <= 0:
+            raise ValueError("timeout, lock_lease and lock_timeout must be positive")
+        self.prefix = prefix
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.lock_lease = lock_lease
+        self.lock_timeout = lock_timeout
+        # One pool for the process. Connections are made on first use, so a Redis that is not up
+        # yet does not stop the start; a connection that broke is dropped and made again on the
+        # next call. redis-py's own retries are off: ours below count SESSION_RETRIES.
+        self._redis = redis.asyncio.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._release = self._redis.register_script(_RELEASE)
+        self._background: set[asyncio.Task] = set()
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> RedisStore:
+        if settings.url is None:
+            raise ValueError("the redis store needs a url")
+        options: dict = {"retries": settings.retries}
+        if settings.key_prefix is not None:
+            options["prefix"] = settings.key_prefix
+        if settings.timeout is not None:
+            options["timeout"] = settings.timeout
+        return cls(settings.url, **options)
+
+    # -- the SessionStore protocol ----------------------------------------------------------------
+
+    async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
+        key = self._key(check_session_id(session_id))
+        if extend_ttl is None:
+            raw = await self._call("read", session_id, lambda: self._redis.get(key))
+        else:
+            raw = await self._call("read", session_id, lambda: self._redis.getex(key, px=_ms(extend_ttl)))
+        return self._decode(session_id, raw)
+
+    async def save(self, session_id: str, data: dict, ttl: int) -> None:
+        key = self._key(check_session_id(session_id))
+        payload = _encode(data)  # a TypeError for data that is not JSON belongs to the caller
+        await self._call("write", session_id, lambda: self._redis.set(key, payload, px=_ms(ttl)))
+
+    async def destroy(self, session_id: str) -> None:
+        key = self._key(check_session_id(session_id))
+        await self._call("delete", session_id, lambda: self._redis.delete(key))
+
+    async def sweep_expired(self) -> int:
+        # Redis deletes expired keys itself: there is never anything left to sweep.
+        return 0
+
+    async def stats(self) -> StoreStats:
+        """Scans the prefix: for the CLI and an operator, never on a request's path."""
+        # Exactly prefix + 43 characters: sessions, not their locks.
+        pattern = _glob_escape(self.prefix) + "?" * ID_LENGTH
+        sessions = size = 0
+        cursor = 0
+        while True:
+            cursor, keys = await self._call(
+                "scan", "*", lambda: self._redis.scan(cursor, match=pattern, count=_SCAN_BATCH))
+            if keys:
+                async def lengths() -> list[int]:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for key in keys:
+                            pipe.strlen(key)
+                        return await pipe.execute()
+
+                found = [length for length in await self._call("scan", "*", lengths) if length]
+                sessions += len(found)
+                size += sum(found)
+            if cursor == 0:
+                return StoreStats(backend=self.name, sessions=sessions, expired=0, bytes=size)
+
+    @contextlib.asynccontextmanager
+    async def locked(self, session_id: str) -> AsyncIterator[LockedSession]:
+        check_session_id(session_id)
+        token = secrets.token_hex(16)
+        data = await self._lock_and_read(session_id, token)
+        held = LockedSession(session_id, data)
+        try:
+            yield held
+            if held.pending_save is not None:
+                payload, ttl = _encode(held.pending_save[0]), held.pending_save[1]
+                change = ("save", payload, _ms(ttl))
+            elif held.pending_destroy:
+                change = ("destroy", "", 0)
+            else:
+                change = ("none", "", 0)
+        except BaseException:
+            await self._unlock_quietly(session_id, token)
+            raise
+        await self._apply_and_unlock(session_id, token, *change)
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless Redis answers within the timeout, for /healthz. A second
+        try only when the first found a connection broken, as one left over from before a restart."""
+        for attempt in range(2):
+            try:
+                await asyncio.wait_for(self._redis.ping(), self.timeout)
+                return
+            except _TRANSIENT as error:
+                failure = error
+                await self._drop_idle_connections()
+            except (RedisError, asyncio.TimeoutError) as error:
+                failure = error
+                break
+        raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
+
+    async def close(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._redis.aclose()
+
+    # -- the lock -------------------------------------------------------------------------------------
+
+    async def _lock_and_read(self, session_id: str, token: str) -> dict | None:
+        keys = [self._key(session_id), self._lock_key(session_id)]
+        lease = str(_ms(self.lock_lease))
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.002
+        while True:
+            try:
+                answer = await self._call(
+                    "lock", session_id, lambda: self._acquire(keys=keys, args=[token, lease]))
+            except BaseException:
+                # Cancelled (or failed) after the script may have run: give back what we may hold.
+                self._unlock_in_background(session_id, token)
+                raise
+            if answer[0] == 1:
+                return self._decode(session_id, answer[1])
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s")
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.1)
+
+    async def _apply_and_unlock(self, session_id: str, token: str, action: str, payload: str, ttl_ms: int) -> None:
+        keys = [self._key(session_id), self._lock_key(session_id)]
+        tries = 0
+
+        async def release() -> int:
+            nonlocal tries
+            tries += 1
+            return await self._release(keys=keys, args=[token, action, payload, ttl_ms])
+
+        if await self._call("write", session_id, release) == 1:
+            return
+        if tries > 1:
+            # An earlier try may have run and released before its answer was lost.
+            raise StoreUnavailable(
+                f"cannot confirm the write of session {short_id(session_id)}: the connection broke")
+        raise StoreUnavailable(
+            f"lost the lock of session {short_id(session_id)} (its {self.lock_lease}s lease ran out "
+            "before the change was written): nothing was written")
+
+    async def _unlock_quietly(self, session_id: str, token: str) -> None:
+        try:
+            await self._release(keys=[self._key(session_id), self._lock_key(session_id)],
+                                args=[token, "none", "", 0])
+        except (RedisError, OSError) as error:
+            # The lease frees the session anyway; the block's own error is the one to report.
+            log.warning("cannot release the lock of session %s (the lease will): %s",
+                        short_id(session_id), _reason(error))
+
+    def _unlock_in_background(self, session_id: str, token: str) -> None:
+        task = asyncio.ensure_future(self._unlock_quietly(session_id, token))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _key(self, session_id: str) -> str:
+        return self.prefix + session_id
+
+    def _lock_key(self, session_id: str) -> str:
+        return self.prefix + "lock:" + session_id
+
+    async def _call(self, what: str, session_id: str, operation: Callable[[], Awaitable[T]]) -> T:
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            try:
+                return await operation()
+            except _TRANSIENT as error:
+                await self._drop_idle_connections()
+                if attempt + 1 == attempts:
+                    raise StoreUnavailable(f"cannot {what} session {short_id(session_id)} after {attempts} "
+                                           f"tries: {_reason(error)}") from error
+            except RedisError as error:
+                raise StoreUnavailable(f"cannot {what} session {short_id(session_id)}: {_reason(error)}") from error
+            await asyncio.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")
+
+    async def _drop_idle_connections(self) -> None:
+        # What broke one connection (Redis restarted, a network blip) most likely broke the idle
+        # ones too: drop them, so that each does not fail one more request before it is replaced.
+        # Connections in use by other requests are theirs to find out about.
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.connection_pool.disconnect(inuse_connections=False)
+
+    def _backoff(self, attempt: int) -> float:
+        # Exponential with jitter, so the retries of many requests do not arrive in step.
+        return min(self.retry_delay * (2 ** attempt), 1.0) * random.uniform(0.5, 1.5)
+
+    def _decode(self, session_id: str, raw: bytes | None) -> dict | None:
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            log.warning("session %s does not hold a JSON object: read as no session", short_id(session_id))
+            return None
+        return data
+
+
+def _encode(data: dict) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _reason(error: BaseException) -> str:
+    return str(error) or type(error).__name__
