@@ -32,6 +32,7 @@ async def serve(config: Config) -> None:
         await app.close()
         raise SystemExit(1) from None
     app.start_sweeper()
+    app.start_database_seeding()
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -39,6 +40,7 @@ async def serve(config: Config) -> None:
         loop.add_signal_handler(signal_number, stopping.set)
     log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
     waiting_for_store = asyncio.ensure_future(wait_for_session_store(app.session_store))
+    log.info("database: %s", app.database.name)
     await stopping.wait()
 
     log.info("stopping: no new connections; waiting for %d request(s) in flight", app.in_flight.count)

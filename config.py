@@ -11,13 +11,15 @@ import re
 import secrets
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sessions import registry
 from sessions.file_io import fsync_directory
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+from shop.db import check_database_url, mask_password, sqlite_path
+
 COOKIE_SECRET_FILE = "cookie_secret"
 MIN_SECRET_LENGTH = 16
 
@@ -49,6 +51,9 @@ class Config:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "shop.db"
+    # repr=False: the URL may hold a password, and a Config may be printed or logged.
+    database_url: str = field(default="", repr=False)
+    database_timeout: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -87,6 +92,11 @@ class Config:
         if needs_directory:
             session_dir = _writable_dir(variable, str(session_dir))
 
+        database_url = _database_url(env.get("DATABASE_URL"), data_dir)
+        database_timeout = env.whole_number(
+            "DATABASE_TIMEOUT", 5, lowest=1, highest=300, unit="a whole number of seconds"
+        )
+
         cookie_secret = env.get("COOKIE_SECRET")
         if cookie_secret is None:
             cookie_secret = _stored_cookie_secret(data_dir)
@@ -110,6 +120,8 @@ class Config:
             redis_url=redis_url,
             session_redis_prefix=redis_prefix,
             session_redis_timeout=redis_timeout,
+            database_url=database_url,
+            database_timeout=database_timeout,
         )
 
 
@@ -198,6 +210,20 @@ def _redis_url(raw: str) -> str:
 
 def _without_password(url: str) -> str:
     return re.sub(r"(//[^/]*?:)[^/]*@", r"\1***@", url, count=1) if "@" in url else url
+
+
+def _database_url(raw: str | None, data_dir: Path) -> str:
+    """DATABASE_URL, or SQLite at DATA_DIR/shop.db when unset; a SQLite file's folder must be writable."""
+    if raw is None:
+        return "sqlite://" + urllib.parse.quote(str(data_dir / "shop.db"))
+    try:
+        engine = check_database_url(raw)
+    except ValueError as error:
+        # Masked: the URL may hold a password.
+        raise ConfigError(f"DATABASE_URL={_shown(mask_password(raw))} is not valid: {error}") from None
+    if engine == "sqlite":
+        _writable_dir("DATABASE_URL", str(sqlite_path(raw).parent))
+    return raw
 
 
 def _writable_dir(variable: str, raw: str) -> Path:

@@ -4,6 +4,7 @@ from a Config and closed once; and the in-flight request counter that a SIGTERM 
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,11 +23,13 @@ from handlers.health import HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.static import StaticFiles
 from shop.catalog import Catalog
-from shop.db import Database
+from shop.db import Database, DatabaseUnavailable, open_database
 from shop.orders import OrderStore
 from shop.users import UserStore
 
 ROOT = Path(__file__).resolve().parent.parent
+
+log = logging.getLogger("shop")
 
 ROUTES = [
     (r"/", CatalogHandler),
@@ -79,9 +82,12 @@ class ShopApplication(tornado.web.Application):
     def __init__(self, config: Config) -> None:
         self.config = config
         self.catalog = Catalog.load(ROOT / "data" / "products.json")
-        self.database = Database(config.database_path)
+        self.database: Database = open_database(config.database_url, config.database_timeout)
         self.users = UserStore(self.database)
-        self.users.ensure_demo_user()
+        # A file is there at once: migrate and seed the demo account now. A database server may not
+        # be up yet: start_database_seeding() keeps trying, and database work answers 503 until then.
+        self.database_ready = self.database.embedded and self.seed_database()
+        self._seeding: asyncio.Task | None = None
         self.orders = OrderStore(self.database)
         self.session_store: SessionStore = registry.create(config.session_backend, StoreSettings(
             directory=config.session_dir,
@@ -122,12 +128,40 @@ class ShopApplication(tornado.web.Application):
         if self.config.session_reap_interval > 0 and self.sweeper is None:
             self.sweeper = self.sessions.start_sweeper(self.config.session_reap_interval)
 
+    def seed_database(self) -> bool:
+        """Migrate the database (on its first use) and create the demo account; False if the
+        database is unavailable. Blocking."""
+        try:
+            self.users.ensure_demo_user()
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable while preparing it (%s); retrying in the background", error)
+            return False
+        return True
+
+    def start_database_seeding(self) -> None:
+        """Unless seeded already, retry seed_database() off the event loop, backing off, until the
+        database answers; close() stops it."""
+        if not self.database_ready and self._seeding is None:
+            self._seeding = asyncio.create_task(self._seed_until_ready())
+
+    async def _seed_until_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = 1.0
+        while not await loop.run_in_executor(None, self.seed_database):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        self.database_ready = True
+        log.info("database ready: migrated, demo account present")
+
     async def close(self) -> None:
         """Stop the sweeper and release the session store, the thread pools and the database.
         Requests should be drained first (see app.serve)."""
         if self.sweeper is not None:
             await self.sweeper.stop()
             self.sweeper = None
+        if self._seeding is not None:
+            self._seeding.cancel()
+            self._seeding = None
         await self.session_store.close()
         self.password_hashing.shutdown(wait=True)
         self.database.close()

@@ -19,6 +19,7 @@ from sessions import SessionManager, SessionMoved, StoreUnavailable
 
 from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
 from shop.catalog import Catalog
+from shop.db import DatabaseUnavailable
 from shop.money import format_cents
 from shop.orders import OrderStore
 from shop.users import UserStore
@@ -33,6 +34,10 @@ FLASH_COOKIE = "flash"
 MAX_FLASH_MESSAGES = 5
 UNAVAILABLE_MESSAGE = (
     "We cannot reach your shopping session right now. Nothing was changed; please try again in a moment."
+)
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "We cannot reach our accounts and orders right now. Nothing was changed; "
+    "please try again in a moment. Your cart is kept."
 )
 MOVED_MESSAGE = (
     "You logged in in another window, so this page is out of date. Nothing was changed; "
@@ -292,8 +297,19 @@ class BaseHandler(tornado.web.RequestHandler):
         )
         return namespace
 
+    def log_exception(self, typ, value, tb) -> None:
+        if isinstance(value, DatabaseUnavailable):
+            # Expected while the database is away: one line naming the operation and the cause.
+            log.warning("database unavailable: %s (%s %s)", value, self.request.method, self.request.path)
+            return
+        super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs["exc_info"][1] if "exc_info" in kwargs else None
+        if isinstance(error, DatabaseUnavailable):
+            # Raised by the domain (which knows no HTTP) and uncaught: a 503, not a 500.
+            status_code = 503
+            self.set_status(status_code)
         message = _error_message(status_code, error)
         if status_code == 503:
             self.set_header("Retry-After", "5")
@@ -345,6 +361,8 @@ def _error_title(status_code: int) -> str:
 def _error_message(status_code: int, error: BaseException | None) -> str:
     if isinstance(error, ShopError):
         return error.message
+    if isinstance(error, DatabaseUnavailable):
+        return DATABASE_UNAVAILABLE_MESSAGE
     if isinstance(error, tornado.web.MissingArgumentError):
         return f"The form is missing the field “{error.arg_name}”. Please go back and fill it in."
     if status_code == 404:

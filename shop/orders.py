@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from shop.cart import PricedCart
-from shop.db import Database
+from shop.db import Database, Transaction
 
 COUNTRIES: tuple[tuple[str, str], ...] = (
     ("US", "United States"),
@@ -30,6 +31,9 @@ _COUNTRY_NAMES = dict(COUNTRIES)
 _TEXT_FIELDS = {"name": ("your name", 100), "street": ("a street address", 200), "city": ("a city", 100)}
 _POSTCODE = re.compile(r"[A-Za-z0-9 -]{3,10}")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+FORM_EXPIRED = "This checkout form has expired. Please reload the checkout page and place your order again."
 
 
 class OrderError(ValueError):
@@ -95,35 +99,47 @@ def validate_shipping(form: dict[str, str]) -> tuple[ShippingAddress | None, dic
     return ShippingAddress(**values), {}
 
 
+CHECKOUT_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def new_checkout_key() -> str:
+    """A one-time key for one checkout form: submitting it again finds the order it placed."""
+    return secrets.token_urlsafe(16)
+
+
 class OrderStore:
-    """Orders in the shop's database. Blocking (SQLite): call from an executor."""
+    """Orders in the shop's database. Blocking (the database): call from an executor.
+
+    Raises shop.db.DatabaseUnavailable when the database cannot do the work.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def place(self, user_id: int, priced_cart: PricedCart, address: ShippingAddress) -> Order:
-        """Store the order, copying names and prices so later catalog changes do not rewrite it."""
+    def place(self, user_id: int, priced_cart: PricedCart, address: ShippingAddress,
+              checkout_key: str | None = None) -> Order:
+        """Store the order and its lines in one transaction, copying names and prices so later
+        catalog changes do not rewrite it.
+
+        With a checkout_key, the key's order if one was placed already: a repeated submit of one
+        form never places a second order, even when both arrive at once.
+        """
         if not priced_cart.lines:
             raise OrderError("Your cart is empty.")
+        if checkout_key is not None and not CHECKOUT_KEY_PATTERN.fullmatch(checkout_key):
+            raise OrderError(FORM_EXPIRED)
         created_at = datetime.now(timezone.utc).replace(microsecond=0)
-        lines = tuple(
-            OrderLine(
-                product_id=line.product.id,
-                name=line.product.name,
-                unit_price_cents=line.unit_price_cents,
-                quantity=line.quantity,
-                line_total_cents=line.line_total_cents,
-            )
-            for line in priced_cart.lines
-        )
-        with self._db.transaction() as connection:
+        with self._db.transaction("place order") as transaction:
             # A session can outlive its account (a database reset, a deleted user): say so, not crash.
-            if connection.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+            if transaction.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
                 raise OrderError("We could not find your account. Please log out and log in again.")
-            cursor = connection.execute(
+            # DO NOTHING on a used key: the unique index decides, so two submits at once cannot
+            # both insert; the second then finds the first's order below.
+            row = transaction.execute(
                 "INSERT INTO orders (user_id, created_at, ship_name, ship_street, ship_city,"
-                " ship_postcode, ship_country, subtotal_cents, shipping_cents, total_cents, item_count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ship_postcode, ship_country, subtotal_cents, shipping_cents, total_cents, item_count,"
+                " checkout_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (checkout_key) DO NOTHING RETURNING id",
                 (
                     user_id,
                     created_at.isoformat(),
@@ -136,33 +152,36 @@ class OrderStore:
                     priced_cart.shipping_cents,
                     priced_cart.total_cents,
                     priced_cart.count,
+                    checkout_key,
                 ),
-            )
-            order_id = cursor.lastrowid
-            connection.executemany(
+            ).fetchone()
+            if row is None:
+                placed = _select(transaction, "checkout_key = ?", (checkout_key,))
+                if not placed or placed[0].user_id != user_id:
+                    raise OrderError(FORM_EXPIRED)
+                return placed[0]
+            transaction.executemany(
                 "INSERT INTO order_lines (order_id, position, product_id, product_name,"
                 " unit_price_cents, quantity, line_total_cents) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (order_id, position, line.product_id, line.name, line.unit_price_cents,
+                    (row["id"], position, line.product.id, line.product.name, line.unit_price_cents,
                      line.quantity, line.line_total_cents)
-                    for position, line in enumerate(lines)
+                    for position, line in enumerate(priced_cart.lines)
                 ],
             )
-        return Order(
-            id=order_id,
-            user_id=user_id,
-            created_at=created_at,
-            address=address,
-            lines=lines,
-            subtotal_cents=priced_cart.subtotal_cents,
-            shipping_cents=priced_cart.shipping_cents,
-            total_cents=priced_cart.total_cents,
-            item_count=priced_cart.count,
-        )
+            # Read back through the same path as every other read: one way to build an Order.
+            return _select(transaction, "id = ?", (row["id"],))[0]
+
+    def find_by_checkout_key(self, user_id: int, checkout_key: str) -> Order | None:
+        """The user's order placed with this checkout form's key, if there is one."""
+        if not CHECKOUT_KEY_PATTERN.fullmatch(checkout_key):
+            return None
+        return self._select("user_id = ? AND checkout_key = ?", (user_id, checkout_key))
 
     def list_for_user(self, user_id: int) -> list[Order]:
         """The user's orders, newest first."""
-        return self._select("user_id = ?", (user_id,))
+        with self._db.transaction("list orders", write=False) as transaction:
+            return _select(transaction, "user_id = ?", (user_id,))
 
     def get_for_user(self, user_id: int, order_id: int | str) -> Order | None:
         """The order if it exists and belongs to the user; None for anything else, including junk ids."""
@@ -170,51 +189,55 @@ class OrderStore:
             if not re.fullmatch(r"[0-9]{1,18}", order_id):
                 return None
             order_id = int(order_id)
-        # SQLite integers are 64-bit; a bigger one would raise instead of matching nothing.
+        # Database integers are 64-bit; a bigger one would raise instead of matching nothing.
         elif type(order_id) is not int or not 0 < order_id < 2**63:
             return None
-        orders = self._select("user_id = ? AND id = ?", (user_id, order_id))
+        return self._select("user_id = ? AND id = ?", (user_id, order_id))
+
+    def _select(self, condition: str, parameters: tuple) -> Order | None:
+        with self._db.transaction("read order", write=False) as transaction:
+            orders = _select(transaction, condition, parameters)
         return orders[0] if orders else None
 
-    def _select(self, condition: str, parameters: tuple) -> list[Order]:
-        """Orders matching an SQL condition on the orders table (a constant, never user text), newest first."""
-        with self._db.transaction() as connection:
-            rows = connection.execute(
-                f"SELECT * FROM orders WHERE {condition} ORDER BY id DESC", parameters
-            ).fetchall()
-            line_rows = connection.execute(
-                f"SELECT * FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE {condition})"
-                " ORDER BY order_id, position",
-                parameters,
-            ).fetchall()
-        lines_by_order: dict[int, list[OrderLine]] = {row["id"]: [] for row in rows}
-        for line in line_rows:
-            lines_by_order[line["order_id"]].append(
-                OrderLine(
-                    product_id=line["product_id"],
-                    name=line["product_name"],
-                    unit_price_cents=line["unit_price_cents"],
-                    quantity=line["quantity"],
-                    line_total_cents=line["line_total_cents"],
-                )
+
+def _select(transaction: Transaction, condition: str, parameters: tuple) -> list[Order]:
+    """Orders matching an SQL condition on the orders table (a constant, never user text), newest first."""
+    rows = transaction.execute(
+        f"SELECT * FROM orders WHERE {condition} ORDER BY id DESC", parameters
+    ).fetchall()
+    line_rows = transaction.execute(
+        f"SELECT * FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE {condition})"
+        " ORDER BY order_id, position",
+        parameters,
+    ).fetchall()
+    lines_by_order: dict[int, list[OrderLine]] = {row["id"]: [] for row in rows}
+    for line in line_rows:
+        lines_by_order[line["order_id"]].append(
+            OrderLine(
+                product_id=line["product_id"],
+                name=line["product_name"],
+                unit_price_cents=line["unit_price_cents"],
+                quantity=line["quantity"],
+                line_total_cents=line["line_total_cents"],
             )
-        return [
-            Order(
-                id=row["id"],
-                user_id=row["user_id"],
-                created_at=datetime.fromisoformat(row["created_at"]),
-                address=ShippingAddress(
-                    name=row["ship_name"],
-                    street=row["ship_street"],
-                    city=row["ship_city"],
-                    postcode=row["ship_postcode"],
-                    country=row["ship_country"],
-                ),
-                lines=tuple(lines_by_order[row["id"]]),
-                subtotal_cents=row["subtotal_cents"],
-                shipping_cents=row["shipping_cents"],
-                total_cents=row["total_cents"],
-                item_count=row["item_count"],
-            )
-            for row in rows
-        ]
+        )
+    return [
+        Order(
+            id=row["id"],
+            user_id=row["user_id"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            address=ShippingAddress(
+                name=row["ship_name"],
+                street=row["ship_street"],
+                city=row["ship_city"],
+                postcode=row["ship_postcode"],
+                country=row["ship_country"],
+            ),
+            lines=tuple(lines_by_order[row["id"]]),
+            subtotal_cents=row["subtotal_cents"],
+            shipping_cents=row["shipping_cents"],
+            total_cents=row["total_cents"],
+            item_count=row["item_count"],
+        )
+        for row in rows
+    ]

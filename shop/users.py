@@ -7,9 +7,10 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 from shop.db import Database
 
@@ -73,7 +74,9 @@ def _format_hash(n: int, r: int, p: int, salt: bytes, key: bytes) -> str:
 
 
 class UserStore:
-    """Accounts in the shop's database. Blocking (scrypt, SQLite): call from an executor."""
+    """Accounts in the shop's database. Blocking (scrypt, the database): call from an executor.
+
+    Raises shop.db.DatabaseUnavailable when the database cannot do the work."""
 
     def __init__(self, db: Database, hasher: PasswordHasher | None = None) -> None:
         self._db = db
@@ -90,19 +93,19 @@ class UserStore:
             )
         if self._find(username) is not None:
             raise UserError("That username is taken.")
-        # Hash outside the database lock: it is the slow part and needs no database.
+        # Hash outside any transaction: it is the slow part and needs no database.
         password_hash = self._hasher.hash(password)
         created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        try:
-            with self._db.transaction() as connection:
-                cursor = connection.execute(
-                    "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)",
-                    (username, password_hash, created_at),
-                )
-        except sqlite3.IntegrityError:
-            # Someone else took the name between the check above and this insert.
-            raise UserError("That username is taken.") from None
-        return User(id=cursor.lastrowid, username=username)
+        with self._db.transaction("register") as transaction:
+            # DO NOTHING: someone else may have taken the name since the check above.
+            row = transaction.execute(
+                "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING RETURNING id",
+                (username, password_hash, created_at),
+            ).fetchone()
+        if row is None:
+            raise UserError("That username is taken.")
+        return User(id=row["id"], username=username)
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password is right, else None; one scrypt either way, whoever asks."""
@@ -111,11 +114,6 @@ class UserStore:
         if self._hasher.verify(password, stored) and row is not None:
             return User(id=row["id"], username=row["username"])
         return None
-
-    def get(self, user_id: int) -> User | None:
-        with self._db.transaction() as connection:
-            row = connection.execute("SELECT id, username FROM users WHERE id = ?", (user_id,)).fetchone()
-        return User(id=row["id"], username=row["username"]) if row is not None else None
 
     def ensure_demo_user(self) -> User:
         """Create the advertised demo account unless it exists; safe to call at every start."""
@@ -129,8 +127,9 @@ class UserStore:
             row = self._find(DEMO_USERNAME)
             return User(id=row["id"], username=row["username"])
 
-    def _find(self, username: str) -> sqlite3.Row | None:
-        with self._db.transaction() as connection:
-            return connection.execute(
-                "SELECT id, username, password_hash FROM users WHERE username = ?", (username,)
+    def _find(self, username: str) -> Mapping[str, Any] | None:
+        # lower() on both sides: usernames are unique whatever their case, in every engine.
+        with self._db.transaction("find user", write=False) as transaction:
+            return transaction.execute(
+                "SELECT id, username, password_hash FROM users WHERE lower(username) = lower(?)", (username,)
             ).fetchone()

@@ -26,7 +26,8 @@ def test_defaults(env, tmp_path):
     assert config.session_max_memory_sessions == 100_000
     assert config.cookie_secure is False
     assert config.redis_url == "redis://localhost:6379/0"
-    assert config.database_path == tmp_path / "data" / "shop.db"
+    assert config.database_url == f"sqlite://{tmp_path / 'data' / 'shop.db'}"
+    assert config.database_timeout == 5
     assert config.session_dir.is_dir()
 
 
@@ -189,3 +190,47 @@ def test_a_short_cookie_secret_is_refused_without_showing_it(env):
     message = str(raised.value)
     assert message.startswith("COOKIE_SECRET (of 7 characters) is not valid: expected at least 16 characters")
     assert "hunter2" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("url, engine", [
+    ("postgresql://shop:s3cret@db.example:5432/shop", "postgresql"),
+    ("postgres://shop@localhost/shop", "postgresql"),
+    ("postgresql:///shop?host=/run/postgresql", "postgresql"),
+])
+def test_database_url_accepts_postgresql(env, url, engine):
+    config = Config.from_env({**env, "DATABASE_URL": url})
+    assert config.database_url == url
+    assert "s3cret" not in repr(config)
+
+
+def test_database_url_accepts_a_sqlite_file(env, tmp_path):
+    path = tmp_path / "elsewhere" / "shop.sqlite3"
+    config = Config.from_env({**env, "DATABASE_URL": f"sqlite://{path}"})
+    assert config.database_url == f"sqlite://{path}"
+    assert path.parent.is_dir()
+
+
+@pytest.mark.parametrize("url, allowed", [
+    ("mysql://shop:s3cret@db/shop", "expected a URL starting with sqlite://, postgresql://, postgres://"),
+    ("not a url", "expected a URL starting with"),
+    ("postgresql://shop:s3cret@db:notaport/shop", "the port must be a number from 1 to 65535"),
+    ("postgresql://shop:s3cret@db:99999/shop", "the port must be a number from 1 to 65535"),
+    ("postgresql://shop:s3cret@/shop", "expected postgresql://user:password@host:port/database"),
+    ("postgresql://shop:s3cret@db:5432", "expected a database name"),
+    ("postgresql://shop:s3cret@db/shop?nonsense=1", "nonsense"),
+    ("sqlite://relative/shop.db", "expected sqlite:///absolute/path/to/file.db"),
+    ("sqlite:///", "expected sqlite:///absolute/path/to/file.db"),
+])
+def test_a_bad_database_url_is_one_line_that_never_shows_the_password(env, url, allowed):
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({**env, "DATABASE_URL": url})
+    message = str(caught.value)
+    assert message.startswith("DATABASE_URL=")
+    assert allowed in message
+    assert "\n" not in message
+    assert "s3cret" not in message
+
+
+def test_a_sqlite_database_in_an_unwritable_folder_is_a_config_error(env):
+    with pytest.raises(ConfigError, match="^DATABASE_URL="):
+        Config.from_env({**env, "DATABASE_URL": "sqlite:///proc/no/shop.db"})

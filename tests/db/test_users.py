@@ -1,8 +1,10 @@
-import sqlite3
+"""UserStore, the same on every engine: registration rules, scrypt hashes, case-insensitive names."""
+
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shop.db import Database
+from shop.db import open_database
 from shop.users import PasswordHasher, User, UserError, UserStore
 
 
@@ -32,7 +34,6 @@ def test_register_then_authenticate(users):
     user = users.register("alice", "correct horse")
     assert user == User(id=user.id, username="alice")
     assert users.authenticate("alice", "correct horse") == user
-    assert users.get(user.id) == user
 
 
 def test_authenticate_rejects_wrong_password(users):
@@ -77,8 +78,8 @@ def test_register_accepts_password_length_edges(users):
 
 def test_password_is_stored_as_scrypt_hash_never_in_clear(users, db):
     users.register("alice", "correct horse")
-    with db.transaction() as connection:
-        stored = connection.execute("SELECT password_hash FROM users").fetchone()[0]
+    with db.transaction("read", write=False) as transaction:
+        stored = transaction.execute("SELECT password_hash FROM users").fetchone()["password_hash"]
     scheme, n, r, p, salt, key = stored.split("$")
     assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
     assert "correct horse" not in stored
@@ -87,8 +88,9 @@ def test_password_is_stored_as_scrypt_hash_never_in_clear(users, db):
 def test_same_password_gets_different_salts(users, db):
     users.register("alice", "same password")
     users.register("bob", "same password")
-    with db.transaction() as connection:
-        first, second = [row[0] for row in connection.execute("SELECT password_hash FROM users")]
+    with db.transaction("read", write=False) as transaction:
+        rows = transaction.execute("SELECT password_hash FROM users").fetchall()
+    first, second = [row["password_hash"] for row in rows]
     assert first != second
 
 
@@ -113,29 +115,35 @@ def test_ensure_demo_user_is_idempotent(users):
     assert users.authenticate("demo", "demo1234") == first
 
 
-def test_users_survive_reopening_the_database(tmp_path):
-    path = tmp_path / "shop.sqlite3"
-    first = Database(path)
-    user = UserStore(first).register("alice", "correct horse")
-    first.close()
-    second = Database(path)
-    assert UserStore(second).get(user.id) == user
-    second.close()
+def test_users_survive_reopening_the_database(database_url, db):
+    user = UserStore(db).register("alice", "correct horse")
+    db.close()
+    reopened = open_database(database_url, timeout=5)
+    assert UserStore(reopened).authenticate("alice", "correct horse") == user
+    reopened.close()
 
 
-def test_database_uses_wal_and_foreign_keys(db):
-    with db.transaction() as connection:
-        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-
-
-def test_failed_transaction_is_rolled_back(db, users):
-    with pytest.raises(sqlite3.IntegrityError):
-        with db.transaction() as connection:
-            connection.execute(
+def test_a_failed_transaction_is_rolled_back(db, users):
+    with pytest.raises(RuntimeError):
+        with db.transaction("test") as transaction:
+            transaction.execute(
                 "INSERT INTO users (username, password_hash, created_at) VALUES ('ghost', 'x', 'now')"
             )
-            connection.execute(
-                "INSERT INTO users (username, password_hash, created_at) VALUES ('GHOST', 'x', 'now')"
-            )
+            raise RuntimeError("fails half-way")
     assert users.register("ghost", "long enough").username == "ghost"
+
+
+def test_one_name_registered_from_many_threads_at_once_makes_one_account(db):
+    users = UserStore(db, PasswordHasher(n=2**4))
+
+    def register(number):
+        try:
+            return users.register("Racer" if number % 2 else "racer", "long enough")
+        except UserError as error:
+            return str(error)
+
+    with ThreadPoolExecutor(max_workers=6) as executor:
+        results = list(executor.map(register, range(6)))
+    accounts = [result for result in results if isinstance(result, User)]
+    assert len(accounts) == 1
+    assert results.count("That username is taken.") == 5
