@@ -6,6 +6,7 @@ Nothing else in the shop reads os.environ; everything else gets a Config passed 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import re
 import secrets
@@ -17,8 +18,9 @@ from pathlib import Path
 from sessions import registry
 from sessions.file_io import fsync_directory
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 from shop.db import check_database_url, mask_password, sqlite_path
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 COOKIE_SECRET_FILE = "cookie_secret"
 MIN_SECRET_LENGTH = 16
@@ -29,6 +31,46 @@ _DECIMAL = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?")
 
 class ConfigError(ValueError):
     """A setting that stops the start; str(error) is one line naming the variable, value and rule."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may do: request sizes, connection timeouts, and how often it may try."""
+
+    max_body_size: int = 32 * 1024
+    header_timeout: int = 20
+    body_timeout: int = 30
+    max_connections: int = 1000
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    login_throttle_failures: int = 5
+    login_throttle_delay: int = 1
+    login_throttle_max_delay: int = 900
+    register_per_minute: int = 5
+    sessions_per_minute: int = 60
+
+    @classmethod
+    def from_env(cls, env: _Environment) -> Limits:
+        limits = cls(
+            max_body_size=env.whole_number("MAX_BODY_SIZE", 32 * 1024, lowest=1024, unit="a whole number of bytes"),
+            header_timeout=env.whole_number("HEADER_TIMEOUT", 20, lowest=1, unit="a whole number of seconds"),
+            body_timeout=env.whole_number("BODY_TIMEOUT", 30, lowest=1, unit="a whole number of seconds"),
+            max_connections=env.whole_number("MAX_CONNECTIONS", 1000, lowest=1, unit="a whole number of connections"),
+            trusted_proxies=_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES")),
+            login_throttle_failures=env.whole_number(
+                "LOGIN_THROTTLE_FAILURES", 5, lowest=1, unit="a whole number of failed logins"),
+            login_throttle_delay=env.whole_number(
+                "LOGIN_THROTTLE_DELAY", 1, lowest=1, unit="a whole number of seconds"),
+            login_throttle_max_delay=env.whole_number(
+                "LOGIN_THROTTLE_MAX_DELAY", 900, lowest=1, unit="a whole number of seconds"),
+            register_per_minute=env.whole_number(
+                "REGISTER_PER_MINUTE", 5, lowest=1, unit="a whole number of registrations"),
+            sessions_per_minute=env.whole_number(
+                "SESSIONS_PER_MINUTE", 60, lowest=1, unit="a whole number of new sessions"),
+        )
+        if limits.login_throttle_max_delay < limits.login_throttle_delay:
+            raise ConfigError(f"LOGIN_THROTTLE_MAX_DELAY={limits.login_throttle_max_delay} is not valid: expected "
+                              f"at least LOGIN_THROTTLE_DELAY ({limits.login_throttle_delay})")
+        return limits
 
 
 @dataclass(frozen=True)
@@ -47,13 +89,15 @@ class Config:
     redis_url: str = "redis://localhost:6379/0"
     session_redis_prefix: str = "shop:session:"
     session_redis_timeout: float = 2.0
+    # repr=False: the URL may hold a password, and a Config may be printed or logged.
+    database_url: str = field(default="", repr=False)
+    database_timeout: int = 5
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def database_path(self) -> Path:
         return self.data_dir / "shop.db"
-    # repr=False: the URL may hold a password, and a Config may be printed or logged.
-    database_url: str = field(default="", repr=False)
-    database_timeout: int = 5
+    workers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -63,10 +107,12 @@ class Config:
         port = env.whole_number("PORT", 8888, lowest=1, highest=65535, unit="a port number")
         backend = env.text("SESSION_BACKEND", "file")
         try:
-            needs_directory = registry.backend(backend).needs_directory
+            store_kind = registry.backend(backend)
         except registry.UnknownBackend:
             expected = f"expected one of {', '.join(registry.names())}"
             raise ConfigError(f"SESSION_BACKEND={_shown(backend)} is not valid: {expected}") from None
+        needs_directory = store_kind.needs_directory
+        workers = _workers(env, backend, process_local=store_kind.process_local)
         ttl = env.whole_number("SESSION_TTL", 3600, lowest=1, unit="a whole number of seconds")
         retries = env.whole_number("SESSION_RETRIES", 5, lowest=0, unit="a whole number of retries")
         reap_interval = env.whole_number(
@@ -122,7 +168,28 @@ class Config:
             session_redis_timeout=redis_timeout,
             database_url=database_url,
             database_timeout=database_timeout,
+            limits=Limits.from_env(env),
+            workers=workers,
         )
+
+
+def _workers(env: _Environment, backend: str, *, process_local: bool) -> int:
+    """WORKERS: processes sharing the port; by default one per core, or one for a store whose
+    sessions live in one process (the others would not see them)."""
+    if process_local:
+        workers = env.whole_number("WORKERS", 1, lowest=1, unit="a number of processes")
+        if workers != 1:
+            raise ConfigError(f"WORKERS={_shown(str(workers))} is not valid with SESSION_BACKEND={backend}: "
+                              f"its sessions live in one process, so expected 1 (or a shared store: file, redis)")
+        return 1
+    return env.whole_number("WORKERS", _cores(), lowest=1, highest=256, unit="a number of processes")
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (a container's cpuset)
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 class _Environment:
@@ -176,6 +243,20 @@ class _Environment:
         if value.lower() in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{name}={_shown(value)} is not valid: expected 0 or 1")
+
+
+def _networks(name: str, raw: str | None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR networks, e.g. `10.0.0.0/8, 127.0.0.1`."""
+    if raw is None:
+        return ()
+    networks = []
+    for part in raw.split(","):
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}={_shown(raw)} is not valid: expected IP addresses or networks "
+                              f"(like 10.0.0.0/8) separated by commas; {_shown(part.strip())} is neither") from None
+    return tuple(networks)
 
 
 def _shown(value: str) -> str:

@@ -4,6 +4,7 @@ from a Config and closed once; and the in-flight request counter that a SIGTERM 
 from __future__ import annotations
 
 import asyncio
+import math
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +26,7 @@ from handlers.static import StaticFiles
 from shop.catalog import Catalog
 from shop.db import Database, DatabaseUnavailable, open_database
 from shop.orders import OrderStore
+from shop.throttle import LoginThrottle, TokenBucket
 from shop.users import UserStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +95,7 @@ class ShopApplication(tornado.web.Application):
             directory=config.session_dir,
             retries=config.session_retries,
             max_sessions=config.session_max_memory_sessions,
+            priority=session_priority,
             url=config.redis_url,
             key_prefix=config.session_redis_prefix,
             timeout=config.session_redis_timeout,
@@ -103,6 +106,17 @@ class ShopApplication(tornado.web.Application):
         # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
         # queue ahead of the database work of checkouts (which hold their session's lock).
         self.password_hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
+        limits = config.limits
+        self.login_throttle = LoginThrottle(free_failures=limits.login_throttle_failures,
+                                            first_delay=limits.login_throttle_delay,
+                                            max_delay=limits.login_throttle_max_delay)
+        # The buckets live in each worker process: each gets its share of the per-client rate, so
+        # that WORKERS processes together allow one client no more than the configured figure.
+        share = 1 / config.workers
+        self.register_limit = TokenBucket(rate=limits.register_per_minute * share / 60,
+                                          burst=max(1, math.ceil(2 * limits.register_per_minute * share)))
+        self.session_limit = TokenBucket(rate=limits.sessions_per_minute * share / 60,
+                                         burst=max(1, math.ceil(limits.sessions_per_minute * share)))
         self.template_env: Environment = make_template_env(str(ROOT / "templates"))
         # Versioned static URLs, built once each (static files do not change while the shop runs).
         self.static_urls: dict[str, str] = {}
@@ -165,3 +179,12 @@ class ShopApplication(tornado.web.Application):
         await self.session_store.close()
         self.password_hashing.shutdown(wait=True)
         self.database.close()
+
+
+def session_priority(data: dict) -> int:
+    """How much a session matters when the memory store is full: a login most, then a cart, then
+    nothing (a visitor who only looked). Lower ranks are evicted first."""
+    if data.get("user"):
+        return 2
+    return 1 if data.get("cart") else 0
+

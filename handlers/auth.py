@@ -7,15 +7,24 @@ import logging
 
 from tornado.ioloop import IOLoop
 
-from handlers.base import BaseHandler, local_path
+from handlers.base import BaseHandler, ShopError, local_path
+from shop.throttle import whole_seconds
 from shop.users import (
     DEMO_PASSWORD, DEMO_USERNAME, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USERNAME_PATTERN, User, UserError,
+    password_length,
 )
 
 log = logging.getLogger("shop.auth")
 
 LOGIN_FAILED = "That username and password do not match an account. Please try again."
 MAX_USERNAME_LENGTH = 64
+TOO_MANY_FAILURES = (
+    "Too many failed logins. To keep your account safe, please wait {seconds} seconds before trying again."
+)
+TOO_MANY_REGISTRATIONS = (
+    "Too many new accounts from your network in a short time, so none was created. "
+    "Please wait {seconds} seconds and try again."
+)
 
 
 class _AccountHandler(BaseHandler):
@@ -27,8 +36,9 @@ class _AccountHandler(BaseHandler):
         return local_path(raw, "/")
 
     async def show_form(self, *, status: int = 200, username: str = "",
-                        errors: dict[str, str] | None = None) -> None:
-        """The form; errors maps a field ("username", "password") to the message shown at it."""
+                        errors: dict[str, str] | None = None, message: str | None = None) -> None:
+        """The form; errors maps a field ("username", "password") to the message shown at it;
+        message is one for the whole form."""
         next_url = self.next_url()
         await self.render_page(
             self.template,
@@ -38,6 +48,7 @@ class _AccountHandler(BaseHandler):
             demo_username=DEMO_USERNAME,
             demo_password=DEMO_PASSWORD,
             errors=errors or {},
+            messages=[{"kind": "error", "text": message}] if message else [],
         )
 
     async def log_in(self, user: User, welcome: str) -> None:
@@ -57,7 +68,8 @@ class LoginHandler(_AccountHandler):
 
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
-        password = self.get_body_argument("password", "")
+        # Exactly as typed: spaces around a password are part of it.
+        password = self.get_body_argument("password", "", strip=False)
         errors = {}
         if not username:
             errors["username"] = "Please enter your username."
@@ -66,16 +78,36 @@ class LoginHandler(_AccountHandler):
         if errors:
             await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
-        user = None
-        if len(username) <= MAX_USERNAME_LENGTH and len(password) <= MAX_PASSWORD_LENGTH:
-            user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.authenticate,
-                                                          username, password)
-        if user is None:
-            log.info("login failed")
-            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors={"password": LOGIN_FAILED})
+        throttle = self.application.login_throttle
+        address, throttled_name = self.client_address, username[:MAX_USERNAME_LENGTH]
+        wait = throttle.retry_after(address, throttled_name)
+        if wait > 0:
+            # Refused before any password is checked, so a locked-out guesser learns nothing more.
+            seconds = whole_seconds(wait)
+            log.info("login refused for %ds: too many failures (address %s)", seconds, address)
+            self.set_header("Retry-After", str(seconds))
+            await self.show_form(status=429, username=throttled_name, message=TOO_MANY_FAILURES.format(seconds=seconds))
             return
+        user = await self._authenticate(username, password)
+        if user is None:
+            throttle.failed(address, throttled_name)
+            log.info("login failed (address %s)", address)
+            await self.show_form(status=400, username=throttled_name, errors={"password": LOGIN_FAILED})
+            return
+        throttle.succeeded(address, throttled_name)
         await self.log_in(user, f"Welcome back, {user.username}.")
         log.info("user %d logged in", user.id)
+
+    async def _authenticate(self, username: str, password: str) -> User | None:
+        if len(username) > MAX_USERNAME_LENGTH or password_length(password) > MAX_PASSWORD_LENGTH:
+            return None
+        pool = self.application.password_hashing
+        user = await IOLoop.current().run_in_executor(pool, self.users.authenticate, username, password)
+        if user is None and password != password.strip():
+            # Accounts registered before passwords were kept as typed hold the password without its
+            # surrounding spaces: try that too (a second hash, only for such passwords).
+            user = await IOLoop.current().run_in_executor(pool, self.users.authenticate, username, password.strip())
+        return user
 
 
 class RegisterHandler(_AccountHandler):
@@ -86,7 +118,13 @@ class RegisterHandler(_AccountHandler):
 
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
-        password = self.get_body_argument("password", "")
+        password = self.get_body_argument("password", "", strip=False)
+        try:
+            self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS)
+        except ShopError as error:
+            self.set_header("Retry-After", str(error.retry_after))
+            await self.show_form(status=429, username=username[:MAX_USERNAME_LENGTH], message=error.message)
+            return
         # Every rule is checked here, so that the form shows every problem at once (and an oversized
         # password is refused before it is hashed); users.register checks them again.
         errors = registration_errors(username, password)
@@ -112,9 +150,9 @@ def registration_errors(username: str, password: str) -> dict[str, str]:
         errors["username"] = "Username must be 3 to 32 characters: letters, digits, '.', '_' or '-'."
     if not password:
         errors["password"] = "Please choose a password."
-    elif len(password) > MAX_PASSWORD_LENGTH:
+    elif password_length(password) > MAX_PASSWORD_LENGTH:
         errors["password"] = f"Password must be at most {MAX_PASSWORD_LENGTH} characters long."
-    elif len(password) < MIN_PASSWORD_LENGTH:
+    elif password_length(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
     return errors
 

@@ -17,11 +17,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sessions import SessionManager, SessionMoved, StoreUnavailable
 
+from handlers.server import client_address
 from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
 from shop.catalog import Catalog
 from shop.db import DatabaseUnavailable
 from shop.money import format_cents
 from shop.orders import OrderStore
+from shop.throttle import TokenBucket, whole_seconds
 from shop.users import UserStore
 
 if TYPE_CHECKING:
@@ -44,6 +46,10 @@ MOVED_MESSAGE = (
     "please reload the page and try again."
 )
 NOT_FOUND_MESSAGE = "We could not find that page. It may have moved, or the link may be mistyped."
+TOO_MANY_SESSIONS_MESSAGE = (
+    "Too many new visits from your network in a short time, so nothing was changed. "
+    "Please wait {seconds} seconds and try again."
+)
 XSRF_MESSAGE = (
     "This form has expired or did not come from this shop, so nothing was changed. "
     "Please reload the page and try again."
@@ -76,11 +82,13 @@ def make_template_env(template_path: str) -> Environment:
 
 
 class ShopError(tornado.web.HTTPError):
-    """An error with a message for the person, shown on the error page with the given status."""
+    """An error with a message for the person, shown on the error page with the given status;
+    retry_after (seconds) is sent as Retry-After."""
 
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(status_code)
         self.message = message
+        self.retry_after = retry_after
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -143,6 +151,28 @@ class BaseHandler(tornado.web.RequestHandler):
         self.application.in_flight.started()
         self._counted = True
 
+    async def head(self, *args: Any, **kwargs: Any) -> None:
+        """HEAD wherever GET is allowed: the GET runs, and Tornado sends its headers without the body."""
+        if type(self).get is tornado.web.RequestHandler.get:
+            raise tornado.web.HTTPError(405)
+        result = self.get(*args, **kwargs)
+        if result is not None:
+            await result
+
+    @property
+    def client_address(self) -> str:
+        """The client's IP address; X-Forwarded-For counts only from TRUSTED_PROXIES."""
+        return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
+                              self.application.config.limits.trusted_proxies)
+
+    def check_rate(self, bucket: TokenBucket, message: str) -> None:
+        """Spend one of this client's tokens in bucket, or raise 429 with message (it may hold {seconds})."""
+        wait = bucket.take(self.client_address)
+        if wait > 0:
+            seconds = whole_seconds(wait)
+            log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
+            raise ShopError(429, message.format(seconds=seconds), retry_after=seconds)
+
     def on_finish(self) -> None:
         if self._counted:
             self._counted = False
@@ -168,8 +198,9 @@ class BaseHandler(tornado.web.RequestHandler):
         if not self._session_read:
             try:
                 session = await self.sessions.load(self)
-            except StoreUnavailable:
-                log.warning("session store unavailable while loading %s %s", self.request.method, self.request.path)
+            except StoreUnavailable as error:
+                # The store's message names the operation and the cause (errno), never a full id.
+                log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
                 raise ShopError(503, UNAVAILABLE_MESSAGE) from None
             self._show_session(session)
         return self.session
@@ -200,8 +231,11 @@ class BaseHandler(tornado.web.RequestHandler):
                 # Until the block ends, pages (an error page too) show the session as it was read.
                 self._show_session(dict(session))
                 yield session
-        except StoreUnavailable:
-            log.warning("session store unavailable while saving %s %s", self.request.method, self.request.path)
+                if session.id is None and session and not session.ended:
+                    # About to store a new session: one client may not create them without limit.
+                    self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
+        except StoreUnavailable as error:
+            log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
             raise ShopError(503, UNAVAILABLE_MESSAGE) from None
         except SessionMoved:
             raise ShopError(409, MOVED_MESSAGE) from None
@@ -311,7 +345,9 @@ class BaseHandler(tornado.web.RequestHandler):
             status_code = 503
             self.set_status(status_code)
         message = _error_message(status_code, error)
-        if status_code == 503:
+        if isinstance(error, ShopError) and error.retry_after is not None:
+            self.set_header("Retry-After", str(error.retry_after))
+        elif status_code == 503:
             self.set_header("Retry-After", "5")
         if self.wants_json():
             self.finish({"error": message, "status": status_code})
@@ -352,7 +388,8 @@ def _is_message(value: object) -> bool:
 
 
 def _error_title(status_code: int) -> str:
-    titles = {403: "Please try again", 404: "Page not found", 409: "Please reload", 503: "Temporarily unavailable"}
+    titles = {403: "Please try again", 404: "Page not found", 409: "Please reload", 429: "Please wait a moment",
+              503: "Temporarily unavailable"}
     if status_code in titles:
         return titles[status_code]
     return "That did not work" if status_code < 500 else "Something went wrong"

@@ -1,4 +1,4 @@
-"""Static files with short version hashes in their URLs, cached as immutable when versioned."""
+"""Static files with short version hashes in their URLs, cached as immutable when versioned, and nosniff."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ class StaticFiles(tornado.web.StaticFileHandler):
     """Tornado's handler with `?v=` twelve hex digits long instead of 128, and
     `Cache-Control: public, max-age=31536000, immutable` for a versioned URL: its content never
     changes, so a browser need not even revalidate it on reload."""
+
+    def set_default_headers(self) -> None:
+        # As on every response of the shop: a browser must not guess another type than the one sent.
+        self.set_header("X-Content-Type-Options", "nosniff")
 
     @classmethod
     def get_content_version(cls, abspath: str) -> str:

@@ -226,9 +226,10 @@ class FileStore:
                     raise
             except OSError as error:
                 if error.errno not in file_io.TRANSIENT_ERRNOS:
-                    raise StoreUnavailable(f"cannot {what}: {error}") from error
+                    raise StoreUnavailable(f"cannot {what}: {file_io.describe(error)}") from error
                 if number + 1 == attempts:
-                    raise StoreUnavailable(f"cannot {what} after {attempts} tries: {error}") from error
+                    raise StoreUnavailable(
+                        f"cannot {what} after {attempts} tries: {file_io.describe(error)}") from error
             # Exponential with full jitter, so retries of many requests do not arrive in step.
             await asyncio.sleep(min(self.retry_delay * (2 ** number), 0.25) * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable")

@@ -71,7 +71,13 @@ def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None
             expires_at = now + extend_ttl
             # On the descriptor we read: if a writer replaced the file meanwhile, this touches
             # the old inode only, and the new file carries its own fresh expiry.
-            os.utime(fd, (expires_at, expires_at))
+            try:
+                os.utime(fd, (expires_at, expires_at))
+            except OSError as error:
+                # The session was read: serve it. It expires on its old time unless a later
+                # request can roll it (a read-only or full folder heals by itself).
+                log.warning("could not roll the expiry of session %s on a read: %s",
+                            short_id(session_id), describe(error))
         return data
     finally:
         os.close(fd)
@@ -80,7 +86,11 @@ def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None
 def write(directory: str, session_id: str, payload: bytes, expires_at: float) -> None:
     """Replace the session's file atomically: temp file, write, fsync, rename, fsync the folder."""
     temp = f"{directory}/{TEMP_PREFIX}{session_id[:8]}-{secrets.token_hex(6)}{SUFFIX}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileNotFoundError:
+        recreate_folders(directory)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
             view = memoryview(payload)
@@ -126,6 +136,18 @@ def quarantine(directory: str, session_id: str, inode: int, reason: str) -> None
     log.warning("quarantined undecodable session file %s (%s)", short_id(session_id), reason)
 
 
+def recreate_folders(directory: str) -> None:
+    """The sessions folder or its .locks/ went away (deleted, moved): make them again, so the
+    store heals on its next write instead of failing until someone notices."""
+    folders = [directory, f"{directory}/{LOCK_FOLDER}", f"{directory}/{QUARANTINE_FOLDER}"]
+    missing = [folder for folder in folders if not os.path.isdir(folder)]
+    for folder in folders:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    if missing:
+        log.error("session folder(s) %s were missing (deleted or moved away?): recreated them; "
+                  "sessions stored there before are gone", ", ".join(missing))
+
+
 def _lock_path(directory: str, session_id: str) -> str:
     # A fixed set of stripes, not a lock file per session: a per-session lock file could never be
     # deleted safely (a waiter may hold it open), so the folder would fill with them.
@@ -136,7 +158,11 @@ def try_lock(directory: str, session_id: str) -> int | None:
     """The descriptor holding the session's lock, or None when another holder has it."""
     # A fresh descriptor for every acquisition: flock excludes between open file descriptions,
     # so two sessions of this process that share a stripe exclude each other, as they must.
-    fd = os.open(_lock_path(directory, session_id), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(_lock_path(directory, session_id), os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        recreate_folders(directory)
+        fd = os.open(_lock_path(directory, session_id), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -158,6 +184,9 @@ def try_lock_and_read(directory: str, session_id: str) -> tuple[int | None, dict
         return fd, read(directory, session_id, None), None
     except (OSError, Undecodable) as error:
         return fd, None, error
+    except BaseException:
+        unlock(fd)
+        raise
 
 
 def apply_and_unlock(directory: str, session_id: str, payload: bytes | None, expires_at: float,
@@ -260,6 +289,14 @@ def _unlink_if_expired(paths: list[str]) -> int:
     return removed
 
 
+def describe(error: OSError) -> str:
+    """What went wrong, for messages and logs: the errno's name and text, never the file name
+    (which holds a full session id)."""
+    name = errno.errorcode.get(error.errno, "") if error.errno is not None else ""
+    text = error.strerror or type(error).__name__
+    return f"{name} ({text})" if name else text
+
+
 def _read_all(fd: int, size: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, max(size, 4096) + 1):
@@ -274,8 +311,11 @@ def encode(data: dict) -> bytes:
 def decode(raw: bytes, inode: int) -> dict:
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise Undecodable(inode, f"not JSON: {error}") from None
+    except Exception as error:
+        # Not only JSONDecodeError: invalid UTF-8 (UnicodeDecodeError), nesting deeper than the
+        # parser's stack (RecursionError), an integer of thousands of digits (ValueError), ...
+        # Whatever the reason, the file holds no session: quarantine it, never fail the request.
+        raise Undecodable(inode, f"not JSON: {type(error).__name__}: {str(error)[:100]}") from None
     if not (isinstance(document, dict) and document.get("v") == FORMAT_VERSION
             and isinstance(document.get("data"), dict)):
         raise Undecodable(inode, "not a session document")

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from .store import LockedSession, StoreSettings, StoreStats, check_session_id, short_id
 
@@ -25,32 +25,46 @@ class MemoryStore:
     name = "memory"
     expires_by_itself = False
 
-    def __init__(self, *, max_sessions: int = 100_000) -> None:
+    def __init__(self, *, max_sessions: int = 100_000, priority: Callable[[dict], int] | None = None) -> None:
+        """priority(data) ranks how much a session matters (e.g. 2 with a login, 1 with only a cart,
+        0 with neither): when the cap is reached, a session of a lower rank is evicted before any of
+        a higher one, and within a rank the one closest to expiry goes first."""
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.max_sessions = max_sessions
-        # In the order of expiry (every write and roll moves a session to the end, and the manager
-        # uses one ttl): when the cap is reached, the front, expired or closest to it, goes first.
-        self._sessions: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._priority = priority or (lambda data: 0)
+        # One class per rank, each in the order of expiry (every write and roll moves a session to
+        # the end of its class, and the manager uses one ttl). Every id is in exactly one class.
+        self._classes: dict[int, OrderedDict[str, tuple[float, str]]] = {}
+
+    def _class_of(self, session_id: str) -> OrderedDict[str, tuple[float, str]] | None:
+        for sessions in self._classes.values():
+            if session_id in sessions:
+                return sessions
+        return None
+
+    def _entries(self):
+        for sessions in self._classes.values():
+            yield from sessions.items()
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> MemoryStore:
-        return cls(max_sessions=settings.max_sessions)
+        return cls(max_sessions=settings.max_sessions, priority=settings.priority)
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         check_session_id(session_id)
-        entry = self._sessions.get(session_id)
-        if entry is None:
+        sessions = self._class_of(session_id)
+        if sessions is None:
             return None
-        expires_at, payload = entry
+        expires_at, payload = sessions[session_id]
         now = time.time()
         if expires_at <= now:
-            del self._sessions[session_id]
+            del sessions[session_id]
             return None
         if extend_ttl is not None:
-            self._sessions[session_id] = (now + extend_ttl, payload)
+            sessions[session_id] = (now + extend_ttl, payload)
             # Only when the expiry moves: the order of the dict stays the order of expiry.
-            self._sessions.move_to_end(session_id)
+            sessions.move_to_end(session_id)
         return json.loads(payload)
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
@@ -59,32 +73,42 @@ class MemoryStore:
 
     def _put(self, session_id: str, data: dict, ttl: int) -> None:
         payload = json.dumps(data, separators=(",", ":"))
-        if session_id not in self._sessions:
+        current = self._class_of(session_id)
+        if current is None:
             self._make_room()
-        self._sessions[session_id] = (time.time() + ttl, payload)
-        self._sessions.move_to_end(session_id)
+        target = self._classes.setdefault(self._priority(data), OrderedDict())
+        if current is not None and current is not target:
+            del current[session_id]
+        target[session_id] = (time.time() + ttl, payload)
+        target.move_to_end(session_id)
 
     async def destroy(self, session_id: str) -> None:
         check_session_id(session_id)
-        self._sessions.pop(session_id, None)
+        self._forget(session_id)
+
+    def _forget(self, session_id: str) -> None:
+        sessions = self._class_of(session_id)
+        if sessions is not None:
+            del sessions[session_id]
 
     async def sweep_expired(self) -> int:
         now = time.time()
         removed = 0
-        ids = list(self._sessions)
-        for start in range(0, len(ids), _SWEEP_CHUNK):
-            for session_id in ids[start:start + _SWEEP_CHUNK]:
-                entry = self._sessions.get(session_id)
-                if entry is not None and entry[0] <= now:
-                    del self._sessions[session_id]
-                    removed += 1
-            await asyncio.sleep(0)
+        for sessions in list(self._classes.values()):
+            ids = list(sessions)
+            for start in range(0, len(ids), _SWEEP_CHUNK):
+                for session_id in ids[start:start + _SWEEP_CHUNK]:
+                    entry = sessions.get(session_id)
+                    if entry is not None and entry[0] <= now:
+                        del sessions[session_id]
+                        removed += 1
+                await asyncio.sleep(0)
         return removed
 
     async def stats(self) -> StoreStats:
         now = time.time()
         live = expired = size = 0
-        for expires_at, payload in self._sessions.values():
+        for _, (expires_at, payload) in self._entries():
             size += len(payload)
             if expires_at <= now:
                 expired += 1
@@ -101,20 +125,26 @@ class MemoryStore:
         if held.pending_save is not None:
             self._put(session_id, *held.pending_save)
         elif held.pending_destroy:
-            self._sessions.pop(session_id, None)
+            self._forget(session_id)
 
     async def ping(self) -> None:
         return None  # in this process: it answers whenever the process does
 
     async def close(self) -> None:
-        self._sessions.clear()
+        self._classes.clear()
 
     def _make_room(self) -> None:
-        """Keep the number of sessions under the cap, so cookie-less traffic cannot exhaust memory:
-        the session closest to expiring (or already expired) goes first."""
+        """Keep the number of sessions under the cap, so cookie-less traffic cannot exhaust memory.
+        An expired session goes first, then the one closest to expiry of the lowest rank."""
         now = time.time()
-        while len(self._sessions) >= self.max_sessions:
-            session_id, (expires_at, _) = self._sessions.popitem(last=False)
-            if expires_at > now:
-                log.warning("session store full (%d): evicted least recently used session %s",
-                            self.max_sessions, short_id(session_id))
+        while sum(len(sessions) for sessions in self._classes.values()) >= self.max_sessions:
+            ranked = sorted((rank, sessions) for rank, sessions in self._classes.items() if sessions)
+            expired = next((sessions for _, sessions in ranked if next(iter(sessions.values()))[0] <= now), None)
+            if expired is not None:
+                expired.popitem(last=False)
+                continue
+            rank, victims = ranked[0]
+            session_id, _ = victims.popitem(last=False)
+            level = log.warning if rank > 0 else log.info
+            level("session store full (%d): evicted session %s of rank %d, the closest to expiry",
+                  self.max_sessions, short_id(session_id), rank)

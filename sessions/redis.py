@@ -26,7 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .store import LockedSession, StoreStats, StoreUnavailable, check_session_id, short_id
+from .store import LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, short_id
 
 log = logging.getLogger("sessions.redis")
 

@@ -9,7 +9,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncContextManager, Protocol
+from typing import AsyncContextManager, Callable, Protocol
 
 # secrets.token_urlsafe(32) is 32 random bytes in unpadded base64url: always 43 characters.
 SESSION_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
@@ -58,6 +58,7 @@ class StoreSettings:
     directory: Path | None = None  # file: the sessions folder
     retries: int = 5  # file: more tries of a failed read before StoreUnavailable
     max_sessions: int = 100_000  # memory: the cap before the oldest session is evicted
+    priority: Callable[[dict], int] | None = None  # memory: rank of a session's data; lower ranks are evicted first
     url: str | None = None  # a network store's server, e.g. redis://host:6379/0
     key_prefix: str | None = None  # a network store's key prefix
     timeout: float | None = None  # seconds any one call to a network store may take

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from shop.cart import PricedCart
 from shop.db import Database, Transaction
+from shop.text import has_control_characters
 
 COUNTRIES: tuple[tuple[str, str], ...] = (
     ("US", "United States"),
@@ -30,7 +31,6 @@ _COUNTRY_NAMES = dict(COUNTRIES)
 # field -> (label used in messages, maximum length)
 _TEXT_FIELDS = {"name": ("your name", 100), "street": ("a street address", 200), "city": ("a city", 100)}
 _POSTCODE = re.compile(r"[A-Za-z0-9 -]{3,10}")
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 FORM_EXPIRED = "This checkout form has expired. Please reload the checkout page and place your order again."
@@ -85,8 +85,8 @@ def validate_shipping(form: dict[str, str]) -> tuple[ShippingAddress | None, dic
             errors[field] = f"Please enter {label}."
         elif len(value) > max_length:
             errors[field] = f"Please use at most {max_length} characters."
-        elif _CONTROL_CHARACTERS.search(value):
-            errors[field] = "Please use letters, digits and punctuation only."
+        elif has_control_characters(value):
+            errors[field] = "Please use letters, digits and punctuation only (no invisible or control characters)."
     if not values["postcode"]:
         errors["postcode"] = "Please enter a postcode."
     elif not _POSTCODE.fullmatch(values["postcode"]):

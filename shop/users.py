@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -19,6 +20,11 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo1234"
+
+
+def password_length(password: str) -> int:
+    """The length a person sees: "é" typed as e + a combining accent counts once."""
+    return len(unicodedata.normalize("NFC", password))
 
 
 class UserError(ValueError):
@@ -87,7 +93,7 @@ class UserStore:
         username = username.strip()
         if not USERNAME_PATTERN.fullmatch(username):
             raise UserError("Username must be 3 to 32 characters: letters, digits, '.', '_' or '-'.")
-        if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        if not MIN_PASSWORD_LENGTH <= password_length(password) <= MAX_PASSWORD_LENGTH:
             raise UserError(
                 f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
             )

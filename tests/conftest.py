@@ -59,12 +59,18 @@ def session_backend(request):
 
 
 @pytest.fixture
-def config(make_config, session_backend, request):
+def backend_environment(session_backend, request) -> dict[str, str]:
+    """The environment variables that select the session backend under test (a Redis of the
+    test run's own, under a key prefix of this test's own)."""
     if session_backend == "redis":
         url = request.getfixturevalue("redis_server").url
-        return make_config(SESSION_BACKEND="redis", REDIS_URL=url,
-                           SESSION_REDIS_PREFIX=f"test:{secrets.token_hex(6)}:")
-    return make_config(SESSION_BACKEND=session_backend)
+        return {"SESSION_BACKEND": "redis", "REDIS_URL": url, "SESSION_REDIS_PREFIX": f"test:{secrets.token_hex(6)}:"}
+    return {"SESSION_BACKEND": session_backend}
+
+
+@pytest.fixture
+def config(make_config, backend_environment):
+    return make_config(**backend_environment)
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.processes import free_port, wait_for_healthz  # shared with the bench
+from bench.processes import free_port, wait_for_healthz  # noqa: F401 (shared with the bench and re-exported)
 from tests.pages import Page
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -69,14 +70,25 @@ class AppProcess:
         """A crash: SIGKILL, nothing gets to run. Returns the exit status (-9)."""
         return self.stop(signal.SIGKILL)
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes of a shop started with WORKERS > 1 (none with one process)."""
+        if self.process is None:
+            return []
+        return worker_pids(self.process.pid)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-        """Send sig and wait for the exit; returns the exit status (0 when it was not running)."""
+        """Send sig and wait for the exit, of the workers too; returns the exit status (0 when it was
+        not running)."""
         if self.process is None:
             return 0
+        workers = self.worker_pids()
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            return self.process.wait(timeout)
+            status = self.process.wait(timeout)
+            # Workers die with their supervisor; wait for them, or a restart could find the port held.
+            wait_until_gone(workers, timeout)
+            return status
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -88,6 +100,31 @@ class AppProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def worker_pids(parent: int) -> list[int]:
+    try:
+        with open(f"/proc/{parent}/task/{parent}/children") as children:
+            return [int(pid) for pid in children.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def wait_until_gone(pids: list[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while os.path.exists(f"/proc/{pid}") and _state(pid) != "Z":
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker {pid} outlived its supervisor by {timeout}s")
+            time.sleep(0.02)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "gone"
 
 
 # --- a shopper without JavaScript ----------------------------------------------------------------------

@@ -18,27 +18,11 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO_ROOT / "test-artifacts"
-LOCAL_BASE_IMAGE = "shop-base:bookworm"  # scripts/build-base-image.sh, for machines with no registry
-OFFICIAL_BASE_IMAGE = "python:3.12-slim"
+from tests.e2e.compose_project import ARTIFACTS, REPO_ROOT, base_image
+
 TEST_IMAGE = "shop-web:e2e"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-
-
-def image_exists(name: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
-
-
-def base_image() -> str:
-    """BASE_IMAGE from the environment; else the official image if present, else the local one."""
-    chosen = os.environ.get("BASE_IMAGE")
-    if chosen:
-        return chosen
-    if not image_exists(OFFICIAL_BASE_IMAGE) and image_exists(LOCAL_BASE_IMAGE):
-        return LOCAL_BASE_IMAGE
-    return OFFICIAL_BASE_IMAGE
 
 
 class ComposeStack:

@@ -3,7 +3,6 @@ places a second, even when the cart is still full (its emptying could not be sav
 wrong shape is refused; a database that refuses the work answers 503 and keeps the cart."""
 
 import asyncio
-import dataclasses
 import re
 import sqlite3
 
@@ -83,10 +82,9 @@ async def test_a_rejected_form_keeps_its_key(client, auth, product_ids):
 
 
 @pytest.fixture
-def config(config):
-    # The shared test config (for redis: the test's own Redis), with a short wait for SQLite's
-    # write lock, so that a locked database answers quickly.
-    return dataclasses.replace(config, database_timeout=1)
+def config(make_config, backend_environment):
+    # A short wait for SQLite's write lock, so that a locked database answers quickly.
+    return make_config(**backend_environment, DATABASE_TIMEOUT="1")
 
 
 @pytest.mark.gen_test(timeout=30)

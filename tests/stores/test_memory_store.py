@@ -33,3 +33,55 @@ async def test_changing_a_stored_session_never_evicts_anything():
 def test_a_cap_below_one_is_refused():
     with pytest.raises(ValueError):
         MemoryStore(max_sessions=0)
+
+
+def _rank(data: dict) -> int:
+    return 2 if data.get("user") else 1 if data.get("cart") else 0
+
+
+@pytest.mark.gen_test
+async def test_the_cap_evicts_lower_ranks_first():
+    store = MemoryStore(max_sessions=3, priority=_rank)
+    shopper = new_session_id()
+    await store.save(shopper, {"user": {"id": 1}, "cart": {"mug": 2}}, 60)  # the oldest of all
+    for _ in range(50):
+        await store.save(new_session_id(), {"cart": {"knife": 1}}, 60)
+    for _ in range(50):
+        await store.save(new_session_id(), {}, 60)
+    assert await store.load(shopper) == {"user": {"id": 1}, "cart": {"mug": 2}}
+    assert (await store.stats()).sessions == 3
+
+
+@pytest.mark.gen_test
+async def test_within_a_rank_the_session_closest_to_expiry_goes_first():
+    store = MemoryStore(max_sessions=2, priority=_rank)
+    first, second, third = (new_session_id() for _ in range(3))
+    await store.save(first, {"cart": {"a": 1}}, 60)
+    await store.save(second, {"cart": {"b": 1}}, 60)
+    await store.load(first, extend_ttl=60)
+    await store.save(third, {"cart": {"c": 1}}, 60)
+    assert await store.load(second) is None
+    assert await store.load(first) == {"cart": {"a": 1}}
+
+
+@pytest.mark.gen_test
+async def test_an_expired_session_goes_before_a_live_one_of_a_lower_rank():
+    store = MemoryStore(max_sessions=2, priority=_rank)
+    expired, visitor = new_session_id(), new_session_id()
+    await store.save(expired, {"user": {"id": 1}}, 60)
+    store._class_of(expired)[expired] = (0.0, '{"user":{"id":1}}')
+    await store.save(visitor, {}, 60)
+    await store.save(new_session_id(), {}, 60)
+    assert await store.load(visitor) == {}
+
+
+@pytest.mark.gen_test
+async def test_a_session_moves_between_ranks_as_its_data_changes():
+    store = MemoryStore(max_sessions=2, priority=_rank)
+    emptied, other = new_session_id(), new_session_id()
+    await store.save(emptied, {"cart": {"a": 1}}, 60)
+    await store.save(other, {"cart": {"b": 1}}, 60)
+    await store.save(emptied, {"cart": {}}, 60)  # the cart emptied: the lowest rank now
+    await store.save(new_session_id(), {"cart": {"c": 1}}, 60)
+    assert await store.load(emptied) is None
+    assert await store.load(other) == {"cart": {"b": 1}}

@@ -1,5 +1,6 @@
 """Config.from_env: defaults, one clear line for each invalid value, and the generated cookie secret."""
 
+import os
 import stat
 
 import pytest
@@ -234,3 +235,54 @@ def test_a_bad_database_url_is_one_line_that_never_shows_the_password(env, url, 
 def test_a_sqlite_database_in_an_unwritable_folder_is_a_config_error(env):
     with pytest.raises(ConfigError, match="^DATABASE_URL="):
         Config.from_env({**env, "DATABASE_URL": "sqlite:///proc/no/shop.db"})
+
+
+def test_limits_have_defaults_and_are_read(env):
+    assert Config.from_env(env).limits.max_body_size == 32 * 1024
+    limits = Config.from_env({**env, "MAX_BODY_SIZE": "2048", "HEADER_TIMEOUT": "3", "BODY_TIMEOUT": "4",
+                              "MAX_CONNECTIONS": "10", "TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8",
+                              "LOGIN_THROTTLE_FAILURES": "3", "LOGIN_THROTTLE_DELAY": "2",
+                              "LOGIN_THROTTLE_MAX_DELAY": "60", "REGISTER_PER_MINUTE": "1",
+                              "SESSIONS_PER_MINUTE": "7"}).limits
+    assert (limits.max_body_size, limits.header_timeout, limits.body_timeout, limits.max_connections) == (2048, 3, 4, 10)
+    assert [str(network) for network in limits.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8"]
+    assert (limits.login_throttle_failures, limits.login_throttle_delay, limits.login_throttle_max_delay) == (3, 2, 60)
+    assert (limits.register_per_minute, limits.sessions_per_minute) == (1, 7)
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("MAX_BODY_SIZE", "10", "MAX_BODY_SIZE='10' is not valid"),
+    ("HEADER_TIMEOUT", "0", "HEADER_TIMEOUT='0' is not valid"),
+    ("MAX_CONNECTIONS", "many", "MAX_CONNECTIONS='many' is not valid"),
+    ("TRUSTED_PROXIES", "127.0.0.1,nginx", "TRUSTED_PROXIES='127.0.0.1,nginx' is not valid"),
+    ("LOGIN_THROTTLE_MAX_DELAY", "0", "LOGIN_THROTTLE_MAX_DELAY='0' is not valid"),
+])
+def test_bad_limits_stop_the_start_with_one_line(env, name, value, expected):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, name: value})
+    assert str(raised.value).startswith(expected) and "\n" not in str(raised.value)
+
+
+def test_the_longest_login_wait_cannot_be_shorter_than_the_first(env):
+    with pytest.raises(ConfigError, match="LOGIN_THROTTLE_MAX_DELAY=5 is not valid"):
+        Config.from_env({**env, "LOGIN_THROTTLE_DELAY": "10", "LOGIN_THROTTLE_MAX_DELAY": "5"})
+def test_workers_default_to_one_per_core_for_shared_stores_and_one_for_memory(env):
+    cores = len(os.sched_getaffinity(0))
+    assert Config.from_env({**env, "SESSION_BACKEND": "file"}).workers == cores
+    assert Config.from_env({**env, "SESSION_BACKEND": "redis"}).workers == cores
+    assert Config.from_env({**env, "SESSION_BACKEND": "memory"}).workers == 1
+    assert Config.from_env({**env, "WORKERS": "3"}).workers == 3
+    assert Config.from_env({**env, "SESSION_BACKEND": "memory", "WORKERS": "1"}).workers == 1
+
+
+def test_the_memory_store_refuses_more_than_one_worker(env):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, "SESSION_BACKEND": "memory", "WORKERS": "2"})
+    message = str(raised.value)
+    assert message.startswith("WORKERS='2' is not valid with SESSION_BACKEND=memory") and "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "257"])
+def test_workers_must_be_a_sensible_whole_number(env, value):
+    with pytest.raises(ConfigError, match=r"^WORKERS="):
+        Config.from_env({**env, "WORKERS": value})

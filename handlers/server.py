@@ -1,0 +1,155 @@
+"""The HTTP server in front of the application: limits that must act before a request reaches a
+handler. A cap on open connections, a body size decided from the headers (before any of the body
+is read), timeouts for slow headers and bodies, and the client's address behind trusted proxies.
+
+Why not Tornado's own `max_body_size` alone: a request over it is answered with a bare
+"400 Bad Request" and no message, and handlers' `prepare()` runs only once the whole body has been
+read into memory. So the headers are checked here, and an oversized form gets a 413 page at once;
+`max_body_size` stays on as the hard stop for bodies without a Content-Length (chunked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections.abc import Sequence
+
+import tornado.httputil
+import tornado.iostream
+from tornado.httpserver import HTTPServer
+
+from config import Limits
+
+log = logging.getLogger("shop.server")
+
+TOO_LARGE_MESSAGE = "That form is too large for this shop (over {size} KB), so nothing was changed. Please go back and send less."
+BUSY_MESSAGE = "The shop is very busy right now. Nothing was changed; please try again in a moment."
+# After answering early, read (and drop) what the client is still sending for a moment before
+# closing: closing a socket with unread data sends a reset, which can destroy the answer in flight.
+_LINGER_SECONDS = 2.0
+_LINGER_BYTES = 1024 * 1024
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(remote_ip: str, forwarded_for: str | None, trusted_proxies: Sequence[Network]) -> str:
+    """The client's address: the peer's own, unless the peer is a trusted proxy; then the right-most
+    address in X-Forwarded-For that is not a trusted proxy (every hop appends the address it saw,
+    so addresses left of the first untrusted one may be made up by the client)."""
+    if not trusted_proxies or not _trusted(remote_ip, trusted_proxies) or not forwarded_for:
+        return remote_ip
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_ip(hop):
+            return remote_ip  # a garbled header: trust nothing in it
+        if not _trusted(hop, trusted_proxies):
+            return hop
+    return hops[0] if hops else remote_ip
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted_proxies)
+
+
+def _plain_response(status: int, reason: str, message: str, extra_headers: str = "") -> bytes:
+    body = (f"<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{reason}</title>"
+            f"<p data-testid=\"flash\">{message}</p></html>").encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=UTF-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\nCache-Control: no-store\r\n"
+            f"X-Content-Type-Options: nosniff\r\n{extra_headers}\r\n")
+    return head.encode("latin-1") + body
+
+
+async def _answer_and_close(stream: tornado.iostream.IOStream, response: bytes) -> None:
+    try:
+        await stream.write(response)
+        stream.socket.shutdown(socket.SHUT_WR)
+        drained = 0
+        deadline = asyncio.get_running_loop().time() + _LINGER_SECONDS
+        while drained < _LINGER_BYTES:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            chunk = await asyncio.wait_for(stream.read_bytes(65536, partial=True), remaining)
+            drained += len(chunk)
+    except (tornado.iostream.StreamClosedError, asyncio.TimeoutError, OSError):
+        pass
+    finally:
+        stream.close()
+
+
+class _BodyLimit(tornado.httputil.HTTPMessageDelegate):
+    """Answers 413 from the headers alone when the declared body is larger than the limit."""
+
+    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate,
+                 connection: tornado.httputil.HTTPConnection, max_body_size: int) -> None:
+        self._delegate = delegate
+        self._connection = connection
+        self._max_body_size = max_body_size
+
+    def headers_received(self, start_line, headers):
+        if _declared_length(headers) > self._max_body_size:
+            log.info("refused a %s %s body of %s bytes (limit %d)", start_line.method,
+                     start_line.path[:100], headers.get("Content-Length"), self._max_body_size)
+            # Detached, Tornado reads none of the body; the stream is ours to answer and close.
+            stream = self._connection.detach()
+            message = TOO_LARGE_MESSAGE.format(size=self._max_body_size // 1024)
+            asyncio.ensure_future(_answer_and_close(stream, _plain_response(413, "Content Too Large", message)))
+            return None
+        return self._delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk):
+        return self._delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        self._delegate.finish()
+
+    def on_connection_close(self) -> None:
+        self._delegate.on_connection_close()
+
+
+def _declared_length(headers: tornado.httputil.HTTPHeaders) -> int:
+    raw = headers.get("Content-Length", "").split(",")[0].strip()
+    return int(raw) if raw.isdigit() and len(raw) < 19 else 0
+
+
+class ShopHTTPServer(HTTPServer):
+    """Tornado's HTTPServer with the shop's limits (see the module docstring)."""
+
+    # HTTPServer is Configurable: it is set up in initialize(), which receives the constructor's arguments.
+    def initialize(self, application, limits: Limits) -> None:  # type: ignore[override]
+        super().initialize(
+            application,
+            # Also the longest a kept-alive connection may sit idle between requests.
+            idle_connection_timeout=limits.header_timeout,
+            body_timeout=limits.body_timeout,
+            # The hard stop, for bodies that declare no length; declared ones are refused earlier.
+            max_body_size=limits.max_body_size * 2,
+            max_header_size=16 * 1024,
+        )
+        self.limits = limits
+
+    def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple) -> None:
+        if len(self._connections) >= self.limits.max_connections:
+            log.warning("refused a connection: %d open, the limit (MAX_CONNECTIONS)", len(self._connections))
+            asyncio.ensure_future(_answer_and_close(
+                stream, _plain_response(503, "Service Unavailable", BUSY_MESSAGE, "Retry-After: 5\r\n")))
+            return
+        super().handle_stream(stream, address)
+
+    def start_request(self, server_conn, request_conn):
+        return _BodyLimit(super().start_request(server_conn, request_conn), request_conn, self.limits.max_body_size)

@@ -1,0 +1,135 @@
+"""Several worker processes on one listening socket: `WORKERS=N python app.py`.
+
+The parent binds the port, forks N workers that each run the shop's event loop on the shared socket,
+and then only supervises: a worker that dies is logged and started again under the same index; SIGTERM
+or SIGINT is passed on to every worker, which drains its requests, and the parent exits 0 once all
+have stopped. Worker 0 is the one that sweeps expired sessions.
+
+Why processes: one Python process is one GIL, and the file store's I/O threads fight the event loop
+for it; a second process doubled the file store's throughput where a second thread did nothing.
+Why a supervisor of our own rather than tornado.process.fork_processes: that one neither passes
+SIGTERM on nor lets its children outlive a SIGKILL cleanly, and a `docker stop` must drain.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("shop.workers")
+
+# A worker that dies sooner than this after its start is restarted only after a pause, so a worker
+# that cannot start (a broken disk, a bad deploy) is not forked in a tight loop.
+QUICK_DEATH_SECONDS = 2.0
+RESTART_PAUSE_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+def run_workers(count: int, serve_worker: Callable[[int], int]) -> int:
+    """Fork `count` workers that each call serve_worker(index) and exit with what it returns;
+    supervise them until SIGTERM/SIGINT; return the parent's exit status (0 after a clean stop).
+
+    Call it after binding the listening sockets and before starting any thread or event loop:
+    a fork copies only the calling thread."""
+    parent = os.getpid()
+    children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, monotonic start time)
+    stopping = False
+
+    def start(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_worker_main(index, parent, serve_worker))
+        children[pid] = (index, time.monotonic())
+        log.info("worker %d started (pid %d)", index, pid)
+
+    def stop(signal_number: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            log.info("stopping: passing %s on to %d worker(s)", signal.Signals(signal_number).name, len(children))
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for index in range(count):
+        start(index)
+
+    status = 0
+    while children:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in children:
+            continue
+        index, started = children.pop(pid)
+        code = os.waitstatus_to_exitcode(wait_status)
+        if stopping:
+            if code != 0:
+                log.warning("worker %d (pid %d) stopped with status %d", index, pid, code)
+                status = 1
+            continue
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+        log.error("worker %d (pid %d) %s; starting it again", index, pid, how)
+        if time.monotonic() - started < QUICK_DEATH_SECONDS:
+            time.sleep(RESTART_PAUSE_SECONDS)
+        if not stopping:
+            start(index)
+    log.info("all workers stopped")
+    return status
+
+
+def exit_on_stop_signals() -> None:
+    """Until the server installs its own handlers (which drain), SIGTERM or SIGINT ends the process
+    with status 0: nothing has been served yet, so there is nothing to drain, and a `docker stop`
+    right after a start is still a clean stop."""
+    def exit_cleanly(_signal_number: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, exit_cleanly)
+    signal.signal(signal.SIGINT, exit_cleanly)
+
+
+def _worker_main(index: int, parent: int, serve_worker: Callable[[int], int]) -> int:
+    # Not the parent's handlers: those would pass signals on to "children" this process does not have.
+    exit_on_stop_signals()
+    _die_with(parent)
+    try:
+        return serve_worker(index)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:
+        log.exception("worker %d failed", index)
+        return 1
+    finally:
+        logging.shutdown()
+
+
+def _die_with(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when the supervisor dies, even by SIGKILL: orphaned workers
+    would keep the port and serve on after the shop was "stopped"."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        log.warning("cannot tie the worker's life to the supervisor's on this system")
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os._exit(1)
+
+
+def listening_sockets(port: int, host: str) -> list[socket.socket]:
+    """Bind before forking so every worker accepts on the same sockets (and a busy port is one clear
+    error in the parent, not N in the workers)."""
+    from tornado.netutil import bind_sockets
+
+    return bind_sockets(port, host)
+
