@@ -5,6 +5,7 @@ Nothing else in the shop reads os.environ; everything else gets a Config passed 
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import re
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sessions import registry
+from sessions.file_io import fsync_directory
 
 from shop.db import check_database_url, mask_password, sqlite_path
 
@@ -331,10 +333,9 @@ def _writable_dir(variable: str, raw: str) -> Path:
 def _stored_cookie_secret(data_dir: Path) -> str:
     """The secret kept in DATA_DIR, generated on the first start so that restarts keep cookies valid."""
     path = data_dir / COOKIE_SECRET_FILE
-    try:
-        return _read_secret(path)
-    except FileNotFoundError:
-        pass
+    stored = _read_secret(path)
+    if stored is not None:
+        return stored
     secret = secrets.token_urlsafe(32)
     temporary = data_dir / f".{COOKIE_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
     try:
@@ -348,10 +349,14 @@ def _stored_cookie_secret(data_dir: Path) -> str:
             # both use it, instead of one overwriting the secret the other already signs with.
             os.link(temporary, path)
         except FileExistsError:
-            return _read_secret(path)
+            stored = _read_secret(path)
+            if stored is None:
+                raise FileNotFoundError(errno.ENOENT, "the secret file came and went") from None
+            return stored
         finally:
             os.unlink(temporary)
-        _fsync_dir(data_dir)
+        # Without syncing the folder a crash could lose the new name, and with it the secret.
+        fsync_directory(data_dir)
     except OSError as error:
         raise ConfigError(
             f"DATA_DIR={_shown(str(data_dir))} is not valid: cannot store the generated cookie secret "
@@ -360,11 +365,12 @@ def _stored_cookie_secret(data_dir: Path) -> str:
     return secret
 
 
-def _read_secret(path: Path) -> str:
+def _read_secret(path: Path) -> str | None:
+    """The secret kept in path; None when there is no such file."""
     try:
         secret = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        raise
+        return None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(
             f"COOKIE_SECRET is unset and {path} cannot be read ({type(error).__name__}): "
@@ -377,11 +383,3 @@ def _read_secret(path: Path) -> str:
         )
     return secret
 
-
-def _fsync_dir(path: Path) -> None:
-    # Without syncing the folder a crash could lose the new name, and with it the secret.
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from .file import FileStore
+from . import file_io
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sessions", description=__doc__)
-    parser.add_argument("command", choices=["stats", "sweep", "reap"],
-                        help="stats: count sessions; sweep (or reap): delete expired sessions")
+    parser.add_argument("command", choices=["stats", "sweep"],
+                        help="stats: count sessions; sweep: delete expired sessions")
     parser.add_argument("directory", type=Path, help="the file store's folder, e.g. var/sessions")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--stale-temp-after", type=float, default=3600, metavar="SECONDS",
@@ -24,14 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.directory.is_dir():
         print(f"{args.directory}: not a folder", file=sys.stderr)
         return 2
-    # create=False: a mistyped folder must not be filled with the store's own subfolders.
-    store = FileStore(args.directory, create=False, stale_temp_after=args.stale_temp_after,
-                      sweep_threads=max(1, args.threads))
+    # The blocking functions themselves, in this process: nothing to serve, so no loop to keep free
+    # (and a mistyped folder is not filled with a store's own subfolders).
+    directory = str(args.directory)
     if args.command == "stats":
-        result = store.stats_now().as_dict()
+        result = file_io.stats(directory).as_dict()
     else:
         started = time.monotonic()
-        removed = store.sweep_expired_now()
+        removed = file_io.sweep_directory(directory, args.stale_temp_after, max(1, args.threads))
         result = {"removed": removed, "seconds": round(time.monotonic() - started, 3)}
     if args.json:
         print(json.dumps(result))

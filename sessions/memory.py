@@ -91,16 +91,6 @@ class MemoryStore:
         if sessions is not None:
             del sessions[session_id]
 
-    async def touch(self, session_id: str, ttl: int) -> bool:
-        check_session_id(session_id)
-        sessions = self._class_of(session_id)
-        now = time.time()
-        if sessions is None or sessions[session_id][0] <= now:
-            return False
-        sessions[session_id] = (now + ttl, sessions[session_id][1])
-        sessions.move_to_end(session_id)
-        return True
-
     async def sweep_expired(self) -> int:
         now = time.time()
         removed = 0

@@ -120,10 +120,6 @@ class RedisStore:
         key = self._key(check_session_id(session_id))
         await self._call("delete", session_id, lambda: self._redis.delete(key))
 
-    async def touch(self, session_id: str, ttl: int) -> bool:
-        key = self._key(check_session_id(session_id))
-        return bool(await self._call("touch", session_id, lambda: self._redis.pexpire(key, _ms(ttl))))
-
     async def sweep_expired(self) -> int:
         # Redis deletes expired keys itself: there is never anything left to sweep.
         return 0

@@ -121,9 +121,6 @@ class SessionStore(Protocol):
     async def destroy(self, session_id: str) -> None:
         """Forget the session; destroying an unknown session is not an error."""
 
-    async def touch(self, session_id: str, ttl: int) -> bool:
-        """Roll the expiry to now + ttl; False when the session is unknown or already expired."""
-
     async def sweep_expired(self) -> int:
         """Delete every expired session; returns how many were deleted."""
 

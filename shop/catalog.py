@@ -79,9 +79,6 @@ class Catalog:
             raise ValueError(f"catalog {path}: malformed entry ({error!r})") from error
         return cls(products, categories)
 
-    def all(self) -> list[Product]:
-        return list(self._products.values())
-
     def get(self, product_id: str) -> Product | None:
         return self._products.get(product_id)
 

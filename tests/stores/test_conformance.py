@@ -88,23 +88,14 @@ async def test_load_without_extend_ttl_does_not_roll_the_expiry(store):
 
 
 @pytest.mark.gen_test
-async def test_touch_extends_a_live_session(store):
-    session_id = new_session_id()
-    await store.save(session_id, {"n": 1}, 1)
-    await asyncio.sleep(0.6)
-    assert await store.touch(session_id, 2) is True
-    await asyncio.sleep(0.8)
-    assert await store.load(session_id) == {"n": 1}
-
-
-@pytest.mark.gen_test
-async def test_touch_does_not_revive_unknown_or_expired_sessions(store):
-    assert await store.touch(new_session_id(), 60) is False
+async def test_extend_ttl_does_not_revive_unknown_or_expired_sessions(store):
+    assert await store.load(new_session_id(), extend_ttl=60) is None
     session_id = new_session_id()
     await store.save(session_id, {"n": 1}, 1)
     await asyncio.sleep(1.2)
-    assert await store.touch(session_id, 60) is False
+    assert await store.load(session_id, extend_ttl=60) is None
     assert await store.load(session_id) is None
+    assert (await store.stats()).sessions == 0
 
 
 @pytest.mark.gen_test
@@ -240,7 +231,7 @@ async def test_every_operation_refuses_a_malformed_id(store, bad_id):
     with pytest.raises(InvalidSessionId):
         await store.destroy(bad_id)
     with pytest.raises(InvalidSessionId):
-        await store.touch(bad_id, 60)
+        await store.load(bad_id, extend_ttl=60)
     with pytest.raises(InvalidSessionId):
         async with store.locked(bad_id):
             pass

@@ -22,6 +22,11 @@ ROOT = HERE.parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
+def session_path(store, session_id):
+    """Where the file store keeps a session: <folder>/<id>.json (the layout in sessions/file_io.py)."""
+    return store.directory / f"{session_id}.json"
+
+
 def session_files(directory):
     return sorted(p for p in Path(directory).iterdir() if p.suffix == ".json" and not p.name.startswith("."))
 
@@ -46,7 +51,7 @@ async def test_session_file_is_private_json_with_its_expiry_as_mtime(file_store)
     session_id = new_session_id()
     before = time.time()
     await store.save(session_id, {"cart": {"mug": 1}}, 600)
-    path = store.path_for(session_id)
+    path = session_path(store, session_id)
     assert json.loads(path.read_text()) == {"v": 1, "data": {"cart": {"mug": 1}}}
     assert path.stat().st_mode & 0o777 == 0o600
     assert before + 600 <= path.stat().st_mtime <= time.time() + 600
@@ -99,7 +104,7 @@ async def test_stale_temp_files_from_a_crash_are_swept_and_never_counted(file_st
 async def test_undecodable_file_is_quarantined_and_the_person_gets_no_session(file_store, caplog):
     store = file_store(retries=2, retry_delay=0.001)
     session_id = new_session_id()
-    path = store.path_for(session_id)
+    path = session_path(store, session_id)
     path.write_bytes(b"\x00\xffnot json at all")
     os.utime(path, (time.time() + 600,) * 2)
     with caplog.at_level(logging.WARNING, logger="sessions.file"):
@@ -115,7 +120,7 @@ async def test_undecodable_file_is_quarantined_and_the_person_gets_no_session(fi
 async def test_json_that_is_not_a_session_document_is_quarantined(file_store):
     store = file_store(retries=0)
     session_id = new_session_id()
-    path = store.path_for(session_id)
+    path = session_path(store, session_id)
     path.write_text('["a list", "not a session"]')
     os.utime(path, (time.time() + 600,) * 2)
     assert await store.load(session_id) is None
@@ -127,7 +132,7 @@ async def test_a_file_still_being_written_by_someone_else_is_read_once_complete(
     # A foreign, non-atomic writer (a restore from backup, a copy) is a real transient read failure.
     store = file_store(retries=5, retry_delay=0.02)
     session_id = new_session_id()
-    path = store.path_for(session_id)
+    path = session_path(store, session_id)
     whole = json.dumps({"v": 1, "data": {"cart": {"mug": 3}}}).encode()
     expires = time.time() + 600
     path.write_bytes(whole[:10])
@@ -184,8 +189,8 @@ async def test_a_missing_file_is_no_session_at_once_without_retries(file_store):
 async def test_a_permanent_error_is_not_retried(file_store):
     store = file_store(retries=5, retry_delay=10)
     session_id = new_session_id()
-    store.path_for(session_id).mkdir()  # a folder where the session file should be
-    os.utime(store.path_for(session_id), (time.time() + 600,) * 2)
+    session_path(store, session_id).mkdir()  # a folder where the session file should be
+    os.utime(session_path(store, session_id), (time.time() + 600,) * 2)
     with pytest.raises(StoreUnavailable):
         await asyncio.wait_for(store.load(session_id), timeout=2)
 
@@ -196,7 +201,7 @@ async def test_sweep_reads_only_metadata(file_store):
     store = file_store()
     expired, live = new_session_id(), new_session_id()
     for session_id, expires in [(expired, time.time() - 5), (live, time.time() + 600)]:
-        path = store.path_for(session_id)
+        path = session_path(store, session_id)
         path.write_bytes(b"garbage")
         os.utime(path, (expires, expires))
     assert await store.sweep_expired() == 1
@@ -269,7 +274,7 @@ async def test_a_lock_that_cannot_be_taken_is_reported_as_unavailable(file_store
 @pytest.mark.gen_test
 async def test_one_file_that_cannot_be_deleted_does_not_stop_the_sweep(file_store):
     store = file_store()
-    stuck = store.path_for(new_session_id())
+    stuck = session_path(store, new_session_id())
     stuck.mkdir()  # a folder where a session file should be: unlink refuses it
     os.utime(stuck, (1, 1))
     for _ in range(3):
@@ -277,3 +282,21 @@ async def test_one_file_that_cannot_be_deleted_does_not_stop_the_sweep(file_stor
     await asyncio.sleep(1.2)
     assert await store.sweep_expired() == 3
     assert stuck.exists()
+
+
+@pytest.mark.gen_test
+async def test_the_sweep_runs_in_another_process(file_store, monkeypatch):
+    # A tripwire in this process: a sweep run here (in its threads) would trip it, while the
+    # sweep's own process imports the real function.
+    from sessions import file_io
+
+    def tripwire(*args):
+        raise AssertionError("the sweep ran in the shop's own process")
+
+    monkeypatch.setattr(file_io, "_unlink_if_expired", tripwire)
+    store = file_store()
+    for ttl in (1, 1, 600):
+        await store.save(new_session_id(), {"n": 1}, ttl)
+    await asyncio.sleep(1.2)
+    assert await store.sweep_expired() == 2
+    assert len(session_files(store.directory)) == 1

@@ -2,8 +2,8 @@
 it releases it; any file that does not decode is quarantined; a missing folder is recreated on the
 next write; a failed ttl roll on a read is logged and the read served; errors never name a full id.
 
-Failures are injected into the store's blocking steps (a subclass, or a patched system call): the
-fault is simulated, the behaviour under test is the real store's."""
+Failures are injected into the store's blocking steps (a patched function of sessions/file_io.py,
+or a patched system call): the fault is simulated, the behaviour under test is the real store's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from sessions import FileStore, StoreUnavailable, new_session_id
+from sessions import FileStore, StoreUnavailable, file_io, new_session_id
 
 CORRUPT_FILES = {
     "truncated": b'{"v":1,"data":{"cart":{"mug":',
@@ -31,15 +31,19 @@ CORRUPT_FILES = {
 
 
 def stripe_is_free(store: FileStore, session_id: str) -> bool:
-    fd = store._try_lock(session_id)
+    fd = file_io.try_lock(str(store.directory), session_id)
     if fd is None:
         return False
-    store._unlock(fd)
+    file_io.unlock(fd)
     return True
 
 
+def session_path(store: FileStore, session_id: str):
+    return store.directory / f"{session_id}.json"
+
+
 def plant(store: FileStore, session_id: str, raw: bytes) -> None:
-    path = store.path_for(session_id)
+    path = session_path(store, session_id)
     path.write_bytes(raw)
     os.utime(path, (path.stat().st_atime, 4_000_000_000))  # the mtime is the expiry: far ahead
 
@@ -68,7 +72,7 @@ async def test_a_file_that_does_not_decode_is_quarantined_and_reads_as_no_sessio
     session_id = new_session_id()
     plant(store, session_id, CORRUPT_FILES[kind])
     assert await store.load(session_id, extend_ttl=60) is None
-    assert not store.path_for(session_id).exists()
+    assert not session_path(store, session_id).exists()
     assert len(list(store.quarantine_directory.iterdir())) == 1
 
 
@@ -85,31 +89,13 @@ async def test_a_change_to_an_undecodable_session_starts_afresh_and_releases_the
     assert await store.load(session_id) == {"cart": {"mug": 1}}
 
 
-class _Failing(FileStore):
-    """A file store whose named blocking step raises `error`."""
+def fail_step(monkeypatch, step: str, error: BaseException) -> None:
+    """Make the file store's blocking step (file_io.read, .write or .unlink) raise `error`."""
 
-    step = ""
-    error: BaseException = OSError(errno.EIO, "Input/output error")
+    def failing(*args, **kwargs):
+        raise error
 
-    def _fail(self, step: str) -> None:
-        if self.step == step:
-            raise self.error
-
-    def _read(self, session_id, extend_ttl):
-        self._fail("read")
-        return super()._read(session_id, extend_ttl)
-
-    def _write(self, session_id, payload, expires_at):
-        self._fail("write")
-        return super()._write(session_id, payload, expires_at)
-
-    def _unlink(self, session_id):
-        self._fail("unlink")
-        return super()._unlink(session_id)
-
-
-def failing(step: str, error: BaseException) -> type[_Failing]:
-    return type(f"Failing{step.title()}", (_Failing,), {"step": step, "error": error})
+    monkeypatch.setattr(file_io, step, failing)
 
 
 @pytest.mark.gen_test
@@ -123,20 +109,21 @@ def failing(step: str, error: BaseException) -> type[_Failing]:
     ("write", MemoryError(), MemoryError),
     ("unlink", OSError(errno.EIO, "Input/output error"), StoreUnavailable),
 ])
-async def test_a_failure_at_any_step_under_the_lock_releases_it(make_store, step, error, expected):
-    good = make_store()
+async def test_a_failure_at_any_step_under_the_lock_releases_it(make_store, monkeypatch, step, error, expected):
+    store = make_store()
     session_id = new_session_id()
-    await good.save(session_id, {"cart": {"mug": 1}}, 60)
-    store = make_store(failing(step, error))
+    await store.save(session_id, {"cart": {"mug": 1}}, 60)
+    fail_step(monkeypatch, step, error)
     with pytest.raises(expected):
         async with store.locked(session_id) as held:
             if step == "unlink":
                 held.destroy()
             else:
                 held.save({"cart": {"mug": 2}}, 60)
+    monkeypatch.undo()
     assert stripe_is_free(store, session_id)
     # And the session is as it was: a failed change changed nothing.
-    assert await good.load(session_id) == {"cart": {"mug": 1}}
+    assert await store.load(session_id) == {"cart": {"mug": 1}}
 
 
 @pytest.mark.gen_test
@@ -154,10 +141,10 @@ async def test_a_lock_file_that_cannot_be_opened_is_store_unavailable_and_holds_
     store = make_store()
     session_id = new_session_id()
 
-    def refuse(self, session_id):
+    def refuse(directory, session_id):
         raise OSError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(FileStore, "_try_lock", refuse)
+    monkeypatch.setattr(file_io, "try_lock", refuse)
     with pytest.raises(StoreUnavailable):
         async with store.locked(session_id):
             pass
@@ -235,7 +222,7 @@ async def test_a_failed_ttl_roll_on_a_read_is_logged_and_the_read_served(make_st
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("sessions.file.os.utime", read_only)
+    monkeypatch.setattr("sessions.file_io.os.utime", read_only)
     with caplog.at_level(logging.WARNING, logger="sessions.file"):
         assert await store.load(session_id, extend_ttl=3600) == {"cart": {"mug": 1}}
     assert "EROFS" in caplog.text
@@ -261,9 +248,10 @@ async def test_a_folder_replaced_by_a_file_is_unavailable_then_heals(make_store)
 
 
 @pytest.mark.gen_test
-async def test_errors_name_the_operation_and_errno_but_never_a_full_id(make_store):
-    store = make_store(failing("write", OSError(errno.ENOSPC, "No space left on device",
-                                                "/var/sessions/secret-full-id.json")))
+async def test_errors_name_the_operation_and_errno_but_never_a_full_id(make_store, monkeypatch):
+    store = make_store()
+    fail_step(monkeypatch, "write", OSError(errno.ENOSPC, "No space left on device",
+                                            "/var/sessions/secret-full-id.json"))
     session_id = new_session_id()
     with pytest.raises(StoreUnavailable) as raised:
         await store.save(session_id, {}, 60)

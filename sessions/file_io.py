@@ -1,0 +1,322 @@
+"""The file store's blocking work: reading, writing, deleting, locking, quarantining and sweeping
+session files. Plain functions on paths and descriptors; `FileStore` (file.py) runs them in its
+thread pool, a sweep runs in a process of its own, and `python -m sessions` calls them directly.
+
+Layout of the folder:
+    <id>.json        a session: {"v": 1, "data": {...}}; the file's mtime is its expiry time, so a
+                     sweep or `stats` only lists and stats, and never decodes a file
+    .tmp-*           a write in progress (or one cut short by a crash; swept once stale)
+    .locks/NNNN      lock stripes: fcntl.flock'ed to serialise a session across processes
+    .quarantine/     files that could not be decoded, moved aside for a person to look at
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import secrets
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+from .store import StoreStats, is_valid_session_id, short_id
+
+log = logging.getLogger("sessions.file")
+
+FORMAT_VERSION = 1
+SUFFIX = ".json"
+TEMP_PREFIX = ".tmp-"
+LOCK_FOLDER = ".locks"
+QUARANTINE_FOLDER = ".quarantine"
+LOCK_STRIPES = 1024
+_SWEEP_CHUNK = 2_000
+
+# Errors worth another try: the file system is busy, out of descriptors, or a network mount hiccuped.
+# Anything else (a permission, a folder where a file should be) will not fix itself by waiting.
+TRANSIENT_ERRNOS = frozenset({
+    errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.EIO, errno.EMFILE, errno.ENFILE,
+    errno.ENOMEM, errno.ENOBUFS, errno.ESTALE, errno.ETIMEDOUT,
+})
+
+
+class Undecodable(Exception):
+    """The file exists but does not hold a session we can read; carries the inode we read."""
+
+    def __init__(self, inode: int, reason: str) -> None:
+        super().__init__(reason)
+        self.inode = inode
+
+
+def session_path(directory: str, session_id: str) -> str:
+    # Plain strings on the hot path; the caller has checked the id.
+    return f"{directory}/{session_id}{SUFFIX}"
+
+
+def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None:
+    """The session's data, or None when there is no live session; with extend_ttl, roll its expiry."""
+    try:
+        fd = os.open(session_path(directory, session_id), os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        status = os.fstat(fd)
+        now = time.time()
+        if status.st_mtime <= now:
+            return None  # expired: the sweeper deletes it; it is never brought back
+        data = decode(_read_all(fd, status.st_size), status.st_ino)
+        if extend_ttl is not None:
+            expires_at = now + extend_ttl
+            # On the descriptor we read: if a writer replaced the file meanwhile, this touches
+            # the old inode only, and the new file carries its own fresh expiry.
+            try:
+                os.utime(fd, (expires_at, expires_at))
+            except OSError as error:
+                # The session was read: serve it. It expires on its old time unless a later
+                # request can roll it (a read-only or full folder heals by itself).
+                log.warning("could not roll the expiry of session %s on a read: %s",
+                            short_id(session_id), describe(error))
+        return data
+    finally:
+        os.close(fd)
+
+
+def write(directory: str, session_id: str, payload: bytes, expires_at: float) -> None:
+    """Replace the session's file atomically: temp file, write, fsync, rename, fsync the folder."""
+    temp = f"{directory}/{TEMP_PREFIX}{session_id[:8]}-{secrets.token_hex(6)}{SUFFIX}"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileNotFoundError:
+        recreate_folders(directory)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+            os.utime(fd, (expires_at, expires_at))
+            # The data and the mtime must be on disk before the rename makes them the session.
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, session_path(directory, session_id))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    # fsync the folder too: without it a crash can lose the rename, and with it the write.
+    fsync_directory(directory)
+
+
+def unlink(directory: str, session_id: str) -> None:
+    try:
+        os.unlink(session_path(directory, session_id))
+    except FileNotFoundError:
+        return
+    fsync_directory(directory)
+
+
+def quarantine(directory: str, session_id: str, inode: int, reason: str) -> None:
+    """Move an undecodable file aside. Never raises: the person gets a fresh session either way."""
+    source = session_path(directory, session_id)
+    target = f"{directory}/{QUARANTINE_FOLDER}"
+    try:
+        if os.stat(source).st_ino != inode:
+            return  # a writer replaced the bad file with a good one since we read it
+        os.makedirs(target, mode=0o700, exist_ok=True)
+        os.replace(source, f"{target}/{session_id}.{int(time.time())}{SUFFIX}")
+    except FileNotFoundError:
+        return  # deleted meanwhile
+    except OSError as error:
+        log.error("could not quarantine undecodable session file %s (%s): %s",
+                  short_id(session_id), reason, error.strerror)
+        return
+    log.warning("quarantined undecodable session file %s (%s)", short_id(session_id), reason)
+
+
+def recreate_folders(directory: str) -> None:
+    """The sessions folder or its .locks/ went away (deleted, moved): make them again, so the
+    store heals on its next write instead of failing until someone notices."""
+    folders = [directory, f"{directory}/{LOCK_FOLDER}", f"{directory}/{QUARANTINE_FOLDER}"]
+    missing = [folder for folder in folders if not os.path.isdir(folder)]
+    for folder in folders:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    if missing:
+        log.error("session folder(s) %s were missing (deleted or moved away?): recreated them; "
+                  "sessions stored there before are gone", ", ".join(missing))
+
+
+def _lock_path(directory: str, session_id: str) -> str:
+    # A fixed set of stripes, not a lock file per session: a per-session lock file could never be
+    # deleted safely (a waiter may hold it open), so the folder would fill with them.
+    return f"{directory}/{LOCK_FOLDER}/{zlib.crc32(session_id.encode()) % LOCK_STRIPES:04d}"
+
+
+def try_lock(directory: str, session_id: str) -> int | None:
+    """The descriptor holding the session's lock, or None when another holder has it."""
+    # A fresh descriptor for every acquisition: flock excludes between open file descriptions,
+    # so two sessions of this process that share a stripe exclude each other, as they must.
+    try:
+        fd = os.open(_lock_path(directory, session_id), os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        recreate_folders(directory)
+        fd = os.open(_lock_path(directory, session_id), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def try_lock_and_read(directory: str, session_id: str) -> tuple[int | None, dict | None, Exception | None]:
+    """Take the lock and read the session in one trip to the pool; a failed read is returned,
+    not raised, so the caller still learns the descriptor it must release."""
+    fd = try_lock(directory, session_id)
+    if fd is None:
+        return None, None, None
+    try:
+        return fd, read(directory, session_id, None), None
+    except (OSError, Undecodable) as error:
+        return fd, None, error
+    except BaseException:
+        unlock(fd)
+        raise
+
+
+def apply_and_unlock(directory: str, session_id: str, payload: bytes | None, expires_at: float,
+                     destroy: bool, fd: int) -> None:
+    """Write the payload (or delete the session, if destroy), then release the lock: one trip to
+    the pool. When the write or delete raises, the lock is still held (unlock never raises)."""
+    if payload is not None:
+        write(directory, session_id, payload, expires_at)
+    elif destroy:
+        unlink(directory, session_id)
+    unlock(fd)
+
+
+def unlock(fd: int) -> None:
+    # Never raises, so a caller knows the lock is gone: closing the last descriptor releases the
+    # flock even when LOCK_UN fails, and Linux frees the descriptor even when close() reports an error.
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def stats(directory: str) -> StoreStats:
+    live = expired = size = 0
+    now = time.time()
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not (entry.name.endswith(SUFFIX) and is_valid_session_id(entry.name[:-len(SUFFIX)])):
+                continue
+            try:
+                status = entry.stat()
+            except FileNotFoundError:
+                continue
+            size += status.st_size
+            if status.st_mtime <= now:
+                expired += 1
+            else:
+                live += 1
+    try:
+        quarantined = sum(1 for _ in os.scandir(f"{directory}/{QUARANTINE_FOLDER}"))
+    except FileNotFoundError:
+        quarantined = 0
+    return StoreStats(backend="file", sessions=live, expired=expired, bytes=size, quarantined=quarantined)
+
+
+def sweep_directory(directory: str, stale_temp_after: float, threads: int) -> int:
+    """Delete expired session files and stale temp files, from their mtimes alone.
+
+    No lock is taken: an expired session is never loaded or touched again under its id (the
+    manager starts a new one). The one writer that can still revive it is a change that read it
+    just before it expired; the mtime is checked again just before each unlink, which leaves that
+    race a window of one stat."""
+    now = time.time()
+    expired: list[str] = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            try:
+                if name.endswith(SUFFIX) and is_valid_session_id(name[:-len(SUFFIX)]):
+                    if entry.stat().st_mtime <= now:
+                        expired.append(entry.path)
+                elif name.startswith(TEMP_PREFIX) and entry.stat().st_ctime < now - stale_temp_after:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                continue  # deleted meanwhile by a logout or another process's sweep
+            except OSError as error:
+                log.error("sweep: cannot look at %s: %s", short_id(name), error.strerror)
+    if not expired:
+        return 0
+    # Listing and stat-ing are cheap; unlinking is where the time goes, and the kernel runs
+    # unlinks in one folder partly in parallel, so several threads finish sooner.
+    chunks = [expired[i:i + _SWEEP_CHUNK] for i in range(0, len(expired), _SWEEP_CHUNK)]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="filestore-unlink") as pool:
+        removed = sum(pool.map(_unlink_if_expired, chunks))
+    fsync_directory(directory)
+    return removed
+
+
+def fsync_directory(directory: str | os.PathLike) -> None:
+    """Make the folder's entries durable: without it a crash can lose a rename, a link or an unlink."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_if_expired(paths: list[str]) -> int:
+    removed = 0
+    for path in paths:
+        try:
+            if os.stat(path).st_mtime <= time.time():
+                os.unlink(path)
+                removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            # One file that cannot go must not stop the sweep of the others (nor show its full id).
+            log.error("sweep: cannot delete session %s: %s", short_id(os.path.basename(path)), error.strerror)
+    return removed
+
+
+def describe(error: OSError) -> str:
+    """What went wrong, for messages and logs: the errno's name and text, never the file name
+    (which holds a full session id)."""
+    name = errno.errorcode.get(error.errno, "") if error.errno is not None else ""
+    text = error.strerror or type(error).__name__
+    return f"{name} ({text})" if name else text
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, max(size, 4096) + 1):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def encode(data: dict) -> bytes:
+    return json.dumps({"v": FORMAT_VERSION, "data": data}, separators=(",", ":")).encode()
+
+
+def decode(raw: bytes, inode: int) -> dict:
+    try:
+        document = json.loads(raw)
+    except Exception as error:
+        # Not only JSONDecodeError: invalid UTF-8 (UnicodeDecodeError), nesting deeper than the
+        # parser's stack (RecursionError), an integer of thousands of digits (ValueError), ...
+        # Whatever the reason, the file holds no session: quarantine it, never fail the request.
+        raise Undecodable(inode, f"not JSON: {type(error).__name__}: {str(error)[:100]}") from None
+    if not (isinstance(document, dict) and document.get("v") == FORMAT_VERSION
+            and isinstance(document.get("data"), dict)):
+        raise Undecodable(inode, "not a session document")
+    return document["data"]
