@@ -40,6 +40,12 @@ def wait_for(condition, timeout: float = 20, what: str = "the condition"):
     raise AssertionError(f"{what} did not happen within {timeout}s")
 
 
+def all_workers(app, count: int) -> list[int]:
+    """The workers' pids once all `count` are forked (the first may answer before the last is)."""
+    return wait_for(lambda: (pids := app.worker_pids()) and len(pids) == count and pids,
+                    what=f"{count} workers")
+
+
 @pytest.mark.parametrize("backend", ["file", "redis"])
 def test_workers_share_sessions_and_keep_every_simultaneous_add(start_app, backend, request):
     environ = {"WORKERS": "3"}
@@ -47,8 +53,7 @@ def test_workers_share_sessions_and_keep_every_simultaneous_add(start_app, backe
         environ["REDIS_URL"] = request.getfixturevalue("redis_server").url
         environ["SESSION_REDIS_PREFIX"] = f"test:{os.getpid()}:{time.monotonic_ns()}:"
     app = start_app(backend, **environ)
-    workers = app.worker_pids()
-    assert len(workers) == 3
+    workers = all_workers(app, 3)
     # Every worker answers: the kernel hands the shared socket's connections to all of them.
     assert wait_for(lambda: answering_pids(app.url) == set(workers), what="all three workers answering")
 
@@ -63,8 +68,7 @@ def test_workers_share_sessions_and_keep_every_simultaneous_add(start_app, backe
 
 def test_sigterm_drains_every_worker_and_exits_0(start_app):
     app = start_app("file", WORKERS="2")
-    workers = app.worker_pids()
-    assert len(workers) == 2
+    workers = all_workers(app, 2)
     assert app.stop(signal.SIGTERM) == 0
     wait_until_gone(workers, 5)
     assert app.output().count("stopped") >= 2  # each worker's own drain ran
@@ -72,7 +76,7 @@ def test_sigterm_drains_every_worker_and_exits_0(start_app):
 
 def test_a_worker_that_dies_is_started_again(start_app):
     app = start_app("file", WORKERS="2")
-    victim = app.worker_pids()[0]
+    victim = all_workers(app, 2)[0]
     os.kill(victim, signal.SIGKILL)
     replaced = wait_for(lambda: (pids := app.worker_pids()) and len(pids) == 2 and victim not in pids and pids,
                         what="a new worker in place of the killed one")
@@ -83,11 +87,11 @@ def test_a_worker_that_dies_is_started_again(start_app):
 
 def test_workers_die_with_a_supervisor_killed_by_sigkill(start_app):
     app = start_app("file", WORKERS="2")
-    workers = app.worker_pids()
+    workers = all_workers(app, 2)
     assert app.kill9() == -signal.SIGKILL
     wait_until_gone(workers, 10)  # no orphan keeps the port and serves on
     app.start()
-    assert len(app.worker_pids()) == 2
+    all_workers(app, 2)
     assert Shopper(app.url).get("/healthz").status == 200
 
 
