@@ -6,9 +6,11 @@ person then sees the page the form was on again, with the message at the field.
 
 from __future__ import annotations
 
+from markupsafe import Markup
+
 from handlers.base import BaseHandler, ShopError
 from handlers.catalog import render_product_page
-from shop.cart import CartError, add_item, clean_cart, parse_quantity, remove_item, set_quantity
+from shop.cart import CartError, CartLine, add_item, clean_cart, parse_quantity, remove_item, set_quantity
 
 
 class CartHandler(BaseHandler):
@@ -19,9 +21,20 @@ class CartHandler(BaseHandler):
 async def render_cart_page(handler: BaseHandler, *, status: int = 200, errors: dict[str, str] | None = None,
                            quantities: dict[str, str] | None = None, messages: list | None = None) -> None:
     """The cart page; errors and quantities (as sent) are keyed by product id, shown at that line."""
+    errors = errors or {}
+    quantities = quantities or {}
+
+    def cart_line(line: CartLine) -> Markup:
+        error = errors.get(line.product.id)
+        shown = quantities.get(line.product.id)
+        # A line as stored looks the same for everyone: kept. One with a message or a value as sent: not.
+        key = ("cart-line", line) if error is None and shown is None else None
+        return handler.render_fragment("_cart_line.html", key, line=line, error=error,
+                                       quantity=line.quantity if shown is None else shown)
+
     await handler.load_session()
-    await handler.render_page("cart.html", status=status, cart=handler.cart, errors=errors or {},
-                              quantities=quantities or {}, messages=messages or [])
+    await handler.render_page("cart.html", status=status, cart=handler.cart, errors=errors,
+                              quantities=quantities, messages=messages or [], cart_line=cart_line)
 
 
 class CartApiHandler(BaseHandler):
