@@ -20,6 +20,7 @@ from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemov
 from handlers.catalog import CatalogHandler, ProductHandler
 from handlers.checkout import CheckoutHandler
 from handlers.compression import FastGzip
+from handlers.fragments import Fragments
 from handlers.health import HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.static import StaticFiles
@@ -124,6 +125,7 @@ class ShopApplication(tornado.web.Application):
         self.template_env: Environment = make_template_env(str(ROOT / "templates"))
         # Versioned static URLs, built once each (static files do not change while the shop runs).
         self.static_urls: dict[str, str] = {}
+        self.fragments = Fragments(self.template_env)
         super().__init__(
             ROUTES,
             # compress_response=True, at gzip level 1 (see handlers/compression.py for the figures).

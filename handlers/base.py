@@ -8,7 +8,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from typing import TYPE_CHECKING, Any
 
 import tornado.iostream
@@ -105,6 +105,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self._cart: PricedCart | None = None
         self._outgoing_flashes: list[dict[str, str]] = []
         self._counted = False
+        self._xsrf_field: Markup | None = None
 
     # --- shared objects -------------------------------------------------------------------------
     @property
@@ -308,19 +309,23 @@ class BaseHandler(tornado.web.RequestHandler):
             url = urls[path] = super().static_url(path)
         return url
 
+    def page_xsrf_field(self) -> Markup:
+        """The XSRF hidden field: the same for every form of the page (a cart page has one per line)."""
+        if self._xsrf_field is None:
+            # Tornado's helper returns HTML as a str; mark it so autoescape leaves it alone.
+            self._xsrf_field = Markup(self.xsrf_form_html())
+        return self._xsrf_field
+
+    def render_fragment(self, template_name: str, key: Hashable | None, **context: Any) -> Markup:
+        """A part of a page, kept under key once rendered (see handlers/fragments.py); key None:
+        rendered afresh. The template sees context, static_url and xsrf_form_html."""
+        context["static_url"] = self.static_url
+        return self.application.fragments.render(template_name, key, context, self.page_xsrf_field)
+
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
-        # The same hidden field for every form of the page (a cart page has two per line).
-        form_field: list[Markup] = []
-
-        def xsrf_form_html() -> Markup:
-            if not form_field:
-                # Tornado's helper returns HTML as a str; mark it so autoescape leaves it alone.
-                form_field.append(Markup(self.xsrf_form_html()))
-            return form_field[0]
-
         namespace.update(
-            xsrf_form_html=xsrf_form_html,
+            xsrf_form_html=self.page_xsrf_field,
             shop_name=SHOP_NAME,
             # Products since dropped from the catalog are left out, as on the cart page.
             cart_count=self.cart.count,

@@ -6,9 +6,11 @@ person then sees the page the form was on again, with the message at the field.
 
 from __future__ import annotations
 
+from markupsafe import Markup
+
 from handlers.base import BaseHandler, ShopError
 from handlers.catalog import render_product_page
-from shop.cart import CartError, add_item, clean_cart, parse_quantity, remove_item, set_quantity
+from shop.cart import CartError, CartLine, add_item, clean_cart, parse_quantity, remove_item, set_quantity
 
 
 class CartHandler(BaseHandler):
@@ -19,9 +21,23 @@ class CartHandler(BaseHandler):
 async def render_cart_page(handler: BaseHandler, *, status: int = 200, errors: dict[str, str] | None = None,
                            quantities: dict[str, str] | None = None, messages: list | None = None) -> None:
     """The cart page; errors and quantities (as sent) are keyed by product id, shown at that line."""
+    errors = errors or {}
+    quantities = quantities or {}
     await handler.load_session()
-    await handler.render_page("cart.html", status=status, cart=handler.cart, errors=errors or {},
-                              quantities=quantities or {}, messages=messages or [])
+    # The lines are joined here rather than looped over in the template: a call from Jinja per
+    # line cost more than the kept line's look-up.
+    lines = Markup("\n".join(cart_line(handler, line, errors.get(line.product.id), quantities.get(line.product.id))
+                              for line in handler.cart.lines))
+    await handler.render_page("cart.html", status=status, cart=handler.cart, errors=errors, cart_lines=lines,
+                              messages=messages or [])
+
+
+def cart_line(handler: BaseHandler, line: CartLine, error: str | None, sent: str | None) -> Markup:
+    """One line of the cart page, with the error and the quantity as sent if there are any."""
+    # A line as stored looks the same for everyone: kept. One with a message or a value as sent: not.
+    key = ("cart-line", line) if error is None and sent is None else None
+    return handler.render_fragment("_cart_line.html", key, line=line, error=error,
+                                   quantity=line.quantity if sent is None else sent)
 
 
 class CartApiHandler(BaseHandler):
