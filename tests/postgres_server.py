@@ -18,23 +18,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from tests.shop_process import free_port
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str) -> None:
-    """Skip for want of a tool; under CI=true the tool is required, so fail instead (as tests/e2e does)."""
-    if in_ci():
-        pytest.fail(f"{reason} (required under CI=true)", pytrace=False)
-    pytest.skip(reason)
 
 
 def missing_reason() -> str | None:

@@ -4,27 +4,14 @@ and comes back). `redis_server` in tests/conftest.py shares one for a whole run.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
+from tests.availability import unavailable
 from tests.shop_process import free_port
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str) -> None:
-    """Skip for want of a tool; under CI=true the tool is required, so fail instead."""
-    if in_ci():
-        pytest.fail(f"{reason} (required under CI=true)", pytrace=False)
-    pytest.skip(reason)
 
 
 class RedisServer:

@@ -22,7 +22,7 @@ from bench.processes import (
     processes_like_leader,
     stop_group,
 )
-from tests.bench.conftest import unavailable
+from tests.availability import unavailable
 
 
 def service(tmp_path, code: str) -> Service:

@@ -9,7 +9,8 @@ import itertools
 import pytest
 
 from shop.db import open_database
-from tests.postgres_server import PostgresServer, missing_reason, unavailable
+from tests.availability import unavailable
+from tests.postgres_server import PostgresServer, missing_reason
 
 ENGINES = ("sqlite", "postgresql")
 _database_numbers = itertools.count(1)

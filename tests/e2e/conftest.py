@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.availability import unavailable
 from tests.shop_process import REPO_ROOT, free_port, wait_for_healthz
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -27,17 +28,6 @@ WAIT_SECONDS = 20
 # Never let Selenium Manager go to the network for a driver or a browser.
 os.environ.setdefault("SE_OFFLINE", "true")
 os.environ.setdefault("SE_AVOID_STATS", "true")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str) -> None:
-    """Skip for want of a tool; under CI=true the tool is required, so fail instead."""
-    if in_ci():
-        pytest.fail(f"{reason} (required under CI=true)", pytrace=False)
-    pytest.skip(reason)
 
 
 # --- the browser ----------------------------------------------------------------------------------
@@ -133,7 +123,10 @@ class BrowserShopper:
     """A person in the browser window: logs in, fills the cart, reads it, checks out, takes pictures."""
 
     def __init__(self, driver) -> None:
-        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+        from selenium.common.exceptions import (
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import Select, WebDriverWait
 

@@ -20,18 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.availability import unavailable
 from tests.pages import Page
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str) -> None:
-    """Skip for want of a tool or a privilege; under CI=true it is required, so fail instead."""
-    if in_ci():
-        pytest.fail(f"{reason} (required under CI=true)", pytrace=False)
-    pytest.skip(reason)
 
 
 def need_root() -> None:

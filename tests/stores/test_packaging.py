@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sessions import FileStore, new_session_id
-from tests.e2e.conftest import unavailable
+from tests.availability import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 
