@@ -144,7 +144,11 @@ class Service:
         return self.process is not None and self.process.poll() is None
 
     def processes(self) -> int:
-        return processes_like_leader(self.process.pid) if self.alive else 0
+        """How many processes serve: with WORKERS > 1 the leader only supervises its workers."""
+        if not self.alive:
+            return 0
+        count = processes_like_leader(self.process.pid)
+        return count - 1 if count > 1 else count
 
     def died(self) -> str:
         return (f"{self.name} (pid {self.process.pid}) exited with {self.process.returncode} during the run, "
