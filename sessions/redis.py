@@ -49,10 +49,12 @@ return {0}
 """
 
 # Only while we still own the lock: apply the pending change and release, all in one step. A holder
-# whose lease ran out (and whose lock someone else may hold now) changes nothing.
+# whose lease ran out (and whose lock someone else may hold now) changes nothing. It leaves a short-
+# lived receipt under its token (KEYS[3]), so that a retry after a lost answer learns that its
+# change was made, rather than report "not written" for a write that was.
 _RELEASE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-    return 0
+    return redis.call('EXISTS', KEYS[3])
 end
 if ARGV[2] == 'save' then
     redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
@@ -60,8 +62,11 @@ elseif ARGV[2] == 'destroy' then
     redis.call('DEL', KEYS[1])
 end
 redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
 return 1
 """
+# Longer than a release can take with all its retries (each bounded by the timeout).
+_RECEIPT_MS = 60_000
 
 
 class RedisStore:
@@ -209,28 +214,22 @@ class RedisStore:
             delay = min(delay * 2, 0.1)
 
     async def _apply_and_unlock(self, session_id: str, token: str, action: str, payload: str, ttl_ms: int) -> None:
-        keys = [self._key(session_id), self._lock_key(session_id)]
-        tries = 0
+        keys = self._release_keys(session_id, token)
 
         async def release() -> int:
-            nonlocal tries
-            tries += 1
-            return await self._release(keys=keys, args=[token, action, payload, ttl_ms])
+            return await self._release(keys=keys, args=[token, action, payload, ttl_ms, _RECEIPT_MS])
 
+        # A retry whose first try ran but lost its answer finds the receipt: 1, as the first would have.
         if await self._call("write", session_id, release) == 1:
             return
-        if tries > 1:
-            # An earlier try may have run and released before its answer was lost.
-            raise StoreUnavailable(
-                f"cannot confirm the write of session {short_id(session_id)}: the connection broke")
         raise StoreUnavailable(
             f"lost the lock of session {short_id(session_id)} (its {self.lock_lease}s lease ran out "
             "before the change was written): nothing was written")
 
     async def _unlock_quietly(self, session_id: str, token: str) -> None:
         try:
-            await self._release(keys=[self._key(session_id), self._lock_key(session_id)],
-                                args=[token, "none", "", 0])
+            await self._release(keys=self._release_keys(session_id, token),
+                                args=[token, "none", "", 0, _RECEIPT_MS])
         except (RedisError, OSError) as error:
             # The lease frees the session anyway; the block's own error is the one to report.
             log.warning("cannot release the lock of session %s (the lease will): %s",
@@ -248,6 +247,9 @@ class RedisStore:
 
     def _lock_key(self, session_id: str) -> str:
         return self.prefix + "lock:" + session_id
+
+    def _release_keys(self, session_id: str, token: str) -> list[str]:
+        return [self._key(session_id), self._lock_key(session_id), self.prefix + "released:" + token]
 
     async def _call(self, what: str, session_id: str, operation: Callable[[], Awaitable[T]]) -> T:
         attempts = self.retries + 1

@@ -116,6 +116,29 @@ async def test_a_holder_whose_lease_ran_out_cannot_write_or_release_the_next_hol
 
 
 @pytest.mark.gen_test
+async def test_a_release_whose_answer_was_lost_is_confirmed_by_its_retry(make_redis_store, direct, prefix):
+    # The release ran in Redis, then the connection broke before its answer came back: the retry
+    # must report the write as done (it was), not as "nothing was written".
+    store = make_redis_store(retry_delay=0.001)
+    release, lost = store._release, []
+
+    async def answer_lost_once(**kwargs):
+        answer = await release(**kwargs)
+        if not lost:
+            lost.append(answer)
+            raise redis.exceptions.ConnectionError("the answer was lost")
+        return answer
+
+    store._release = answer_lost_once
+    session_id = new_session_id()
+    async with store.locked(session_id) as held:
+        held.save({"cart": {"mug": 2}}, 60)
+    assert lost == [1], "the injected fault did not run"
+    assert await store.load(session_id) == {"cart": {"mug": 2}}
+    assert not direct.exists(prefix + "lock:" + session_id)
+
+
+@pytest.mark.gen_test
 async def test_a_holder_that_never_releases_blocks_the_session_for_at_most_the_lease(make_redis_store):
     lost = make_redis_store(lock_lease=1.0)
     session_id = new_session_id()
