@@ -103,10 +103,6 @@ class LoginHandler(_AccountHandler):
             return None
         pool = self.application.password_hashing
         user = await IOLoop.current().run_in_executor(pool, self.users.authenticate, username, password)
-        if user is None and password != password.strip():
-            # Accounts registered before passwords were kept as typed hold the password without its
-            # surrounding spaces: try that too (a second hash, only for such passwords).
-            user = await IOLoop.current().run_in_executor(pool, self.users.authenticate, username, password.strip())
         return user
 
 

@@ -105,7 +105,7 @@ class UserStore:
         with self._db.transaction("register") as transaction:
             # DO NOTHING: someone else may have taken the name since the check above.
             row = transaction.execute(
-                "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)"
+                "INSERT INTO users (username, password_hash, created_at, password_as_typed) VALUES (?, ?, ?, 1)"
                 " ON CONFLICT DO NOTHING RETURNING id",
                 (username, password_hash, created_at),
             ).fetchone()
@@ -114,10 +114,19 @@ class UserStore:
         return User(id=row["id"], username=username)
 
     def authenticate(self, username: str, password: str) -> User | None:
-        """The user if the password is right, else None; one scrypt either way, whoever asks."""
+        """The user if the password is right, else None; one scrypt either way, whoever asks.
+
+        The password counts exactly as typed. An account registered before passwords were kept as
+        typed stored it without its surrounding spaces: for those alone, a password with such
+        spaces is also tried stripped (a second scrypt)."""
         row = self._find(username.strip())
         stored = row["password_hash"] if row is not None else self._dummy_hash
-        if self._hasher.verify(password, stored) and row is not None:
+        if row is None:
+            self._hasher.verify(password, stored)
+            return None
+        if self._hasher.verify(password, stored) or (
+                not row["password_as_typed"] and password != password.strip()
+                and self._hasher.verify(password.strip(), stored)):
             return User(id=row["id"], username=row["username"])
         return None
 
@@ -137,5 +146,5 @@ class UserStore:
         # lower() on both sides: usernames are unique whatever their case, in every engine.
         with self._db.transaction("find user", write=False) as transaction:
             return transaction.execute(
-                "SELECT id, username, password_hash FROM users WHERE lower(username) = lower(?)", (username,)
+                "SELECT id, username, password_hash, password_as_typed FROM users WHERE lower(username) = lower(?)", (username,)
             ).fetchone()

@@ -132,9 +132,20 @@ async def test_a_password_is_kept_exactly_as_typed(client, auth):
 
 @pytest.mark.gen_test
 async def test_an_account_registered_with_a_stripped_password_still_logs_in(app, auth):
-    # What registering "  old secret  " stored before passwords were kept as typed.
+    # What registering "  old secret  " stored before passwords were kept as typed: the password
+    # stripped, in a row that predates the password_as_typed column (its default, 0).
     app.users.register("oldtimer", "old secret")
+    with app.database.transaction("make it an old account") as transaction:
+        transaction.execute("UPDATE users SET password_as_typed = 0 WHERE username = ?", ("oldtimer",))
     assert (await auth.login("oldtimer", "  old secret  ")).code == 303
+
+
+@pytest.mark.gen_test
+async def test_a_new_account_does_not_take_its_password_with_spaces_added(app, auth):
+    assert (await auth.register("newcomer", "new secret")).code == 303
+    await auth.logout()
+    assert (await auth.login("newcomer", "  new secret  ")).code == 400
+    assert (await auth.login("newcomer", "new secret")).code == 303
 
 
 @pytest.mark.gen_test
