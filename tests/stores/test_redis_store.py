@@ -4,7 +4,10 @@ survives its Redis going away and coming back."""
 import asyncio
 import json
 import secrets
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,6 +15,9 @@ import redis
 from sessions import StoreUnavailable, new_session_id
 from sessions.redis import RedisStore
 from tests.servers import RedisServer
+from tests.shop_process import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -236,3 +242,24 @@ async def test_an_unreachable_redis_at_construction_is_not_an_error(io_loop):
     with pytest.raises(StoreUnavailable):
         await store.save(new_session_id(), {"n": 1}, 60)
     await store.close()
+
+
+def test_the_command_line_counts_a_redis_stores_sessions(make_redis_store, redis_server, prefix, io_loop):
+    store = make_redis_store()
+    for _ in range(3):
+        io_loop.run_sync(lambda: store.save(new_session_id(), {"cart": {"mug": 1}}, 60))
+    command = [sys.executable, "-m", "sessions", "stats", redis_server.url, "--prefix", prefix, "--json"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sessions"] == 3
+    swept = subprocess.run([*command[:3], "sweep", redis_server.url], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60)
+    assert swept.returncode == 2 and "nothing to sweep" in swept.stderr
+
+
+def test_the_command_line_says_when_redis_does_not_answer():
+    unused = f"redis://127.0.0.1:{free_port()}/0"
+    result = subprocess.run([sys.executable, "-m", "sessions", "stats", unused], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "cannot read the Redis store" in result.stderr
+    assert "Traceback" not in result.stderr
