@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.integration.test_shared_sessions_folder import add_all_at_once, log_in_as_demo_with_one_product
+from tests.integration.test_shared_sessions import SHARED_BACKENDS, add_all_at_once, log_in_as_demo_with_one_product
 from tests.shop_process import Shopper, wait_until_gone
 
 pytestmark = pytest.mark.timeout(120)
@@ -46,7 +46,7 @@ def all_workers(app, count: int) -> list[int]:
                     what=f"{count} workers")
 
 
-@pytest.mark.parametrize("backend", ["file", "redis"])
+@pytest.mark.parametrize("backend", SHARED_BACKENDS)
 def test_workers_share_sessions_and_keep_every_simultaneous_add(start_app, backend, request):
     environ = {"WORKERS": "3"}
     if backend == "redis":

@@ -1,30 +1,45 @@
-"""Two real `python app.py` processes (file store) on one DATA_DIR, hence one sessions folder, one
-database and one generated cookie secret: a session is one session in both. Simultaneous changes
-sent to both lose nothing (the session is locked across processes), and a logout on one ends the
-session on the other.
+"""Two real `python app.py` processes on one shared session store (every backend whose sessions are
+not tied to one process: the file store on one DATA_DIR, hence one sessions folder; the redis store
+on one redis-server) and one database and cookie secret: a session is one session in both.
+Simultaneous changes sent to both lose nothing (the session is locked across processes), and a
+logout on one ends the session on the other.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
 
 import pytest
 
+from sessions import registry
 from tests.shop_process import Shopper
 
 BURST = 50
+SHARED_BACKENDS = [name for name in registry.names() if not registry.backend(name).process_local]
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture
-def two_shops(start_app, tmp_path):
-    """Processes A and B sharing one DATA_DIR. A starts first and generates the cookie secret that
-    B then reads, so that a cookie signed by either is valid on both."""
+@pytest.fixture(params=SHARED_BACKENDS)
+def two_shops(request, start_app, tmp_path):
+    """Processes A and B sharing one DATA_DIR (and, for redis, one Redis). A starts first and
+    generates the cookie secret that B then reads, so that a cookie signed by either is valid on both."""
+    backend, environ = request.param, {}
+    if backend == "redis":
+        environ = {"REDIS_URL": request.getfixturevalue("redis_server").url,
+                   "SESSION_REDIS_PREFIX": f"test:{request.node.name}:{tmp_path.name}:"}
     data_dir = tmp_path / "shared-data"
-    a = start_app("file", data_dir)
-    b = start_app("file", data_dir)
+    a = start_app(backend, data_dir, **environ)
+    b = start_app(backend, data_dir, **environ)
     return a, b
+
+
+def healthz(url: str) -> dict:
+    with urllib.request.urlopen(url + "/healthz", timeout=10) as response:
+        assert response.status == 200
+        return json.loads(response.read())
 
 
 def log_in_as_demo_with_one_product(shopper: Shopper) -> str:
@@ -59,6 +74,16 @@ def add_all_at_once(shoppers: list[Shopper], product_id: str) -> list[int | str]
     for thread in threads:
         thread.join()
     return statuses
+
+
+def test_a_login_on_one_process_is_seen_by_the_other(two_shops):
+    a, b = two_shops
+    on_a = Shopper(a.url)
+    product_id = log_in_as_demo_with_one_product(on_a)
+    cart_on_b = on_a.at(b.url).get("/cart")
+    assert cart_on_b.cart_lines == {product_id: 1}, "B does not see the cart A filled"
+    assert "demo" in (cart_on_b.current_user or ""), "B does not see the login made on A"
+    assert healthz(a.url)["instance"] != healthz(b.url)["instance"]
 
 
 def test_simultaneous_adds_split_over_two_processes_lose_no_update(two_shops):
