@@ -12,55 +12,32 @@ too when the test fails. The stack is torn down with `down -v` whatever happens.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.compose_project import ARTIFACTS, REPO_ROOT, base_image
+from tests.e2e.compose_project import ComposeProject, inspect
 
 TEST_IMAGE = "shop-web:e2e"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
-class ComposeStack:
+class ComposeStack(ComposeProject):
     """One Compose project of docker-compose.yml, on its own host port and data volume."""
 
     def __init__(self, compose: list[str], backend: str, port: int) -> None:
-        self.compose, self.backend, self.port = compose, backend, port
-        self.project = f"shope2e{backend}{os.getpid()}"
+        super().__init__(compose, "docker-compose.yml", f"shope2e{backend}{os.getpid()}",
+                         SESSION_BACKEND=backend, SHOP_PORT=str(port), SHOP_IMAGE=TEST_IMAGE)
+        self.backend, self.port = backend, port
         self.url = f"http://127.0.0.1:{port}"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_") and k != "COOKIE_SECRET"}
-        self.env.update(
-            SESSION_BACKEND=backend, BASE_IMAGE=base_image(), SHOP_PORT=str(port), SHOP_IMAGE=TEST_IMAGE
-        )
-
-    def run(self, *args: str, timeout: float = 180, check: bool = True) -> str:
-        command = [*self.compose, "-p", self.project, *args]
-        result = subprocess.run(
-            command, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"`{' '.join(command)}` exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-            )
-        return result.stdout + result.stderr
 
     def up(self) -> None:
         # The build runs pip inside the image: the first one takes a minute, later ones hit the cache.
         self.run("up", "-d", "--build", timeout=900)
 
-    def container(self) -> str:
-        return self.run("ps", "-q", "web").strip()
-
     def inspect(self, template: str) -> str:
-        result = subprocess.run(
-            ["docker", "inspect", "-f", template, self.container()], capture_output=True, text=True, timeout=30
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
+        return inspect(self.containers("web")[0], template)
 
     def restart(self) -> None:
         started = self.inspect("{{.State.StartedAt}}")
@@ -80,15 +57,6 @@ class ComposeStack:
             assert time.monotonic() < deadline, f"the container's health is {status!r} after {timeout}s"
             time.sleep(1)
 
-    def save_logs(self) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / f"container-{self.backend}-logs.txt"
-        path.write_text(self.run("logs", "--no-color", "--timestamps", check=False, timeout=60))
-        return path
-
-    def down(self) -> None:
-        self.run("down", "-v", "--remove-orphans", check=False, timeout=120)
-
 
 @pytest.fixture
 def start_stack(request, compose, free_tcp_port):
@@ -106,7 +74,7 @@ def start_stack(request, compose, free_tcp_port):
     for stack in stacks:
         try:
             if report is None or report.failed:
-                stack.save_logs()
+                stack.save_logs(f"container-{stack.backend}-logs")
         finally:
             stack.down()
 
