@@ -80,8 +80,12 @@ async def main() -> int:
                   flush=True)
         elif command in ("quit", ""):
             break
+    # As the shop's own serve() does: stop accepting, let the requests in flight finish, then close
+    # (a store closed under them would fail them).
     server.stop()
-    await store.close()
+    await app.in_flight.wait_idle(10)
+    await server.close_all_connections()
+    await app.close()
     return 0
 
 
