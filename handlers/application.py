@@ -21,7 +21,7 @@ from handlers.catalog import CatalogHandler, ProductHandler
 from handlers.checkout import CheckoutHandler
 from handlers.compression import FastGzip
 from handlers.fragments import Fragments
-from handlers.health import HealthHandler
+from handlers.health import DatabaseCheck, HealthHandler
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.static import StaticFiles
 from shop.catalog import Catalog
@@ -96,6 +96,7 @@ class ShopApplication(tornado.web.Application):
         self.database_ready = self.database.embedded and self.seed_database()
         self._seeding: asyncio.Task | None = None
         self.orders = OrderStore(self.database)
+        self.database_check = DatabaseCheck(self.database)
         self.session_store: SessionStore = registry.create(config.session_backend, StoreSettings(
             directory=config.session_dir,
             retries=config.session_retries,
@@ -192,6 +193,7 @@ class ShopApplication(tornado.web.Application):
             self._seeding = None
         await self.session_store.close()
         self.password_hashing.shutdown(wait=True)
+        self.database_check.close()
         self.database.close()
 
 

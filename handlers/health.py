@@ -1,18 +1,46 @@
-"""GET /healthz: 200 whenever this process can answer, naming the instance and the session backend,
-with the session store's state in the body. Touches no session.
+"""GET /healthz: 200 whenever this process can answer, naming the instance, the session backend and
+the database engine, with whether the session store and the database answer. Touches no session.
 
-It stays 200 when the store does not answer, so that an orchestrator does not kill healthy replicas
-because Redis blinked: alert on `session_store` being "unavailable" instead."""
+It stays 200 when a store does not answer, so that an orchestrator does not kill healthy replicas
+because Redis or PostgreSQL blinked: alert on `session_store` or `database` being "unavailable"."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 from handlers.base import BaseHandler
 from sessions import StoreUnavailable
+from shop.db import Database
 
 HOSTNAME = socket.gethostname()
+# A health check answers within this, whatever the database does (Docker's check gives up at 4 s).
+DATABASE_CHECK_SECONDS = 2.0
+
+
+class DatabaseCheck:
+    """Whether the database answers, asked on a thread of its own (the ping may wait for the
+    database's timeout, and must not take a thread from checkouts); checks that arrive while one is
+    running share its answer, so a storm of health checks during an outage is one ping at a time."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
+        self._running: asyncio.Future | None = None
+
+    async def state(self) -> str:
+        if self._running is None or self._running.done():
+            self._running = asyncio.get_running_loop().run_in_executor(self._pool, self._database.ping)
+        try:
+            answers = await asyncio.wait_for(asyncio.shield(self._running), DATABASE_CHECK_SECONDS)
+        except asyncio.TimeoutError:
+            return "unavailable"
+        return "ok" if answers else "unavailable"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class HealthHandler(BaseHandler):
@@ -20,15 +48,21 @@ class HealthHandler(BaseHandler):
         self.count_in_flight()  # and no session: a health check is nobody's visit
 
     async def get(self) -> None:
-        try:
-            await self.application.session_store.ping()
-            session_store = "ok"
-        except StoreUnavailable:
-            session_store = "unavailable"
+        session_store, database = await asyncio.gather(self._session_store_state(),
+                                                       self.application.database_check.state())
         self.set_header("Cache-Control", "no-store")
         self.finish({
             "status": "ok",
             "session_backend": self.application.config.session_backend,
             "session_store": session_store,
+            "database_engine": self.application.database.name,
+            "database": database,
             "instance": {"hostname": HOSTNAME, "pid": os.getpid()},
         })
+
+    async def _session_store_state(self) -> str:
+        try:
+            await self.application.session_store.ping()
+        except StoreUnavailable:
+            return "unavailable"
+        return "ok"

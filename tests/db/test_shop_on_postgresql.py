@@ -5,6 +5,7 @@ PostgreSQL outage answers 503 for database work, loses nothing, and heals withou
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 import time
@@ -139,6 +140,10 @@ def test_postgresql_stopped_mid_session_answers_503_then_checkout_works_with_the
         assert shopper.get("/orders").status == 503
         assert Shopper(shop.url).post("/login", username=username, password="correct horse").status == 503
         assert Shopper(shop.url).post("/register", username="newcomer", password="correct horse").status == 503
+        # The process itself is healthy (200): the database's state is in the body, for an alert.
+        health = json.loads(shopper.get("/healthz").html)
+        assert (health["database_engine"], health["database"], health["session_store"]) == (
+            "postgresql", "unavailable", "ok")
         # Browsing and the cart need no database.
         assert shopper.get("/").status == 200
         assert shopper.get("/cart").cart_lines == {product_id: 3}
@@ -156,6 +161,7 @@ def test_postgresql_stopped_mid_session_answers_503_then_checkout_works_with_the
         assert time.monotonic() < deadline, "checkout still 503 a minute after PostgreSQL came back"
         time.sleep(0.5)
     assert status == 303
+    assert json.loads(shopper.get("/healthz").html)["database"] == "ok"
     (order_id,) = order_ids(shopper)
     assert headers["Location"] == f"/orders/{order_id}"
     assert shopper.get(f"/orders/{order_id}").status == 200

@@ -200,13 +200,15 @@ async def test_unknown_path_is_404_page_without_traceback(client):
 
 
 @pytest.mark.gen_test
-async def test_healthz_names_the_session_backend_its_state_and_the_instance(client, config):
+async def test_healthz_names_the_session_backend_the_database_their_states_and_the_instance(client, config):
     response = await client.get("/healthz")
     assert response.code == 200
     assert json.loads(response.body) == {
         "status": "ok",
         "session_backend": config.session_backend,
         "session_store": "ok",
+        "database_engine": "sqlite",
+        "database": "ok",
         "instance": {"hostname": socket.gethostname(), "pid": os.getpid()},
     }
 
