@@ -139,14 +139,16 @@ def test_the_sessions_folder_failing_under_traffic_answers_503_and_heals(start_a
             sessions.write_text("not a folder")
             for page in (shopper.get("/cart"), shopper.post("/cart/add", product_id="chefs-knife")):
                 assert page.status == 503 and page.flash
+            # Put the folder back with the traffic paused: between the unlink and the rename, a
+            # write would make a new, empty sessions/ (the store heals a missing folder) and the
+            # rename of the old one onto it would fail.
+            _stop(stop, threads)
             sessions.unlink()
             moved.rename(sessions)
             assert shopper.post("/cart/add", product_id="chefs-knife").status == 303
             assert shopper.cart() == {"stoneware-mug": 1, "chefs-knife": 1}
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
+        _stop(stop, threads)
         if sessions.is_file():
             sessions.unlink()
         if moved.exists():
@@ -155,6 +157,12 @@ def test_the_sessions_folder_failing_under_traffic_answers_503_and_heals(start_a
     for browser in [shopper, *others]:
         browser.no_500()
     assert_no_tracebacks(app)
+
+
+def _stop(stop: threading.Event, threads: list[threading.Thread]) -> None:
+    stop.set()
+    for thread in threads:
+        thread.join(30)
 
 
 CORRUPT = {
