@@ -10,8 +10,10 @@ DatabaseUnavailable, naming the operation and the cause; the password never appe
 
 from __future__ import annotations
 
+import random
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -237,10 +239,24 @@ class SQLiteDatabase(Database):
         self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
         self._connection.row_factory = sqlite3.Row
         with self._lock:
-            self._connection.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(timeout)
             self._connection.execute("PRAGMA foreign_keys = ON")
             # Another process (a second shop, a maintenance script) may hold the write lock briefly.
             self._connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+
+    def _use_wal(self, timeout: float) -> None:
+        """Switch the file to WAL (once per file; a no-op after). Several processes opening a new
+        file at once (WORKERS, replicas) race for that switch, and SQLite answers the losers "database
+        is locked" at once instead of waiting its busy timeout: so wait here, jittered, bounded."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(random.uniform(0.005, 0.05))
 
     @classmethod
     def check_url(cls, url: str) -> None:

@@ -109,6 +109,32 @@ def test_three_processes_migrating_at_once_apply_each_migration_once(database_ur
     assert applied_versions(db) == list(range(1, LATEST + 1))
 
 
+_OPEN_AT = """
+import sys, time
+from shop.db import open_database
+url, start_at = sys.argv[1], float(sys.argv[2])
+while time.time() < start_at:
+    time.sleep(0.0005)
+database = open_database(url, timeout=10)
+database.migrate()
+database.close()
+"""
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_get_it(tmp_path):
+    # WORKERS or replicas starting together on a fresh DATA_DIR: they race to switch the new file to
+    # WAL, which SQLite refuses the losers at once ("database is locked") rather than waiting.
+    for round_ in range(4):
+        url = f"sqlite://{tmp_path}/fresh-{round_}.db"
+        start_at = time.time() + 1.5
+        processes = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, url, str(start_at)], cwd=REPO_ROOT,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for _ in range(6)]
+        for process in processes:
+            _, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err
+
+
 def test_a_database_made_before_migrations_upgrades_in_place(tmp_path):
     path = tmp_path / "shop.db"
     old = sqlite3.connect(path)
