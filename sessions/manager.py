@@ -17,7 +17,7 @@ from typing import AsyncIterator, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
-from .store import LockedSession, SessionStore, is_valid_session_id, new_session_id, short_id
+from .store import LockedSession, SessionStore, StoreUnavailable, is_valid_session_id, new_session_id, short_id
 
 log = logging.getLogger("sessions")
 
@@ -134,6 +134,31 @@ class SessionManager:
             before = _fingerprint(session)
             yield session
             await self._commit(handler, session, held, before=before)
+
+    async def end(self, handler: CookieJar) -> bool:
+        """Log out: destroy the request's session and clear its cookie. The cookie is cleared
+        whatever the store does. Under the session's lock when the store allows it; a store that
+        refuses that (a full Redis refuses the lock's write) gets a plain delete, which a full
+        Redis still allows. False, logged, when even that failed: the session then lives until
+        its ttl, but this browser no longer points at it."""
+        session_id = self._session_id_from_cookie(handler)
+        handler.clear_cookie(self.cookie_name)
+        if session_id is None:
+            return True
+        try:
+            async with self._locks.hold(session_id), self.store.locked(session_id) as held:
+                held.destroy()
+        except StoreUnavailable as error:
+            log.warning("session %s: cannot end it under its lock (%s); deleting it without", short_id(session_id),
+                        error)
+            try:
+                await self.store.destroy(session_id)
+            except StoreUnavailable as second:
+                log.error("session %s: cannot delete it at logout: %s (its cookie is cleared)",
+                          short_id(session_id), second)
+                return False
+        log.info("session %s ended", short_id(session_id))
+        return True
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
                       *, before: str) -> None:
