@@ -78,13 +78,16 @@ class CheckoutHandler(BaseHandler):
                 cart = self.cart  # as read under the lock
                 user_id = self.current_user["id"] if self.current_user else None
                 guest_orders = guest_order_ids(session)
-                if cart.is_empty and checkout_key is not None:
+                if checkout_key is not None:
+                    # A form submitted again (Back, then Place order) shows its order and leaves
+                    # the cart alone: what is in it now was added since. A guest's only if this
+                    # session placed it.
                     found = await IOLoop.current().run_in_executor(
                         None, self.orders.find_by_checkout_key, user_id, checkout_key
                     )
                     if found is not None and (user_id is not None or found.id in guest_orders):
                         already_placed = found
-                elif not cart.is_empty:
+                if already_placed is None and not cart.is_empty:
                     try:
                         order = await IOLoop.current().run_in_executor(
                             None, lambda: self.orders.place(user_id, cart, address, checkout_key, email=email)
