@@ -70,7 +70,7 @@ _LOCAL: dict[str, dict] = {
     "AU": {"labels": {"postcode": "Postcode"}},
     "NZ": {"labels": {"postcode": "Postcode"}},
 }
-_AUTOCOMPLETE = {"name": "name", "street": "street-address", "city_area": "address-level3",
+_AUTOCOMPLETE = {"name": "name", "street": "address-line1", "city_area": "address-level3",
                  "city": "address-level2", "country_area": "address-level1", "postcode": "postal-code"}
 
 
@@ -137,7 +137,7 @@ def fields_for(country: str) -> list[AddressField]:
     rules = _rules(country)
     if rules is None:
         return [AddressField("name", "Full name", True, autocomplete="name"),
-                AddressField("street", "Street address", True, autocomplete="street-address"),
+                AddressField("street", "Street address", True, autocomplete="address-line1"),
                 AddressField("city", "City", True, autocomplete="address-level2"),
                 AddressField("postcode", "Postcode", True, autocomplete="postal-code")]
     local = _LOCAL.get(country, {})
