@@ -253,9 +253,10 @@ class RedisStore:
         if info.get("role") == "slave" and str(info.get("slave_read_only", 1)) == "1":
             raise StoreFull("redis is a read-only replica", state="read_only")
         maxmemory, used = int(info.get("maxmemory") or 0), int(info.get("used_memory") or 0)
-        nearly_full = (maxmemory and info.get("maxmemory_policy") == "noeviction"
-                       and used >= maxmemory * (1 - FULL_HEADROOM))
-        if nearly_full or self._refused_as_full:
+        limited = maxmemory and info.get("maxmemory_policy") == "noeviction"
+        if not limited or used < maxmemory * 0.9:
+            self._refused_as_full = False  # the limit was lifted, or memory freed: writes will go
+        if limited and used >= maxmemory * (1 - FULL_HEADROOM) or self._refused_as_full:
             raise StoreFull(f"redis is full: {used} of maxmemory {maxmemory} bytes used, "
                             f"{'a write was refused (OOM)' if self._refused_as_full else 'noeviction'}")
 
