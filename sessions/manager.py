@@ -10,13 +10,13 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import json
 import logging
 import time
 from typing import AsyncIterator, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
+from . import codec
 from .store import LockedSession, SessionStore, is_valid_session_id, new_session_id, short_id
 
 log = logging.getLogger("sessions")
@@ -136,7 +136,7 @@ class SessionManager:
             await self._commit(handler, session, held, before=before)
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
-                      *, before: str) -> None:
+                      *, before: bytes) -> None:
         """Decide what the end of a transaction writes. Changes to the held session are written
         by the store as it releases the lock; a new id is saved at once."""
         old_id = session.id
@@ -198,10 +198,10 @@ def _moved_marker(session_id: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def _fingerprint(data: dict) -> str:
+def _fingerprint(data: dict) -> bytes:
     # Canonical JSON: tells "changed" from "unchanged", and rejects data a store could not keep
     # before anything is written.
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return codec.fingerprint(data)
 
 
 class Sweeper:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import secrets
 import time
+from collections import OrderedDict
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 import redis.asyncio
@@ -26,13 +26,25 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .store import LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, short_id
+from . import codec
+from .store import (
+    LockedSession,
+    StoreSettings,
+    StoreStats,
+    StoreUnavailable,
+    check_session_id,
+    roll_due,
+    short_id,
+)
 
 log = logging.getLogger("sessions.redis")
 
 T = TypeVar("T")
 
 ID_LENGTH = 43
+# How many sessions' expiries a process remembers (see RedisStore._expiries): the most recently
+# used; one forgotten costs its next read a GETEX instead of a GET, nothing more.
+_EXPIRIES_KEPT = 100_000
 _SCAN_BATCH = 1_000
 
 # Worth another try: the connection broke, could not be made, or an answer did not come in time.
@@ -94,6 +106,11 @@ class RedisStore:
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)
         self._background: set[asyncio.Task] = set()
+        # The expiry (time.time()) this process last gave each session, by a write or a roll: a
+        # read is a plain GET until a roll is due (store.roll_due), a GETEX then. Only ever a lower
+        # bound, as other processes only move an expiry later (a rolled or saved session) or
+        # delete the key (then GET finds nothing), so no roll that is due is skipped.
+        self._expiries: OrderedDict[str, float] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> RedisStore:
@@ -110,19 +127,27 @@ class RedisStore:
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         key = self._key(check_session_id(session_id))
-        if extend_ttl is None:
+        now = time.time()
+        if extend_ttl is None or not roll_due(self._expiries.get(session_id, now) - now, extend_ttl):
             raw = await self._call("read", session_id, lambda: self._redis.get(key))
         else:
             raw = await self._call("read", session_id, lambda: self._redis.getex(key, px=_ms(extend_ttl)))
+            if raw is not None:
+                self._remember_expiry(session_id, now + extend_ttl)
+        if raw is None:
+            self._expiries.pop(session_id, None)
         return self._decode(session_id, raw)
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
         key = self._key(check_session_id(session_id))
         payload = _encode(data)  # a TypeError for data that is not JSON belongs to the caller
+        expires_at = time.time() + ttl
         await self._call("write", session_id, lambda: self._redis.set(key, payload, px=_ms(ttl)))
+        self._remember_expiry(session_id, expires_at)
 
     async def destroy(self, session_id: str) -> None:
         key = self._key(check_session_id(session_id))
+        self._expiries.pop(session_id, None)
         await self._call("delete", session_id, lambda: self._redis.delete(key))
 
     async def sweep_expired(self) -> int:
@@ -219,8 +244,13 @@ class RedisStore:
         async def release() -> int:
             return await self._release(keys=keys, args=[token, action, payload, ttl_ms, _RECEIPT_MS])
 
+        expires_at = time.time() + ttl_ms / 1000
         # A retry whose first try ran but lost its answer finds the receipt: 1, as the first would have.
         if await self._call("write", session_id, release) == 1:
+            if action == "save":
+                self._remember_expiry(session_id, expires_at)
+            elif action == "destroy":
+                self._expiries.pop(session_id, None)
             return
         raise StoreUnavailable(
             f"lost the lock of session {short_id(session_id)} (its {self.lock_lease}s lease ran out "
@@ -241,6 +271,12 @@ class RedisStore:
         task.add_done_callback(self._background.discard)
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _remember_expiry(self, session_id: str, expires_at: float) -> None:
+        self._expiries[session_id] = expires_at
+        self._expiries.move_to_end(session_id)
+        if len(self._expiries) > _EXPIRIES_KEPT:
+            self._expiries.popitem(last=False)
 
     def _key(self, session_id: str) -> str:
         return self.prefix + session_id
@@ -281,7 +317,7 @@ class RedisStore:
         if raw is None:
             return None
         try:
-            data = json.loads(raw)
+            data = codec.decode(raw)
         except ValueError:
             data = None
         if not isinstance(data, dict):
@@ -290,8 +326,8 @@ class RedisStore:
         return data
 
 
-def _encode(data: dict) -> str:
-    return json.dumps(data, separators=(",", ":"))
+def _encode(data: dict) -> bytes:
+    return codec.encode(data)
 
 
 def _ms(seconds: float) -> int:
