@@ -24,7 +24,7 @@ from typing import Any, AsyncIterator, Callable, Protocol
 from tornado.ioloop import PeriodicCallback
 
 from .store import (
-    LockedSession, OwnerIndex, SessionStore, check_owner, derived_id, is_valid_session_id,
+    LockedSession, OwnerIndex, SessionStore, StoreUnavailable, check_owner, derived_id, is_valid_session_id,
     new_session_id, short_id,
 )
 
@@ -218,6 +218,31 @@ class SessionManager:
             if old_owner is not None and (held.pending_destroy or session.owner != old_owner):
                 # After the release: the session is gone (or owned by another) before its entry.
                 await self.index.discard_owned(old_owner, [session_id])
+
+    async def end(self, handler: CookieJar) -> bool:
+        """Log out: destroy the request's session and clear its cookie, whatever the store does.
+        Through `transaction` when the store allows it; a store that refuses that (a full Redis
+        refuses the lock's write) gets a plain delete, which a full Redis still allows (an owner
+        index's entry left behind is dropped when next listed). False, logged, when even that
+        failed: the session then lives until its ttl, but this browser no longer points at it."""
+        session_id = self._session_id_from_cookie(handler)
+        try:
+            async with self.transaction(handler) as session:
+                session.end()
+            return True
+        except SessionMoved:
+            handler.clear_cookie(self.cookie_name)  # a login replaced that id already: nothing to delete
+            return True
+        except StoreUnavailable as error:
+            handler.clear_cookie(self.cookie_name)
+            log.warning("session %s: cannot end it under its lock (%s); deleting it without",
+                        short_id(session_id), error)
+        try:
+            await self.store.destroy(session_id)
+        except StoreUnavailable as error:
+            log.error("session %s: cannot delete it at logout: %s (its cookie is cleared)", short_id(session_id), error)
+            return False
+        return True
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
                       *, before: str, old_owner: str | None = None) -> None:
