@@ -1,12 +1,11 @@
 """`python -m bench.redis_probe REDIS_URL ITERATIONS`: the Redis store's round trips alone, with
 nothing else around them (no HTTP, no signing, no session manager).
 
-It makes the calls sessions/redis.py makes, on its own client library and settings and with its
-own scripts, on a session of a cart's size: a read (one GET) and a change (EVALSHA of the lock
-script, which also reads, then EVALSHA of the release script, which writes and unlocks). It times
-the CPU time this process spends per read and per change (the client's work: packing, the event
-loop, parsing; Redis's own work is another process's). Prints one RESULT line (see
-bench.parse.RoundTripResult)."""
+It drives sessions.redis.RedisStore itself, on a session of a cart's size: a read with no roll due
+(one GET) and a change (`locked`: EVALSHA of the lock script, which also reads, then EVALSHA of the
+release script, which writes and unlocks). It times the CPU time this process spends per read and
+per change: the store's and its client library's work (packing, the event loop, parsing); Redis's
+own work is another process's. Prints one RESULT line (see bench.parse.RoundTripResult)."""
 from __future__ import annotations
 
 import asyncio
@@ -14,33 +13,24 @@ import secrets
 import sys
 import time
 
-import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from sessions import new_session_id
+from sessions.redis import RedisStore
 
-from sessions import codec, new_session_id
-from sessions.redis import _ACQUIRE, _RECEIPT_MS, _RELEASE
-
-CART = {"cart": {str(i): i for i in range(1, 21)}, "user": None}
+CART = {"cart": {str(i): i for i in range(1, 21)}}
+TTL = 3600
 
 
 async def probe(url: str, iterations: int) -> tuple[float, float]:
-    client = redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
-    acquire, release = client.register_script(_ACQUIRE), client.register_script(_RELEASE)
-    prefix = f"probe:{secrets.token_hex(4)}:"
+    store = RedisStore(url, prefix=f"probe:{secrets.token_hex(4)}:")
     session_id = new_session_id()
-    key, lock = prefix + session_id, prefix + "lock:" + session_id
-    payload = codec.encode(CART)
-    await client.set(key, payload, px=3_600_000)
+    await store.save(session_id, CART, TTL)
 
     async def read() -> None:
-        await client.get(key)
+        await store.load(session_id, extend_ttl=TTL)   # just written: no roll due, a plain GET
 
     async def change() -> None:
-        token = secrets.token_hex(16)
-        await acquire(keys=[key, lock], args=[token, 10_000])
-        await release(keys=[key, lock, prefix + "released:" + token],
-                      args=[token, "save", payload, 3_600_000, _RECEIPT_MS])
+        async with store.locked(session_id) as held:
+            held.save(CART, TTL)
 
     async def per_call_us(action) -> float:
         await action()  # once untimed: the first loads the scripts
@@ -52,8 +42,8 @@ async def probe(url: str, iterations: int) -> tuple[float, float]:
     try:
         return await per_call_us(read), await per_call_us(change)
     finally:
-        await client.delete(key)
-        await client.aclose()
+        await store.destroy(session_id)
+        await store.close()
 
 
 def main(argv: list[str]) -> int:

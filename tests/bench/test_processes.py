@@ -90,8 +90,8 @@ def test_a_servers_cpu_time_counts_every_process_it_forked(tmp_path):
                               start_new_session=True)
     try:
         assert leader.stdout.readline().strip() == "child done"
-        # the child's half second of busy work, and neither process's start-up is counted twice
-        assert 0.5 <= session_cpu_seconds(leader.pid) < 5
+        # the child's half second of busy work is the leader's server's too
+        assert 0.4 <= session_cpu_seconds(leader.pid) < 5   # /proc counts in clock ticks: a little slack below
     finally:
         stop_group(leader)
 
