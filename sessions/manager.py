@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -23,6 +22,7 @@ from typing import Any, AsyncIterator, Callable, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
+from . import codec
 from .store import (
     LockedSession, OwnerIndex, SessionStore, StoreUnavailable, check_owner, derived_id, is_valid_session_id,
     new_session_id, short_id,
@@ -161,9 +161,10 @@ class SessionManager:
             raise TypeError(f"the {self.store.name} store offers no owner index")
         return self.store
 
-    async def load(self, handler: CookieJar) -> Session:
+    async def load(self, handler: CookieJar, *, read_only: bool = False) -> Session:
         """The request's session as a snapshot, for reading: never locked, never saved. Rolls the
-        ttl of a known session (and, at most once a minute, an owned session's "last seen").
+        ttl of a known session (and, at most once a minute, an owned session's "last seen"), unless
+        read_only (a HEAD, which changes nothing).
         Changes go through `transaction`.
 
         It never sets or clears the cookie: a slow read answered after a login in another tab
@@ -171,15 +172,16 @@ class SessionManager:
         session_id = self._session_id_from_cookie(handler)
         if session_id is None:
             return Session()
-        data = await self.store.load(session_id, extend_ttl=self.ttl)
+        data = await self.store.load(session_id, extend_ttl=None if read_only else self.ttl)
         if data is None:
             return Session()  # unknown or expired: never adopted
         session = _session_from(data, session_id)
         now = time.time()
         if self._past_max_age(session.meta, now):
-            await self._end_past_max_age(session_id, session.owner)
+            if not read_only:
+                await self._end_past_max_age(session_id, session.owner)
             return Session()
-        if session.owner is not None and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION:
+        if not read_only and session.owner is not None and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION:
             await self._roll_last_seen(handler, session)
         return session
 
@@ -243,7 +245,7 @@ class SessionManager:
         return True
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
-                      *, before: str, old_owner: str | None = None) -> None:
+                      *, before: bytes, old_owner: str | None = None) -> None:
         """Decide what the end of a transaction writes. Changes to the held session are written
         by the store as it releases the lock; a new id is saved at once."""
         old_id = session.id
@@ -460,10 +462,10 @@ def _request_client(handler: Any) -> tuple[str, str]:
     return request.headers.get("User-Agent", ""), request.remote_ip or ""
 
 
-def _fingerprint(data: dict, meta: dict) -> str:
+def _fingerprint(data: dict, meta: dict) -> bytes:
     # Canonical JSON: tells "changed" from "unchanged", and rejects data a store could not keep
     # before anything is written.
-    return json.dumps([data, meta], sort_keys=True, separators=(",", ":"))
+    return codec.fingerprint([data, meta])
 
 
 class Sweeper:
