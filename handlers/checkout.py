@@ -1,4 +1,5 @@
-"""Checkout: the shipping form, then the order placed and the cart emptied while the session is locked.
+"""Checkout: the shipping form, then the order placed and the cart emptied while the cart (the
+account's record in the session store) is locked.
 
 The order (the database) and the emptied cart (the session store) are two writes: if the second
 fails, the person is told that the order stands and the cart could not be emptied; the form's
@@ -8,10 +9,9 @@ from __future__ import annotations
 
 import logging
 
-import tornado.web
 from tornado.ioloop import IOLoop
 
-from handlers.base import BaseHandler, ShopError
+from handlers.base import BaseHandler, ShopError, login_required
 from shop.orders import (
     CHECKOUT_KEY_PATTERN, COUNTRIES, FORM_EXPIRED, OrderError, new_checkout_key, validate_shipping,
 )
@@ -28,13 +28,7 @@ ALREADY_PLACED = "This order was already placed; here it is. Nothing was ordered
 
 
 class CheckoutHandler(BaseHandler):
-    async def prepare(self) -> None:
-        await super().prepare()
-        # @tornado.web.authenticated reads current_user, which get_current_user() cannot load
-        # (it is not a coroutine): read the session first, for the POST too.
-        await self.load_session()
-
-    @tornado.web.authenticated
+    @login_required()
     async def get(self) -> None:
         cart = self.cart
         if cart.is_empty:
@@ -43,7 +37,7 @@ class CheckoutHandler(BaseHandler):
             return
         await self.show_form(cart=cart, form={field: "" for field in SHIPPING_FIELDS}, errors={})
 
-    @tornado.web.authenticated
+    @login_required("/checkout")
     async def post(self) -> None:
         form = {field: self.get_body_argument(field, "") for field in SHIPPING_FIELDS}
         # The form's one-time key: a second submit of the same form finds the order, never places
@@ -56,10 +50,10 @@ class CheckoutHandler(BaseHandler):
             await self.show_form(status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key)
             return
         order = already_placed = None
-        # The order is written while the session is locked: a second tab placing the same cart
-        # at the same moment waits, then finds the cart already empty.
+        # The order is written while the cart is locked: a second tab (or device) placing the same
+        # cart at the same moment waits, then finds the cart already empty.
         try:
-            async with self.update_session() as session:
+            async with self.update_cart() as holder:
                 cart = self.cart  # as read under the lock
                 if checkout_key is not None:
                     # A form submitted again (Back, then Place order) shows its order and leaves
@@ -74,7 +68,7 @@ class CheckoutHandler(BaseHandler):
                         )
                     except OrderError as error:
                         raise ShopError(400, str(error)) from None
-                    session["cart"] = {}
+                    holder["cart"] = {}
         except ShopError as error:
             if order is None:
                 raise
