@@ -188,7 +188,7 @@ async def test_the_strength_endpoint_judges_as_the_server_does(client):
     assert verdict["acceptable"] is True and verdict["score"] >= 3
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # six scrypts, on a loaded machine
 async def test_a_password_logs_in_whichever_unicode_form_it_is_typed_in(auth, make_client, app):
     nfc = unicodedata.normalize("NFC", "crème brûlée lantern")
     assert (await auth.register("pastry", nfc)).code == 303
