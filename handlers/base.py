@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sessions import SessionManager, SessionMoved, StoreFull, StoreUnavailable
 
+from handlers.limits import RateLimit
 from handlers.server import client_address
 from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
 from shop.catalog import Catalog
@@ -26,7 +27,7 @@ from shop import idempotency
 from shop.db import DatabaseUnavailable
 from shop.money import format_cents
 from shop.orders import OrderStore
-from shop.throttle import TokenBucket, whole_seconds
+from shop.throttle import whole_seconds
 from shop.users import UserStore
 
 if TYPE_CHECKING:
@@ -193,9 +194,9 @@ class BaseHandler(tornado.web.RequestHandler):
         return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
                               self.application.config.limits.trusted_proxies)
 
-    def check_rate(self, bucket: TokenBucket, message: str) -> None:
-        """Spend one of this client's tokens in bucket, or raise 429 with message (it may hold {seconds})."""
-        wait = bucket.take(self.client_address)
+    async def check_rate(self, limit: RateLimit, message: str) -> None:
+        """Spend one of this client's tokens in limit, or raise 429 with message (it may hold {seconds})."""
+        wait = await limit.take(self.client_address)
         if wait > 0:
             seconds = whole_seconds(wait)
             log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
@@ -273,7 +274,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 yield session
                 if session.id is None and session and not session.ended:
                     # About to store a new session: one client may not create them without limit.
-                    self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
+                    await self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
         except StoreUnavailable as error:
             raise self.store_unavailable(error) from None
         except SessionMoved:

@@ -307,10 +307,14 @@ def test_a_file_store_writer_killed_at_any_instant_leaves_an_index_that_lists_ex
     seen_sessions = 0
     for _ in range(15):
         writer = subprocess.Popen([sys.executable, str(HERE / "writer_process.py"), "owner-churn",
-                                   str(directory), "7"], env=ENV)
-        time.sleep(rng.uniform(0.8, 1.6))  # start-up takes a while on a loaded machine; then it churns
+                                   str(directory), "7"], env=ENV, stdout=subprocess.PIPE)
+        # Wait for the writer to say it churns (start-up alone can take a second on a loaded
+        # machine), then kill it at a random instant of its churning.
+        assert writer.stdout.readline() == b"churning\n"
+        time.sleep(rng.uniform(0.0, 0.5))
         writer.send_signal(signal.SIGKILL)
         writer.wait()
+        writer.stdout.close()
         store = FileStore(directory, retries=0)
         manager = manager_for(store)
         truth = owned_session_files(directory, "7")

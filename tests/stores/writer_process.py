@@ -10,6 +10,7 @@ from tests.stores.devices import Device, log_in, log_out
 async def write_forever(directory, session_ids):
     """Rewrite the sessions over and over with large payloads, until killed."""
     store = FileStore(directory)
+    print("writing", flush=True)  # the test's kill lands after this, never during start-up
     n = 0
     while True:
         n += 1
@@ -32,6 +33,7 @@ async def owner_churn(directory, owner):
     manager = SessionManager(FileStore(directory), ttl=3600, max_age=7200)
     devices = [Device(agent=f"Churn/{n}") for n in range(4)]
     rng = random.Random()
+    print("churning", flush=True)  # the test's kill lands after this, never during start-up
     while True:
         device = rng.choice(devices)
         step = rng.random()
