@@ -93,7 +93,7 @@ class ChangePasswordHandler(_AccountArea):
         username = self.current_user["username"]
         throttle = self.application.login_throttle
         address, throttled_name = self.client_address, throttle_key(username)
-        wait = throttle.retry_after(address, throttled_name)
+        wait = await throttle.retry_after(address, throttled_name)
         if wait > 0:
             seconds = whole_seconds(wait)
             self.set_header("Retry-After", str(seconds))
@@ -107,7 +107,7 @@ class ChangePasswordHandler(_AccountArea):
         elif len(current) > MAX_PASSWORD_LENGTH * 4 or not await IOLoop.current().run_in_executor(
                 pool, self.users.verify_password, self.current_user["id"], current):
             # A wrong current password is a failed login: a stolen session cannot guess its way on.
-            throttle.failed(address, throttled_name)
+            await throttle.failed(address, throttled_name)
             log.info("password change refused: wrong current password (address %s)", address)
             errors["current_password"] = WRONG_PASSWORD
         if strength.problem is not None:
@@ -115,7 +115,7 @@ class ChangePasswordHandler(_AccountArea):
         if errors:
             await self.show_account(status=400, errors=errors, strength=strength if new else None)
             return
-        throttle.succeeded(address, throttled_name)
+        await throttle.succeeded(address, throttled_name)
         await IOLoop.current().run_in_executor(pool, self.users.change_password, self.current_user["id"], new)
         # This session gets a new id; every other session of the account ends (as Django does).
         async with self.update_session() as session:
