@@ -21,7 +21,7 @@ from typing import AsyncIterator, Callable, TypeVar
 
 from . import file_io
 from .store import (
-    LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key, short_id,
+    LockedSession, StoreFull, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key, short_id,
 )
 
 log = logging.getLogger("sessions.file")
@@ -161,6 +161,9 @@ class FileStore:
             raise StoreUnavailable(f"{self._directory} does not answer: {error or 'timed out'}") from None
         if not writable:
             raise StoreUnavailable(f"{self._directory} is missing or not writable")
+        refusing = await self._run(file_io.refusing_writes, self._directory)
+        if refusing is not None:
+            raise StoreFull(f"{self._directory} is {refusing.replace('_', '-')}", state=refusing)
 
     async def close(self) -> None:
         self._io.shutdown(wait=True)
@@ -199,9 +202,8 @@ class FileStore:
 
         async def attempt() -> None:
             nonlocal running
-            running = asyncio.ensure_future(self._run(
-                file_io.apply_and_unlock, self._directory, held.session_id, payload, expires_at,
-                held.pending_destroy, fd))
+            running = self._submit(file_io.apply_and_unlock, self._directory, held.session_id, payload,
+                                   expires_at, held.pending_destroy, fd)
             await asyncio.shield(running)
 
         try:
@@ -221,7 +223,7 @@ class FileStore:
     async def _try_lock_and_read(self, session_id: str) -> tuple[int | None, dict | None, Exception | None]:
         # If the request is cancelled while the pool takes the lock, the thread still takes it:
         # release it when it arrives, or the stripe would stay locked for every process.
-        attempt = asyncio.ensure_future(self._run(file_io.try_lock_and_read, self._directory, session_id))
+        attempt = self._submit(file_io.try_lock_and_read, self._directory, session_id)
         try:
             return await asyncio.shield(attempt)
         except asyncio.CancelledError:
@@ -247,6 +249,9 @@ class FileStore:
                 if number + 1 == attempts:
                     raise
             except OSError as error:
+                if error.errno in file_io.REFUSING_ERRNOS:
+                    raise StoreFull(f"cannot {what}: {file_io.describe(error)}",
+                                    state=file_io.REFUSING_ERRNOS[error.errno]) from error
                 if error.errno not in file_io.TRANSIENT_ERRNOS:
                     raise StoreUnavailable(f"cannot {what}: {file_io.describe(error)}") from error
                 if number + 1 == attempts:
@@ -257,8 +262,12 @@ class FileStore:
         raise AssertionError("unreachable")
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._io, function, *args)
+        return await self._submit(function, *args)
+
+    def _submit(self, function: Callable[..., T], *args: object) -> asyncio.Future:
+        # The executor's own future, not a Task around a coroutine: a Task per system-call trip
+        # cost more CPU than the trip's hand-off itself.
+        return asyncio.get_running_loop().run_in_executor(self._io, function, *args)
 
 
 def _failed(done: asyncio.Future) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import logging
 import os
 import secrets
@@ -25,7 +24,8 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
-from .store import StoreStats, is_valid_session_id, short_id
+from . import codec
+from .store import StoreStats, is_valid_session_id, roll_due, short_id
 
 log = logging.getLogger("sessions.file")
 
@@ -48,6 +48,9 @@ TRANSIENT_ERRNOS = frozenset({
     errno.ENOMEM, errno.ENOBUFS, errno.ESTALE, errno.ETIMEDOUT,
 })
 
+# Errors of a file system that refuses writes until an operator acts: StoreFull, in its state.
+REFUSING_ERRNOS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read_only"}
+
 
 class Undecodable(Exception):
     """The file exists but does not hold a session we can read; carries the inode we read."""
@@ -63,7 +66,8 @@ def session_path(directory: str, session_id: str) -> str:
 
 
 def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None:
-    """The session's data, or None when there is no live session; with extend_ttl, roll its expiry."""
+    """The session's data, or None when there is no live session; with extend_ttl, roll its expiry
+    to now + extend_ttl when a roll is due (store.roll_due)."""
     try:
         fd = os.open(session_path(directory, session_id), os.O_RDONLY)
     except FileNotFoundError:
@@ -74,7 +78,8 @@ def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None
         if status.st_mtime <= now:
             return None  # expired: the sweeper deletes it; it is never brought back
         data = decode(_read_all(fd, status.st_size), status.st_ino)
-        if extend_ttl is not None:
+        # Rolled only when due (store.roll_due): most reads then change nothing on the disk.
+        if extend_ttl is not None and roll_due(status.st_mtime - now, extend_ttl):
             expires_at = now + extend_ttl
             # On the descriptor we read: if a writer replaced the file meanwhile, this touches
             # the old inode only, and the new file carries its own fresh expiry.
@@ -378,6 +383,15 @@ def _unlink_if_expired(paths: list[str]) -> int:
     return removed
 
 
+def refusing_writes(directory: str | os.PathLike) -> str | None:
+    """"full" when the folder's file system has no space left for us, "read_only" when it is
+    mounted read-only; None otherwise (two fields of one statvfs)."""
+    status = os.statvfs(directory)
+    if status.f_flag & os.ST_RDONLY:
+        return "read_only"
+    return "full" if status.f_bavail == 0 else None
+
+
 def describe(error: OSError) -> str:
     """What went wrong, for messages and logs: the errno's name and text, never the file name
     (which holds a full session id)."""
@@ -394,12 +408,12 @@ def _read_all(fd: int, size: int) -> bytes:
 
 
 def encode(data: dict) -> bytes:
-    return json.dumps({"v": FORMAT_VERSION, "data": data}, separators=(",", ":")).encode()
+    return codec.encode({"v": FORMAT_VERSION, "data": data})
 
 
 def decode(raw: bytes, inode: int) -> dict:
     try:
-        document = json.loads(raw)
+        document = codec.decode(raw)
     except Exception as error:
         # Not only JSONDecodeError: invalid UTF-8 (UnicodeDecodeError), nesting deeper than the
         # parser's stack (RecursionError), an integer of thousands of digits (ValueError), ...

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -23,8 +22,9 @@ from typing import Any, AsyncIterator, Callable, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
+from . import codec
 from .store import (
-    LockedSession, OwnerIndex, SessionStore, check_owner, derived_id, is_valid_session_id,
+    LockedSession, OwnerIndex, SessionStore, StoreUnavailable, check_owner, derived_id, is_valid_session_id,
     new_session_id, short_id,
 )
 
@@ -161,9 +161,10 @@ class SessionManager:
             raise TypeError(f"the {self.store.name} store offers no owner index")
         return self.store
 
-    async def load(self, handler: CookieJar) -> Session:
+    async def load(self, handler: CookieJar, *, read_only: bool = False) -> Session:
         """The request's session as a snapshot, for reading: never locked, never saved. Rolls the
-        ttl of a known session (and, at most once a minute, an owned session's "last seen").
+        ttl of a known session (and, at most once a minute, an owned session's "last seen"), unless
+        read_only (a HEAD, which changes nothing).
         Changes go through `transaction`.
 
         It never sets or clears the cookie: a slow read answered after a login in another tab
@@ -171,15 +172,16 @@ class SessionManager:
         session_id = self._session_id_from_cookie(handler)
         if session_id is None:
             return Session()
-        data = await self.store.load(session_id, extend_ttl=self.ttl)
+        data = await self.store.load(session_id, extend_ttl=None if read_only else self.ttl)
         if data is None:
             return Session()  # unknown or expired: never adopted
         session = _session_from(data, session_id)
         now = time.time()
         if self._past_max_age(session.meta, now):
-            await self._end_past_max_age(session_id, session.owner)
+            if not read_only:
+                await self._end_past_max_age(session_id, session.owner)
             return Session()
-        if session.owner is not None and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION:
+        if not read_only and session.owner is not None and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION:
             await self._roll_last_seen(handler, session)
         return session
 
@@ -217,8 +219,33 @@ class SessionManager:
                 # After the release: the session is gone (or owned by another) before its entry.
                 await self.index.discard_owned(old_owner, [session_id])
 
+    async def end(self, handler: CookieJar) -> bool:
+        """Log out: destroy the request's session and clear its cookie, whatever the store does.
+        Through `transaction` when the store allows it; a store that refuses that (a full Redis
+        refuses the lock's write) gets a plain delete, which a full Redis still allows (an owner
+        index's entry left behind is dropped when next listed). False, logged, when even that
+        failed: the session then lives until its ttl, but this browser no longer points at it."""
+        session_id = self._session_id_from_cookie(handler)
+        try:
+            async with self.transaction(handler) as session:
+                session.end()
+            return True
+        except SessionMoved:
+            handler.clear_cookie(self.cookie_name)  # a login replaced that id already: nothing to delete
+            return True
+        except StoreUnavailable as error:
+            handler.clear_cookie(self.cookie_name)
+            log.warning("session %s: cannot end it under its lock (%s); deleting it without",
+                        short_id(session_id), error)
+        try:
+            await self.store.destroy(session_id)
+        except StoreUnavailable as error:
+            log.error("session %s: cannot delete it at logout: %s (its cookie is cleared)", short_id(session_id), error)
+            return False
+        return True
+
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
-                      *, before: str, old_owner: str | None = None) -> None:
+                      *, before: bytes, old_owner: str | None = None) -> None:
         """Decide what the end of a transaction writes. Changes to the held session are written
         by the store as it releases the lock; a new id is saved at once."""
         old_id = session.id
@@ -437,10 +464,10 @@ def _request_client(handler: Any) -> tuple[str, str]:
     return request.headers.get("User-Agent", ""), request.remote_ip or ""
 
 
-def _fingerprint(data: dict, meta: dict) -> str:
+def _fingerprint(data: dict, meta: dict) -> bytes:
     # Canonical JSON: tells "changed" from "unchanged", and rejects data a store could not keep
     # before anything is written.
-    return json.dumps([data, meta], sort_keys=True, separators=(",", ":"))
+    return codec.fingerprint([data, meta])
 
 
 class Sweeper:
