@@ -1,4 +1,5 @@
-"""Checkout: the shipping form, then the order placed and the cart emptied while the session is locked.
+"""Checkout: the shipping form, then the order placed and the cart emptied while the cart (the
+account's record in the session store) is locked.
 
 A visitor chooses between logging in (the cart is kept) and checking out as a guest with an email
 address: a guest's order belongs to no account, and their session keeps its id (`guest_orders`),
@@ -34,6 +35,9 @@ ORDER_PLACED_CART_KEPT = (
     "Your order #{order_id} is placed, but we could not empty your cart just now. "
     "Please do not check out again; remove its items when the shop is back."
 )
+# The hidden field of the checkout form shown to a logged-in person: a POST carrying it without a
+# login is an account whose session ended, not a guest.
+ACCOUNT_FORM_FIELD = "for_account"
 EMPTY_CART = "Your cart is empty. Add something to it before checking out."
 ALREADY_PLACED = "This order was already placed; here it is. Nothing was ordered twice."
 ORDER_UNCONFIRMED = (
@@ -72,6 +76,11 @@ class CheckoutHandler(BaseHandler):
         await self.show_form(cart=cart, form=form, errors={})
 
     async def post(self) -> None:
+        if self.current_user is None and self.get_body_argument(ACCOUNT_FORM_FIELD, None) is not None:
+            # The form was an account's, and its login ended meanwhile (it ran out, or was ended
+            # from another device): not a guest's checkout; log in and come back to it.
+            self.session_ended("/checkout")
+            return
         form = {field: self.get_body_argument(field, "") for field in FORM_FIELDS}
         # The form's one-time key: a second submit of the same form finds the order, never places
         # another. A client that sends none (a script, an old page) gets no such protection.
@@ -89,16 +98,16 @@ class CheckoutHandler(BaseHandler):
             return
         if await show_settled_checkout(self):
             return
-        if self.session.get(PENDING_CHECKOUT):
+        if self.cart_holder.get(PENDING_CHECKOUT):
             raise ShopError(503, STILL_SETTLING)
         order = already_placed = unconfirmed = None
-        # The order is written while the session is locked: a second tab placing the same cart
-        # at the same moment waits, then finds the cart already empty.
+        # The order is written while the cart is locked: a second tab (or device) placing the same
+        # cart at the same moment waits, then finds the cart already empty.
         try:
-            async with self.update_session() as session:
+            async with self.update_cart() as holder:
                 cart = self.cart  # as read under the lock
                 user_id = self.current_user["id"] if self.current_user else None
-                guest_orders = guest_order_ids(session)
+                guest_orders = guest_order_ids(holder)
                 if checkout_key is not None:
                     # A form submitted again (Back, then Place order) shows its order and leaves
                     # the cart alone: what is in it now was added since. A guest's only if this
@@ -116,13 +125,13 @@ class CheckoutHandler(BaseHandler):
                     except DatabaseUnavailable as error:
                         if not (error.outcome_unknown and checkout_key is not None):
                             raise
-                        # Saved with the session (the cart kept): the next visit settles it.
-                        session[PENDING_CHECKOUT] = {"key": checkout_key, "user_id": user_id}
+                        # Saved with the cart (kept as it is): the next visit settles it.
+                        holder[PENDING_CHECKOUT] = {"key": checkout_key, "user_id": user_id}
                         unconfirmed = error
                     else:
-                        session["cart"] = {}
+                        holder["cart"] = {}
                         if user_id is None:
-                            session["guest_orders"] = [*guest_orders, order.id][-MAX_GUEST_ORDERS:]
+                            holder["guest_orders"] = [*guest_orders, order.id][-MAX_GUEST_ORDERS:]
         except ShopError as error:
             if order is None:
                 raise
@@ -177,7 +186,8 @@ async def settle_pending_checkout(handler: BaseHandler) -> Order | None:
     """The order of this session's pending checkout if it was placed after all (its lines then
     leave the cart); None if there is none pending, it was not placed (the marker goes), or the
     database still does not answer (the marker stays, for the next visit)."""
-    pending = (await handler.load_session()).get(PENDING_CHECKOUT)
+    await handler.load_session()
+    pending = handler.cart_holder.get(PENDING_CHECKOUT)
     if not isinstance(pending, dict) or not isinstance(pending.get("key"), str):
         return None
     user_id = pending.get("user_id") if type(pending.get("user_id")) is int else None
@@ -187,15 +197,15 @@ async def settle_pending_checkout(handler: BaseHandler) -> Order | None:
     except DatabaseUnavailable as error:
         log.info("pending checkout not settled yet: %s", error)
         return None
-    async with handler.update_session() as session:
-        if session.get(PENDING_CHECKOUT) != pending:
+    async with handler.update_cart() as holder:
+        if holder.get(PENDING_CHECKOUT) != pending:
             return None  # another request of this person settled it meanwhile
-        del session[PENDING_CHECKOUT]
+        del holder[PENDING_CHECKOUT]
         if order is not None:
-            session["cart"] = remove_ordered(clean_cart(session.get("cart")),
-                                             {line.product_id: line.quantity for line in order.lines})
+            holder["cart"] = remove_ordered(clean_cart(holder.get("cart")),
+                                            {line.product_id: line.quantity for line in order.lines})
             if order.user_id is None:
-                session["guest_orders"] = [*guest_order_ids(session), order.id][-MAX_GUEST_ORDERS:]
+                holder["guest_orders"] = [*guest_order_ids(holder), order.id][-MAX_GUEST_ORDERS:]
     log.info("pending checkout settled: %s", f"order {order.id} was placed" if order else "nothing was placed")
     return order
 
