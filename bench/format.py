@@ -234,7 +234,8 @@ def format_misses(report: Report, targets: list[Target]) -> str:
         profile = report.profiles.get(target.row)
         if profile is not None:
             areas, leaves = profile
-            text += (" Profile of its Python work (py-spy --gil): " + ", ".join(f"{name} {share:.0%}" for share, name in areas[:5])
+            text += (f" Profile of {label(target.row, 1)}, its Python work (py-spy --gil): "
+                     + ", ".join(f"{name} {share:.0%}" for share, name in areas[:5])
                      + "; hottest frames: " + ", ".join(f"`{name}` {share:.0%}" for share, name in leaves[:3]) + ".")
         lines.append(text)
     return "\n".join(lines)

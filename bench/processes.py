@@ -112,9 +112,10 @@ class Service:
     """A server subprocess in its own process group, ready once `ready_path` answers 200."""
 
     def __init__(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, port: int,
-                 ready_path: str, log: Path) -> None:
+                 ready_path: str, log: Path, ready_timeout: float = 60) -> None:
         self.name, self.argv, self.env, self.cwd = name, argv, env, cwd
         self.port, self.ready_path, self.log = port, ready_path, log
+        self.ready_timeout = ready_timeout
         self.base_url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
@@ -132,7 +133,7 @@ class Service:
             self.process = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_for_healthz(self.base_url, timeout=60, alive=lambda: self.process.poll() is None,
+            wait_for_healthz(self.base_url, timeout=self.ready_timeout, alive=lambda: self.process.poll() is None,
                              path=self.ready_path)
         except RuntimeError:  # it exited
             self.stop()
