@@ -210,6 +210,20 @@ class RedisServer:
     def cpu_seconds(self) -> float:
         return session_cpu_seconds(self.process.pid) if self.process is not None else 0.0
 
+    def command_calls(self) -> dict[str, int]:
+        """Calls by command since it started (INFO commandstats)."""
+        from bench.parse import parse_commandstats
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(b"INFO commandstats\r\n")
+            reply = b""
+            while not 0 < _bulk_length(reply) <= len(reply):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        return parse_commandstats(reply.decode("utf-8", "replace"))
+
     def _pong(self) -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
             sock.sendall(b"PING\r\n")
@@ -221,6 +235,14 @@ class RedisServer:
             stop_group(self.process)
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _bulk_length(reply: bytes) -> int:
+    """The whole length of a RESP bulk string reply (`$N\\r\\n` + N bytes + `\\r\\n`), from its header."""
+    header, sep, _ = reply.partition(b"\r\n")
+    if not sep or not header.startswith(b"$"):
+        return 0
+    return len(header) + 2 + int(header[1:]) + 2
 
 
 def run_logged(argv: list[str], log: Path, *, timeout: float, cwd: Path = REPO,
