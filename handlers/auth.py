@@ -86,6 +86,7 @@ class LoginHandler(_AccountHandler):
             seconds = whole_seconds(wait)
             log.info("login refused for %ds: too many failures (address %s)", seconds, address)
             self.set_header("Retry-After", str(seconds))
+            self.application.metrics.refused(429, "login_throttle")
             await self.show_form(status=429, username=throttled_name, message=TOO_MANY_FAILURES.format(seconds=seconds))
             return
         user = await self._authenticate(username, password)
@@ -116,7 +117,7 @@ class RegisterHandler(_AccountHandler):
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "", strip=False)
         try:
-            self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS)
+            self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS, "register_limit")
         except ShopError as error:
             self.set_header("Retry-After", str(error.retry_after))
             await self.show_form(status=429, username=username[:MAX_USERNAME_LENGTH], message=error.message)

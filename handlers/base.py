@@ -83,12 +83,15 @@ def make_template_env(template_path: str) -> Environment:
 
 class ShopError(tornado.web.HTTPError):
     """An error with a message for the person, shown on the error page with the given status;
-    retry_after (seconds) is sent as Retry-After."""
+    retry_after (seconds) is sent as Retry-After; cause names a refusal for the metrics
+    (handlers.metrics.REFUSAL_CAUSES), counted when the error page is sent."""
 
-    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None,
+                 cause: str | None = None) -> None:
         super().__init__(status_code)
         self.message = message
         self.retry_after = retry_after
+        self.cause = cause
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -150,6 +153,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def count_in_flight(self) -> None:
         """Count this request until on_finish(), so a shutdown waits for it."""
         self.application.in_flight.started()
+        self.application.metrics.request_started()
         self._counted = True
 
     async def head(self, *args: Any, **kwargs: Any) -> None:
@@ -166,18 +170,20 @@ class BaseHandler(tornado.web.RequestHandler):
         return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
                               self.application.config.limits.trusted_proxies)
 
-    def check_rate(self, bucket: TokenBucket, message: str) -> None:
-        """Spend one of this client's tokens in bucket, or raise 429 with message (it may hold {seconds})."""
+    def check_rate(self, bucket: TokenBucket, message: str, cause: str) -> None:
+        """Spend one of this client's tokens in bucket, or raise 429 with message (it may hold {seconds});
+        cause names the limit in the metrics."""
         wait = bucket.take(self.client_address)
         if wait > 0:
             seconds = whole_seconds(wait)
             log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
-            raise ShopError(429, message.format(seconds=seconds), retry_after=seconds)
+            raise ShopError(429, message.format(seconds=seconds), retry_after=seconds, cause=cause)
 
     def on_finish(self) -> None:
         if self._counted:
             self._counted = False
             self.application.in_flight.finished()
+            self.application.metrics.request_finished()
 
     def check_xsrf_cookie(self) -> None:
         """Deferred to prepare(): Tornado calls this before prepare(), and the 403 page should show
@@ -202,7 +208,7 @@ class BaseHandler(tornado.web.RequestHandler):
             except StoreUnavailable as error:
                 # The store's message names the operation and the cause (errno), never a full id.
                 log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
-                raise ShopError(503, UNAVAILABLE_MESSAGE) from None
+                raise ShopError(503, UNAVAILABLE_MESSAGE, cause="session_store") from None
             self._show_session(session)
         return self.session
 
@@ -234,10 +240,10 @@ class BaseHandler(tornado.web.RequestHandler):
                 yield session
                 if session.id is None and session and not session.ended:
                     # About to store a new session: one client may not create them without limit.
-                    self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
+                    self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE, "session_limit")
         except StoreUnavailable as error:
             log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
-            raise ShopError(503, UNAVAILABLE_MESSAGE) from None
+            raise ShopError(503, UNAVAILABLE_MESSAGE, cause="session_store") from None
         except SessionMoved:
             raise ShopError(409, MOVED_MESSAGE) from None
         self._show_session(session)
@@ -349,6 +355,9 @@ class BaseHandler(tornado.web.RequestHandler):
             # Raised by the domain (which knows no HTTP) and uncaught: a 503, not a 500.
             status_code = 503
             self.set_status(status_code)
+            self.application.metrics.refused(503, "database")
+        elif isinstance(error, ShopError) and error.cause is not None:
+            self.application.metrics.refused(status_code, error.cause)
         message = _error_message(status_code, error)
         if isinstance(error, ShopError) and error.retry_after is not None:
             self.set_header("Retry-After", str(error.retry_after))

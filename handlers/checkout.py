@@ -70,6 +70,7 @@ class CheckoutHandler(BaseHandler):
                         order = await IOLoop.current().run_in_executor(
                             None, self.orders.place, self.current_user["id"], cart, address, checkout_key
                         )
+                        self.application.metrics.order_placed()
                     except OrderError as error:
                         raise ShopError(400, str(error)) from None
                     session["cart"] = {}

@@ -12,7 +12,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from handlers.base import BaseHandler
-from sessions import StoreUnavailable
+from sessions import SessionStore, StoreUnavailable
 from shop.db import Database
 
 HOSTNAME = socket.gethostname()
@@ -61,8 +61,13 @@ class HealthHandler(BaseHandler):
         })
 
     async def _session_store_state(self) -> str:
-        try:
-            await self.application.session_store.ping()
-        except StoreUnavailable:
-            return "unavailable"
-        return "ok"
+        return await session_store_state(self.application.session_store)
+
+
+async def session_store_state(store: SessionStore) -> str:
+    """"ok" when the session store answers its ping, else "unavailable" (for /healthz and /metrics)."""
+    try:
+        await store.ping()
+    except StoreUnavailable:
+        return "unavailable"
+    return "ok"

@@ -15,12 +15,17 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import tornado.httputil
 import tornado.iostream
 from tornado.httpserver import HTTPServer
 
 from config import Limits
+from handlers.logs import REQUEST_ID_HEADER, choose_request_id, request_id
+
+if TYPE_CHECKING:
+    from handlers.application import ShopApplication
 
 log = logging.getLogger("shop.server")
 
@@ -93,22 +98,31 @@ async def _answer_and_close(stream: tornado.iostream.IOStream, response: bytes) 
 
 
 class _BodyLimit(tornado.httputil.HTTPMessageDelegate):
-    """Answers 413 from the headers alone when the declared body is larger than the limit."""
+    """Gives the request its id (handlers/logs.py), and answers 413 from the headers alone when the
+    declared body is larger than the limit."""
 
     def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate,
-                 connection: tornado.httputil.HTTPConnection, max_body_size: int) -> None:
+                 connection: tornado.httputil.HTTPConnection, server: ShopHTTPServer) -> None:
         self._delegate = delegate
         self._connection = connection
-        self._max_body_size = max_body_size
+        self._server = server
+        self._max_body_size = server.limits.max_body_size
 
     def headers_received(self, start_line, headers):
+        remote_ip = getattr(getattr(self._connection, "context", None), "remote_ip", None)
+        from_proxy = remote_ip is not None and _trusted(remote_ip, self._server.limits.trusted_proxies)
+        # Set here, in the connection's task: the handler's task, started after this, inherits it.
+        request_id.set(choose_request_id(headers.get(REQUEST_ID_HEADER), from_proxy))
+        headers[REQUEST_ID_HEADER] = request_id.get()
         if _declared_length(headers) > self._max_body_size:
+            self._server.application.metrics.refused(413, "body_size")
             log.info("refused a %s %s body of %s bytes (limit %d)", start_line.method,
                      start_line.path[:100], headers.get("Content-Length"), self._max_body_size)
             # Detached, Tornado reads none of the body; the stream is ours to answer and close.
             stream = self._connection.detach()
             message = TOO_LARGE_MESSAGE.format(size=self._max_body_size // 1024)
-            asyncio.ensure_future(_answer_and_close(stream, _plain_response(413, "Content Too Large", message)))
+            asyncio.ensure_future(_answer_and_close(stream, _plain_response(
+                413, "Content Too Large", message, f"{REQUEST_ID_HEADER}: {request_id.get()}\r\n")))
             return None
         return self._delegate.headers_received(start_line, headers)
 
@@ -131,7 +145,7 @@ class ShopHTTPServer(HTTPServer):
     """Tornado's HTTPServer with the shop's limits (see the module docstring)."""
 
     # HTTPServer is Configurable: it is set up in initialize(), which receives the constructor's arguments.
-    def initialize(self, application, limits: Limits) -> None:  # type: ignore[override]
+    def initialize(self, application: ShopApplication, limits: Limits) -> None:  # type: ignore[override]
         super().initialize(
             application,
             # Also the longest a kept-alive connection may sit idle between requests.
@@ -142,14 +156,16 @@ class ShopHTTPServer(HTTPServer):
             max_header_size=16 * 1024,
         )
         self.limits = limits
+        self.application = application
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple) -> None:
         if len(self._connections) >= self.limits.max_connections:
             log.warning("refused a connection: %d open, the limit (MAX_CONNECTIONS)", len(self._connections))
+            self.application.metrics.refused(503, "connection_cap")
             asyncio.ensure_future(_answer_and_close(
                 stream, _plain_response(503, "Service Unavailable", BUSY_MESSAGE, "Retry-After: 5\r\n")))
             return
         super().handle_stream(stream, address)
 
     def start_request(self, server_conn, request_conn):
-        return _BodyLimit(super().start_request(server_conn, request_conn), request_conn, self.limits.max_body_size)
+        return _BodyLimit(super().start_request(server_conn, request_conn), request_conn, self)

@@ -17,7 +17,8 @@ from typing import AsyncIterator, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
-from .store import LockedSession, SessionStore, is_valid_session_id, new_session_id, short_id
+from .events import NO_EVENTS, SessionEvents
+from .store import LockedSession, SessionStore, StoreUnavailable, is_valid_session_id, new_session_id, short_id
 
 log = logging.getLogger("sessions")
 
@@ -90,10 +91,12 @@ class _KeyedLocks:
 
 class SessionManager:
     def __init__(self, store: SessionStore, *, ttl: int, cookie_name: str = "session",
-                 secure: bool = False) -> None:
+                 secure: bool = False, events: SessionEvents = NO_EVENTS) -> None:
+        """events: told of every store call, failure, lock wait and session event (sessions.events)."""
         if ttl <= 0:
             raise ValueError("ttl must be positive")
         self.store = store
+        self.events = events
         self.ttl = ttl
         self.cookie_name = cookie_name
         self.secure = secure
@@ -108,8 +111,16 @@ class SessionManager:
         session_id = self._session_id_from_cookie(handler)
         if session_id is None:
             return Session()
-        data = await self.store.load(session_id, extend_ttl=self.ttl)
+        started = time.monotonic()
+        try:
+            data = await self.store.load(session_id, extend_ttl=self.ttl)
+        except StoreUnavailable as error:
+            self.events.store_failure(self.store.name, "read", error.kind)
+            raise
+        finally:
+            self.events.store_call(self.store.name, "read", time.monotonic() - started)
         if data is None:
+            self.events.session("expired")
             return Session()  # unknown or expired: never adopted
         return Session(data, session_id=session_id)
 
@@ -126,7 +137,8 @@ class SessionManager:
             yield session
             await self._commit(handler, session, before=_fingerprint({}))
             return
-        async with self._locks.hold(session_id), self.store.locked(session_id) as held:
+        waiting = time.monotonic()
+        async with self._locks.hold(session_id), self._observed_lock(session_id, waiting) as held:
             if held.data is None and await self.store.load(_moved_marker(session_id)) is not None:
                 # Starting a new session here would send its cookie over the login's newer one.
                 raise SessionMoved(f"session {short_id(session_id)} was replaced by a newer one")
@@ -134,6 +146,49 @@ class SessionManager:
             before = _fingerprint(session)
             yield session
             await self._commit(handler, session, held, before=before)
+
+    @contextlib.asynccontextmanager
+    async def _observed_lock(self, session_id: str, waiting: float) -> AsyncIterator[LockedSession]:
+        """store.locked(session_id), telling the events how long the change waited for its lock
+        since `waiting` (time.monotonic(); this process's lock included) and how long the store's
+        part of the change took: taking the lock and reading, then writing and releasing."""
+        backend = self.store.name
+        started = time.monotonic()
+        locked = self.store.locked(session_id)
+        try:
+            held = await locked.__aenter__()
+        except StoreUnavailable as error:
+            self.events.store_failure(backend, "change", error.kind)
+            self.events.store_call(backend, "change", time.monotonic() - started)
+            raise
+        locked_at = time.monotonic()
+        store_seconds = locked_at - started
+        self.events.lock_wait(backend, locked_at - waiting)
+        try:
+            yield held
+        except BaseException as error:
+            if not await locked.__aexit__(type(error), error, error.__traceback__):
+                raise
+        else:
+            released = time.monotonic()
+            try:
+                await locked.__aexit__(None, None, None)
+            except StoreUnavailable as failure:
+                self.events.store_failure(backend, "change", failure.kind)
+                raise
+            finally:
+                self.events.store_call(backend, "change", store_seconds + time.monotonic() - released)
+
+    async def _save_new(self, session_id: str, data: dict) -> None:
+        """Store a session under a new id (no lock needed: nobody else knows the id)."""
+        started = time.monotonic()
+        try:
+            await self.store.save(session_id, data, self.ttl)
+        except StoreUnavailable as error:
+            self.events.store_failure(self.store.name, "change", error.kind)
+            raise
+        finally:
+            self.events.store_call(self.store.name, "change", time.monotonic() - started)
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
                       *, before: str) -> None:
@@ -143,6 +198,7 @@ class SessionManager:
         if session.ended:
             if held is not None and old_id is not None:
                 held.destroy()
+                self.events.session("ended")
                 log.info("session %s ended", short_id(old_id))
             handler.clear_cookie(self.cookie_name)
             session.id = None
@@ -151,25 +207,27 @@ class SessionManager:
             if not session:
                 return  # lazy: nothing written, nothing stored, no cookie
             session.id = new_session_id()
-            await self.store.save(session.id, dict(session), self.ttl)
+            await self._save_new(session.id, dict(session))
             self._set_cookie(handler, session.id)
+            self.events.session("created")
             log.info("session %s created", short_id(session.id))
         elif session.regenerate_requested:
             # The new id is fresh and unknown to everyone, so it needs no lock of its own.
             session.id = new_session_id()
-            await self.store.save(session.id, dict(session), self.ttl)
+            await self._save_new(session.id, dict(session))
             # The old id goes; a marker under another id says, for a while, that it moved, so a
             # request of another tab still carrying it is refused instead of starting a session.
             await self.store.save(_moved_marker(old_id), {"moved": True}, MOVED_MARKER_TTL)
             held.destroy()
             self._set_cookie(handler, session.id)
+            self.events.session("regenerated")
             log.info("session %s regenerated as %s", short_id(old_id), short_id(session.id))
         elif _fingerprint(session) != before:
             held.save(dict(session), self.ttl)
         session.regenerate_requested = False
 
     def start_sweeper(self, interval: float) -> "Sweeper":
-        sweeper = Sweeper(self.store, interval)
+        sweeper = Sweeper(self.store, interval, events=self.events)
         sweeper.start()
         return sweeper
 
@@ -208,10 +266,11 @@ class Sweeper:
     """Deletes expired sessions every `interval` seconds. The store does the work off the event loop;
     this only schedules it and never runs two sweeps at once."""
 
-    def __init__(self, store: SessionStore, interval: float) -> None:
+    def __init__(self, store: SessionStore, interval: float, *, events: SessionEvents = NO_EVENTS) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.store = store
+        self.events = events
         self.interval = interval
         self._callback = PeriodicCallback(self._tick, interval * 1000)
         self._running: asyncio.Task | None = None
@@ -233,8 +292,12 @@ class Sweeper:
         started = time.monotonic()
         try:
             removed = await self.store.sweep_expired()
-        except Exception:
+        except Exception as error:
+            self.events.store_failure(self.store.name, "sweep", getattr(error, "kind", "unavailable"))
             log.exception("session sweep failed")
             return 0
+        finally:
+            self.events.store_call(self.store.name, "sweep", time.monotonic() - started)
+        self.events.session("swept", removed)
         log.info("session sweep: %d expired removed in %.3fs", removed, time.monotonic() - started)
         return removed

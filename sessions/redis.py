@@ -23,9 +23,10 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .events import NO_EVENTS, SessionEvents
 from .store import LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, short_id
 
 log = logging.getLogger("sessions.redis")
@@ -75,9 +76,11 @@ class RedisStore:
     expires_by_itself = True
 
     def __init__(self, url: str, *, prefix: str = "shop:session:", timeout: float = 2.0, retries: int = 5,
-                 retry_delay: float = 0.05, lock_lease: float = 10.0, lock_timeout: float = 30.0) -> None:
+                 retry_delay: float = 0.05, lock_lease: float = 10.0, lock_timeout: float = 30.0,
+                 events: SessionEvents = NO_EVENTS) -> None:
         if retries < 0:
             raise ValueError("retries must be 0 or more")
+        self.events = events
         if timeout <= 0 or lock_lease <= 0 or lock_timeout <= 0:
             raise ValueError("timeout, lock_lease and lock_timeout must be positive")
         self.prefix = prefix
@@ -99,7 +102,7 @@ class RedisStore:
     def from_settings(cls, settings: StoreSettings) -> RedisStore:
         if settings.url is None:
             raise ValueError("the redis store needs a url")
-        options: dict = {"retries": settings.retries}
+        options: dict = {"retries": settings.retries, "events": settings.events or NO_EVENTS}
         if settings.key_prefix is not None:
             options["prefix"] = settings.key_prefix
         if settings.timeout is not None:
@@ -184,7 +187,7 @@ class RedisStore:
             except (RedisError, asyncio.TimeoutError) as error:
                 failure = error
                 break
-        raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
+        raise StoreUnavailable(f"redis does not answer: {_reason(failure)}", kind=_kind(failure)) from None
 
     async def close(self) -> None:
         if self._background:
@@ -209,7 +212,8 @@ class RedisStore:
             if answer[0] == 1:
                 return self._decode(session_id, answer[1])
             if time.monotonic() > deadline:
-                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s")
+                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s",
+                                       kind="timeout")
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.1)
 
@@ -224,7 +228,7 @@ class RedisStore:
             return
         raise StoreUnavailable(
             f"lost the lock of session {short_id(session_id)} (its {self.lock_lease}s lease ran out "
-            "before the change was written): nothing was written")
+            "before the change was written): nothing was written", kind="timeout")
 
     async def _unlock_quietly(self, session_id: str, token: str) -> None:
         try:
@@ -260,9 +264,10 @@ class RedisStore:
                 await self._drop_idle_connections()
                 if attempt + 1 == attempts:
                     raise StoreUnavailable(f"cannot {what} session {short_id(session_id)} after {attempts} "
-                                           f"tries: {_reason(error)}") from error
+                                           f"tries: {_reason(error)}", kind=_kind(error)) from error
             except RedisError as error:
-                raise StoreUnavailable(f"cannot {what} session {short_id(session_id)}: {_reason(error)}") from error
+                raise StoreUnavailable(f"cannot {what} session {short_id(session_id)}: {_reason(error)}",
+                                       kind=_kind(error)) from error
             await asyncio.sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
 
@@ -285,6 +290,7 @@ class RedisStore:
         except ValueError:
             data = None
         if not isinstance(data, dict):
+            self.events.store_failure(self.name, "read", "corrupt")
             log.warning("session %s does not hold a JSON object: read as no session", short_id(session_id))
             return None
         return data
@@ -300,6 +306,16 @@ def _ms(seconds: float) -> int:
 
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _kind(error: BaseException) -> str:
+    """The kind of a failed call, as sessions.events.FAILURE_KINDS names it."""
+    if isinstance(error, (RedisTimeoutError, asyncio.TimeoutError)):
+        return "timeout"
+    # A Redis at maxmemory with noeviction refuses writes: "OOM command not allowed when used memory > 'maxmemory'".
+    if isinstance(error, ResponseError) and str(error).startswith("OOM"):
+        return "full"
+    return "unavailable"
 
 
 def _reason(error: BaseException) -> str:

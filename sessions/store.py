@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncContextManager, Callable, Protocol
 
+from .events import SessionEvents
+
 # secrets.token_urlsafe(32) is 32 random bytes in unpadded base64url: always 43 characters.
 SESSION_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
 
@@ -46,7 +48,14 @@ class InvalidSessionId(StoreError, ValueError):
 
 
 class StoreUnavailable(StoreError):
-    """The store could not be read or written, after its retries. Nothing was changed."""
+    """The store could not be read or written, after its retries. Nothing was changed.
+
+    `kind` says why, for an operator's counts (sessions.events.FAILURE_KINDS): "unavailable" (cannot
+    reach it, or it refused), "timeout" (no answer in time, or a lock that stayed taken), "full"."""
+
+    def __init__(self, message: str, *, kind: str = "unavailable") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class StoreSettings:
     url: str | None = None  # a network store's server, e.g. redis://host:6379/0
     key_prefix: str | None = None  # a network store's key prefix
     timeout: float | None = None  # seconds any one call to a network store may take
+    events: SessionEvents | None = None  # told of corrupt sessions found (see sessions.events)
 
 
 @dataclass(frozen=True)
