@@ -177,7 +177,8 @@ class BaseHandler(tornado.web.RequestHandler):
         if wait > 0:
             seconds = whole_seconds(wait)
             log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
-            raise ShopError(429, message.format(seconds=seconds), retry_after=seconds, cause=cause)
+            self.application.metrics.refused(429, cause)
+            raise ShopError(429, message.format(seconds=seconds), retry_after=seconds)
 
     def on_finish(self) -> None:
         if self._counted:
