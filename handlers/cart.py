@@ -1,7 +1,9 @@
 """The cart: its page, its JSON view, and the three changes (add, update, remove).
 
 Every change is validated inside the session transaction, so a refused change saves nothing; the
-person then sees the page the form was on again, with the message at the field.
+person then sees the page the form was on again, with the message at the field. A change that
+carries a one-time key (the forms' `idempotency_key` field, the JSON API's `Idempotency-Key`
+header) and was made already is answered as it was then, and not made again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from markupsafe import Markup
 
 from handlers.base import BaseHandler, ShopError
 from handlers.catalog import render_product_page
+from shop import idempotency
 from shop.cart import CartError, CartLine, add_item, clean_cart, parse_quantity, remove_item, set_quantity
 
 
@@ -76,12 +79,18 @@ class _CartChangeHandler(BaseHandler):
 
     async def post(self) -> None:
         product_id = self.get_body_argument("product_id", "").strip()
+        change = self.change_fingerprint(product_id)
         try:
             async with self.update_session() as session:
                 if not product_id:
                     raise ShopError(400, "Please choose a product.")
-                cart, message = self.change(clean_cart(session.get("cart")), product_id)
-                session["cart"] = cart
+                # The check and the change in one locked step: a retry cannot slip in between.
+                message = idempotency.outcome(session, change) if change else None
+                if message is None:
+                    cart, message = self.change(clean_cart(session.get("cart")), product_id)
+                    session["cart"] = cart
+                    if change:
+                        idempotency.remember(session, change, message)
         except CartError as error:
             # Raised inside the block, so nothing was saved; self.session is the cart as it was.
             if self.wants_json():
@@ -97,6 +106,17 @@ class _CartChangeHandler(BaseHandler):
         # After the block: a message only once the change is saved.
         self.flash(message, "success")
         self.redirect("/cart", status=303)
+
+    def change_fingerprint(self, product_id: str) -> str | None:
+        """What identifies this change if it carries a one-time key (None without one); 400 for a
+        key that is not one of ours."""
+        key = self.request.headers.get("Idempotency-Key") or self.get_body_argument("idempotency_key", None)
+        if key is None:
+            return None
+        if not idempotency.KEY_PATTERN.fullmatch(key):
+            raise ShopError(400, "This form has expired. Please reload the page and try again.")
+        return idempotency.fingerprint(key, self.request.path, product_id,
+                                       self.get_body_argument("quantity", "").strip())
 
     def product_name(self, product_id: str) -> str:
         product = self.catalog.get(product_id)
