@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sessions import SessionManager, SessionMoved, StoreFull, StoreUnavailable
 
+from handlers.limits import RateLimit
 from handlers.server import client_address
 from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
 from shop.catalog import Catalog
@@ -24,7 +25,7 @@ from shop import idempotency
 from shop.db import DatabaseUnavailable
 from shop.money import format_cents
 from shop.orders import OrderStore
-from shop.throttle import TokenBucket, whole_seconds
+from shop.throttle import whole_seconds
 from shop.users import UserStore
 
 if TYPE_CHECKING:
@@ -187,10 +188,10 @@ class BaseHandler(tornado.web.RequestHandler):
         return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
                               self.application.config.limits.trusted_proxies)
 
-    def check_rate(self, bucket: TokenBucket, message: str, cause: str) -> None:
-        """Spend one of this client's tokens in bucket, or raise 429 with message (it may hold {seconds});
+    async def check_rate(self, limit: RateLimit, message: str, cause: str) -> None:
+        """Spend one of this client's tokens in limit, or raise 429 with message (it may hold {seconds});
         cause names the limit in the metrics."""
-        wait = bucket.take(self.client_address)
+        wait = await limit.take(self.client_address)
         if wait > 0:
             seconds = whole_seconds(wait)
             log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
@@ -256,7 +257,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 yield session
                 if session.id is None and session and not session.ended:
                     # About to store a new session: one client may not create them without limit.
-                    self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE, "session_limit")
+                    await self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE, "session_limit")
         except StoreUnavailable as error:
             raise self.store_unavailable(error) from None
         except SessionMoved:

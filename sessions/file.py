@@ -13,7 +13,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -21,7 +21,9 @@ from typing import AsyncIterator, Callable, TypeVar
 
 from . import file_io
 from .events import NO_EVENTS, SessionEvents
-from .store import LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, short_id
+from .store import (
+    LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key, short_id,
+)
 
 log = logging.getLogger("sessions.file")
 
@@ -53,8 +55,9 @@ class FileStore:
         self.sweep_threads = sweep_threads
         self.lock_directory = self.directory / file_io.LOCK_FOLDER
         self.quarantine_directory = self.directory / file_io.QUARANTINE_FOLDER
+        self.owners_directory = self.directory / file_io.OWNERS_FOLDER
         if create:
-            for folder in (self.directory, self.lock_directory, self.quarantine_directory):
+            for folder in (self.directory, self.lock_directory, self.quarantine_directory, self.owners_directory):
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="filestore")
         # Stats get a thread of their own so they never hold up a request's read or write.
@@ -134,6 +137,25 @@ class FileStore:
             await self._run(file_io.unlock, fd)
             raise
         await self._apply_and_unlock(held, payload, expires_at, fd)
+
+    # -- the OwnerIndex protocol: a folder of marker files per owner (file_io.py) ---------------------
+
+    async def add_owned(self, owner: str, session_id: str, ttl: int | None) -> None:
+        key = owner_key(owner)
+        check_session_id(session_id)
+        await self._retrying(f"index session {short_id(session_id)}",
+                             lambda: self._run(file_io.add_owned, self._directory, key, session_id))
+
+    async def discard_owned(self, owner: str, session_ids: Iterable[str]) -> None:
+        key = owner_key(owner)
+        ids = [check_session_id(session_id) for session_id in session_ids]
+        await self._retrying("update an owner's index",
+                             lambda: self._run(file_io.discard_owned, self._directory, key, ids))
+
+    async def owned(self, owner: str) -> dict[str, float]:
+        key = owner_key(owner)
+        return await self._retrying("read an owner's index",
+                                    lambda: self._run(file_io.owned, self._directory, key))
 
     async def ping(self, timeout: float = 2.0) -> None:
         """The folder is there and writable: two system calls, in the pool, bounded by timeout (a

@@ -5,6 +5,9 @@ Keys (all under one prefix, `shop:session:` by default):
                         nothing here ever sweeps)
     <prefix>lock:<id>   the lock of `locked(id)`: an owner token with a lease, so a holder that dies
                         blocks the session for at most the lease
+    <prefix>owner:<key> the owner index: a sorted set of an owner's session ids, scored by when each
+                        was added (key: a digest of the owner, store.owner_key); it expires once
+                        the longest-lived of its sessions must have
 
 No request ever runs KEYS or SCAN; only `stats` (for the CLI) scans.
 """
@@ -17,6 +20,7 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Iterable
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 import redis.asyncio
@@ -27,7 +31,9 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .events import NO_EVENTS, SessionEvents
-from .store import LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, short_id
+from .store import (
+    LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key, short_id,
+)
 
 log = logging.getLogger("sessions.redis")
 
@@ -66,6 +72,13 @@ redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
 return 1
 """
+# Add an entry to an owner's index, and make the index live at least as long as that session can.
+_ADD_OWNED = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' and redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+"""
 # Longer than a release can take with all its retries (each bounded by the timeout).
 _RECEIPT_MS = 60_000
 
@@ -96,6 +109,7 @@ class RedisStore:
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)
+        self._add_owned = self._redis.register_script(_ADD_OWNED)
         self._background: set[asyncio.Task] = set()
 
     @classmethod
@@ -174,6 +188,25 @@ class RedisStore:
             raise
         await self._apply_and_unlock(session_id, token, *change)
 
+    # -- the OwnerIndex protocol: a sorted set per owner -------------------------------------------------
+
+    async def add_owned(self, owner: str, session_id: str, ttl: int | None) -> None:
+        key = self._owner_key(owner)
+        check_session_id(session_id)
+        args = [time.time(), session_id, "" if ttl is None else _ms(ttl)]
+        await self._call("index", session_id, lambda: self._add_owned(keys=[key], args=args))
+
+    async def discard_owned(self, owner: str, session_ids: Iterable[str]) -> None:
+        key = self._owner_key(owner)
+        ids = [check_session_id(session_id) for session_id in session_ids]
+        if ids:
+            await self._call("unindex", ids[0], lambda: self._redis.zrem(key, *ids))
+
+    async def owned(self, owner: str) -> dict[str, float]:
+        key = self._owner_key(owner)
+        entries = await self._call("list the index of", "*", lambda: self._redis.zrange(key, 0, -1, withscores=True))
+        return {member.decode(): score for member, score in entries}
+
     async def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers within the timeout, for /healthz. A second
         try only when the first found a connection broken, as one left over from before a restart."""
@@ -248,6 +281,9 @@ class RedisStore:
 
     def _key(self, session_id: str) -> str:
         return self.prefix + session_id
+
+    def _owner_key(self, owner: str) -> str:
+        return self.prefix + "owner:" + owner_key(owner)
 
     def _lock_key(self, session_id: str) -> str:
         return self.prefix + "lock:" + session_id

@@ -1,7 +1,8 @@
 """Three real replicas (`python app.py`, two workers each) on one Redis, behind Debian's nginx with
 the shipped deploy/nginx/nginx.conf: one oversized request gets its 431 and takes no replica out
 of rotation while a bystander shops on without an error; a 413 reaches the client that is still
-sending; an HTTP/1.0 client without a Host is served.
+sending; an HTTP/1.0 client without a Host is served; the login throttle and the rate limits are
+counted once for the whole fleet, whichever replica (and worker) answers.
 
 Every test asserts the suite's two invariants: each acknowledged change is applied exactly once,
 and a bystander doing unrelated work sees no error.
@@ -13,6 +14,7 @@ import http.client
 import secrets
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -37,6 +39,8 @@ def fleet(redis_server, tmp_path_factory):
         "COOKIE_SECRET": secrets.token_hex(16),
         "TRUSTED_PROXIES": "127.0.0.1",
         "WORKERS": "2",
+        # A lock long enough that "the 6th attempt is refused" does not depend on speed.
+        "LOGIN_THROTTLE_DELAY": "60",
     }
     data_dir = folder / "data"
     data_dir.mkdir()
@@ -161,3 +165,64 @@ def test_an_http_1_0_request_without_host_is_served_through_nginx(fleet):
         while chunk := sock.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
+# --- limits that hold across the fleet -------------------------------------------------------------
+
+
+def _replica(replicas: list[AppProcess], number: int) -> str:
+    """Requests go round the replicas in turn, so that no two in a row reach the same one."""
+    return replicas[number % len(replicas)].url
+
+
+def test_the_sixth_wrong_password_from_one_address_gets_429_whichever_replica_answers(fleet):
+    _, replicas = fleet
+    address = "203.0.113.6"
+    statuses = [Browser(_replica(replicas, number), address).login(password=f"wrong-{number}").status
+                for number in range(6)]
+    assert statuses == [400] * 5 + [429], statuses
+    # The right password too, on every replica: the address is locked everywhere.
+    assert [Browser(replica.url, address).login().status for replica in replicas] == [429] * 3
+
+
+def test_a_username_is_throttled_whatever_its_case_and_whichever_replica_answers(fleet):
+    _, replicas = fleet
+    name = f"victim{secrets.token_hex(3)}"
+    assert Browser(replicas[0].url, "192.0.2.50").post("/register", username=name, password="correct horse").status == 303
+    # Ten wrong guesses from ten addresses (so that no address is locked), each spelling the name
+    # another way, spread over the replicas: the username's own count (twice the address's) is spent.
+    spellings = [name.upper(), name.capitalize(), name.swapcase(), name] + [
+        "".join(c.upper() if (i + n) % 2 else c for i, c in enumerate(name)) for n in range(6)]
+    for number, spelling in enumerate(spellings):
+        browser = Browser(_replica(replicas, number), f"198.51.100.{number + 1}")
+        assert browser.login(spelling, "wrong password").status == 400
+    owner = Browser(replicas[1].url, "192.0.2.51")
+    assert owner.login(name.title(), "correct horse").status == 429
+
+
+def _burst(requests, limit: int, per_second: float) -> None:
+    """Send requests (callables answering a status) in a row; assert the first `limit` got in and
+    no more than the limit plus what refilled while they were sent did."""
+    started = time.monotonic()
+    statuses = [request() for request in requests]
+    refilled = (time.monotonic() - started) * per_second
+    assert statuses[:limit] == [303] * limit, statuses
+    assert 429 in statuses and statuses.count(303) <= limit + refilled + 1, (statuses, refilled)
+    assert set(statuses) == {303, 429}, statuses
+
+
+def test_the_eleventh_registration_in_a_burst_gets_429(fleet):
+    _, replicas = fleet
+    prefix = f"burst{secrets.token_hex(3)}"
+    # REGISTER_PER_MINUTE=5: a burst of 10, then one every 12 s.
+    _burst([lambda number=number: Browser(_replica(replicas, number), "203.0.113.11").post(
+        "/register", username=f"{prefix}{number}", password="correct horse").status for number in range(14)],
+        limit=10, per_second=5 / 60)
+
+
+def test_the_sixty_first_new_session_gets_429(fleet):
+    _, replicas = fleet
+    # SESSIONS_PER_MINUTE=60: a burst of 60, then one a second. Each add comes without a cookie.
+    _burst([lambda number=number: Browser(_replica(replicas, number), "203.0.113.61").post(
+        "/cart/add", product_id=PRODUCT).status for number in range(90)],
+        limit=60, per_second=1)
