@@ -2,7 +2,9 @@
 the database engine, with whether the session store and the database answer. Touches no session.
 
 It stays 200 when a store does not answer, so that an orchestrator does not kill healthy replicas
-because Redis or PostgreSQL blinked: alert on `session_store` or `database` being "unavailable"."""
+because Redis or PostgreSQL blinked: alert on `session_store` or `database` being "unavailable", and
+on `session_store` being "full" (Redis at maxmemory, a full disk) or "read_only" (it answers and
+serves reads, but refuses every change)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from handlers.base import BaseHandler
-from sessions import SessionStore, StoreUnavailable
+from sessions import SessionStore, StoreFull, StoreUnavailable
 from shop.db import Database
 
 HOSTNAME = socket.gethostname()
@@ -65,9 +67,12 @@ class HealthHandler(BaseHandler):
 
 
 async def session_store_state(store: SessionStore) -> str:
-    """"ok" when the session store answers its ping, else "unavailable" (for /healthz and /metrics)."""
+    """"ok" when the session store answers its ping; "full" or "read_only" when it answers but
+    refuses writes; "unavailable" when it does not answer (for /healthz and /metrics)."""
     try:
         await store.ping()
+    except StoreFull as error:
+        return error.state
     except StoreUnavailable:
         return "unavailable"
     return "ok"

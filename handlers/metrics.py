@@ -96,8 +96,9 @@ class Metrics(SessionEvents):
     def worker_restarted(self) -> None:
         """The supervisor started a dead worker again."""
 
-    def dependencies(self, session_store_up: bool, database_up: bool) -> None:
-        """Whether the session store and the database answer now (asked at each scrape)."""
+    def dependencies(self, session_store: str, database_up: bool) -> None:
+        """The session store's state as /healthz says it ("ok", "full", "read_only", "unavailable")
+        and whether the database answers, asked at each scrape."""
 
 
 class PrometheusMetrics(Metrics):
@@ -151,6 +152,10 @@ class PrometheusMetrics(Metrics):
         self._session_store_up = Gauge("shop_session_store_up",
                                        "1 when the session store answered at the last scrape, else 0.",
                                        multiprocess_mode="livemostrecent", **options)
+        self._session_store_full = Gauge("shop_session_store_full",
+                                         "1 when the session store answered at the last scrape but refuses "
+                                         "writes (full, or read-only), else 0.",
+                                         multiprocess_mode="livemostrecent", **options)
         self._database_up = Gauge("shop_database_up", "1 when the database answered at the last scrape, else 0.",
                                   multiprocess_mode="livemostrecent", **options)
         self._children: dict[tuple, object] = {}
@@ -183,8 +188,9 @@ class PrometheusMetrics(Metrics):
     def worker_restarted(self) -> None:
         self._restarts.inc()
 
-    def dependencies(self, session_store_up: bool, database_up: bool) -> None:
-        self._session_store_up.set(1 if session_store_up else 0)
+    def dependencies(self, session_store: str, database_up: bool) -> None:
+        self._session_store_up.set(0 if session_store == "unavailable" else 1)
+        self._session_store_full.set(1 if session_store in ("full", "read_only") else 0)
         self._database_up.set(1 if database_up else 0)
 
     # --- the database (shop.db.DatabaseObserver) ------------------------------------------------
@@ -230,7 +236,7 @@ class MetricsHandler(tornado.web.RequestHandler):
 
         session_store = await session_store_state(self.shop.session_store)
         database = await self.shop.database_check.state()
-        self.shop.metrics.dependencies(session_store == "ok", database == "ok")
+        self.shop.metrics.dependencies(session_store, database == "ok")
         body, content_type = metrics_text(self.shop.config.metrics_dir)
         self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-store")

@@ -22,7 +22,7 @@ from typing import AsyncIterator, Callable, TypeVar
 from . import file_io
 from .events import NO_EVENTS, SessionEvents
 from .store import (
-    LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key, short_id,
+    LockedSession, StoreFull, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key, short_id,
 )
 
 log = logging.getLogger("sessions.file")
@@ -167,6 +167,9 @@ class FileStore:
             raise StoreUnavailable(f"{self._directory} does not answer: {error or 'timed out'}", kind=kind) from None
         if not writable:
             raise StoreUnavailable(f"{self._directory} is missing or not writable")
+        refusing = await self._run(file_io.refusing_writes, self._directory)
+        if refusing is not None:
+            raise StoreFull(f"{self._directory} is {refusing.replace('_', '-')}", state=refusing)
 
     async def close(self) -> None:
         self._io.shutdown(wait=True)
@@ -254,6 +257,9 @@ class FileStore:
                 if number + 1 == attempts:
                     raise
             except OSError as error:
+                if error.errno in file_io.REFUSING_ERRNOS:
+                    raise StoreFull(f"cannot {what}: {file_io.describe(error)}",
+                                    state=file_io.REFUSING_ERRNOS[error.errno]) from error
                 if error.errno not in file_io.TRANSIENT_ERRNOS:
                     raise StoreUnavailable(f"cannot {what}: {file_io.describe(error)}",
                                            kind=file_io.failure_kind(error)) from error

@@ -48,6 +48,9 @@ TRANSIENT_ERRNOS = frozenset({
     errno.ENOMEM, errno.ENOBUFS, errno.ESTALE, errno.ETIMEDOUT,
 })
 
+# Errors of a file system that refuses writes until an operator acts: StoreFull, in its state.
+REFUSING_ERRNOS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read_only"}
+
 
 class Undecodable(Exception):
     """The file exists but does not hold a session we can read; carries the inode we read."""
@@ -389,6 +392,15 @@ def failure_kind(error: OSError) -> str:
     if error.errno == errno.ETIMEDOUT:
         return "timeout"
     return "unavailable"
+
+
+def refusing_writes(directory: str | os.PathLike) -> str | None:
+    """"full" when the folder's file system has no space left for us, "read_only" when it is
+    mounted read-only; None otherwise (two fields of one statvfs)."""
+    status = os.statvfs(directory)
+    if status.f_flag & os.ST_RDONLY:
+        return "read_only"
+    return "full" if status.f_bavail == 0 else None
 
 
 def describe(error: OSError) -> str:

@@ -165,9 +165,10 @@ class SessionManager:
             raise TypeError(f"the {self.store.name} store offers no owner index")
         return self.store
 
-    async def load(self, handler: CookieJar) -> Session:
+    async def load(self, handler: CookieJar, *, read_only: bool = False) -> Session:
         """The request's session as a snapshot, for reading: never locked, never saved. Rolls the
-        ttl of a known session (and, at most once a minute, an owned session's "last seen").
+        ttl of a known session (and, at most once a minute, an owned session's "last seen"), unless
+        read_only (a HEAD, which changes nothing).
         Changes go through `transaction`.
 
         It never sets or clears the cookie: a slow read answered after a login in another tab
@@ -177,7 +178,7 @@ class SessionManager:
             return Session()
         started = time.monotonic()
         try:
-            data = await self.store.load(session_id, extend_ttl=self.ttl)
+            data = await self.store.load(session_id, extend_ttl=None if read_only else self.ttl)
         except StoreUnavailable as error:
             self.events.store_failure(self.store.name, "read", error.kind)
             raise
@@ -189,9 +190,10 @@ class SessionManager:
         session = _session_from(data, session_id)
         now = time.time()
         if self._past_max_age(session.meta, now):
-            await self._end_past_max_age(session_id, session.owner)
+            if not read_only:
+                await self._end_past_max_age(session_id, session.owner)
             return Session()
-        if session.owner is not None and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION:
+        if not read_only and session.owner is not None and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION:
             await self._roll_last_seen(handler, session)
         return session
 
@@ -261,6 +263,32 @@ class SessionManager:
                 raise
             finally:
                 self.events.store_call(backend, "change", store_seconds + time.monotonic() - released)
+
+    async def end(self, handler: CookieJar) -> bool:
+        """Log out: destroy the request's session and clear its cookie, whatever the store does.
+        Through `transaction` when the store allows it; a store that refuses that (a full Redis
+        refuses the lock's write) gets a plain delete, which a full Redis still allows (an owner
+        index's entry left behind is dropped when next listed). False, logged, when even that
+        failed: the session then lives until its ttl, but this browser no longer points at it."""
+        session_id = self._session_id_from_cookie(handler)
+        try:
+            async with self.transaction(handler) as session:
+                session.end()
+            return True
+        except SessionMoved:
+            handler.clear_cookie(self.cookie_name)  # a login replaced that id already: nothing to delete
+            return True
+        except StoreUnavailable as error:
+            handler.clear_cookie(self.cookie_name)
+            log.warning("session %s: cannot end it under its lock (%s); deleting it without",
+                        short_id(session_id), error)
+        try:
+            await self.store.destroy(session_id)
+        except StoreUnavailable as error:
+            log.error("session %s: cannot delete it at logout: %s (its cookie is cleared)", short_id(session_id), error)
+            return False
+        self.events.session("ended")
+        return True
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
                       *, before: str, old_owner: str | None = None) -> None:
