@@ -81,16 +81,16 @@ class _CartChangeHandler(BaseHandler):
         product_id = self.get_body_argument("product_id", "").strip()
         change = self.change_fingerprint(product_id)
         try:
-            async with self.update_session() as session:
+            async with self.update_cart() as holder:
                 if not product_id:
                     raise ShopError(400, "Please choose a product.")
                 # The check and the change in one locked step: a retry cannot slip in between.
-                message = idempotency.outcome(session, change) if change else None
+                message = idempotency.outcome(holder, change) if change else None
                 if message is None:
-                    cart, message = self.change(clean_cart(session.get("cart")), product_id)
-                    session["cart"] = cart
+                    cart, message = self.change(clean_cart(holder.get("cart")), product_id)
+                    holder["cart"] = cart
                     if change:
-                        idempotency.remember(session, change, message)
+                        idempotency.remember(holder, change, message)
         except CartError as error:
             # Raised inside the block, so nothing was saved; self.session is the cart as it was.
             if self.wants_json():
@@ -139,7 +139,7 @@ class CartAddHandler(_CartChangeHandler):
 
 class CartUpdateHandler(_CartChangeHandler):
     def show_refusal(self, product_id: str, error: CartError):
-        if error.field == "quantity" and product_id in clean_cart(self.session.get("cart")):
+        if error.field == "quantity" and product_id in clean_cart(self.cart_holder.get("cart")):
             return render_cart_page(self, status=400, errors={product_id: str(error)},
                                     quantities={product_id: self.get_body_argument("quantity", "")[:10]})
         return super().show_refusal(product_id, error)
