@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from tornado.httputil import url_concat
 from tornado.ioloop import IOLoop
 
 from handlers.base import BaseHandler, ShopError, local_path
@@ -51,6 +52,24 @@ class _AccountHandler(BaseHandler):
             messages=[{"kind": "error", "text": message}] if message else [],
         )
 
+    async def refuse(self, *, status: int, username: str, errors: dict[str, str] | None = None,
+                     message: str | None = None) -> None:
+        """The form again with its messages: in a browser through a redirect to its GET
+        (Post/Redirect/Get: Back never asks to send it again), to other clients with status."""
+        if not self.is_navigation():
+            await self.show_form(status=status, username=username, errors=errors, message=message)
+            return
+        next_url = self.next_url()
+        url = self.request.path if next_url == "/" else url_concat(self.request.path, {"next": next_url})
+        self.redirect_refused(url, {"username": username, "errors": errors or {}, "message": message or ""})
+
+    async def get(self) -> None:
+        refused = self.take_refused_form()
+        errors = refused.get("errors")
+        await self.show_form(username=str(refused.get("username", "")),
+                             errors={k: v for k, v in errors.items() if isinstance(v, str)} if isinstance(errors, dict) else None,
+                             message=str(refused.get("message") or "") or None)
+
     async def log_in(self, user: User, welcome: str) -> None:
         async with self.update_session() as session:
             session["user"] = {"id": user.id, "username": user.username}
@@ -63,9 +82,6 @@ class _AccountHandler(BaseHandler):
 class LoginHandler(_AccountHandler):
     template = "login.html"
 
-    async def get(self) -> None:
-        await self.show_form()
-
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
         # Exactly as typed: spaces around a password are part of it.
@@ -76,7 +92,7 @@ class LoginHandler(_AccountHandler):
         if not password:
             errors["password"] = "Please enter your password."
         if errors:
-            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
+            await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
         throttle = self.application.login_throttle
         address, throttled_name = self.client_address, username[:MAX_USERNAME_LENGTH]
@@ -86,13 +102,13 @@ class LoginHandler(_AccountHandler):
             seconds = whole_seconds(wait)
             log.info("login refused for %ds: too many failures (address %s)", seconds, address)
             self.set_header("Retry-After", str(seconds))
-            await self.show_form(status=429, username=throttled_name, message=TOO_MANY_FAILURES.format(seconds=seconds))
+            await self.refuse(status=429, username=throttled_name, message=TOO_MANY_FAILURES.format(seconds=seconds))
             return
         user = await self._authenticate(username, password)
         if user is None:
             throttle.failed(address, throttled_name)
             log.info("login failed (address %s)", address)
-            await self.show_form(status=400, username=throttled_name, errors={"password": LOGIN_FAILED})
+            await self.refuse(status=400, username=throttled_name, errors={"password": LOGIN_FAILED})
             return
         throttle.succeeded(address, throttled_name)
         await self.log_in(user, f"Welcome back, {user.username}.")
@@ -109,9 +125,6 @@ class LoginHandler(_AccountHandler):
 class RegisterHandler(_AccountHandler):
     template = "register.html"
 
-    async def get(self) -> None:
-        await self.show_form()
-
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "", strip=False)
@@ -119,19 +132,19 @@ class RegisterHandler(_AccountHandler):
             self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS)
         except ShopError as error:
             self.set_header("Retry-After", str(error.retry_after))
-            await self.show_form(status=429, username=username[:MAX_USERNAME_LENGTH], message=error.message)
+            await self.refuse(status=429, username=username[:MAX_USERNAME_LENGTH], message=error.message)
             return
         # Every rule is checked here, so that the form shows every problem at once (and an oversized
         # password is refused before it is hashed); users.register checks them again.
         errors = registration_errors(username, password)
         if errors:
-            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
+            await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
         try:
             user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.register,
                                                           username, password)
         except UserError as error:
-            await self.show_form(status=400, username=username, errors={"username": str(error)})
+            await self.refuse(status=400, username=username, errors={"username": str(error)})
             return
         log.info("user %d registered", user.id)
         await self.log_in(user, f"Welcome, {user.username}! Your account is ready.")
@@ -142,8 +155,11 @@ def registration_errors(username: str, password: str) -> dict[str, str]:
     errors = {}
     if not username:
         errors["username"] = "Please choose a username."
+    elif not 3 <= len(username) <= 32:
+        # Each message says what is wrong, in the hint's words, not the whole hint again.
+        errors["username"] = "Username must be 3 to 32 characters long."
     elif not USERNAME_PATTERN.fullmatch(username):
-        errors["username"] = "Username must be 3 to 32 characters: letters, digits, '.', '_' or '-'."
+        errors["username"] = "Username can only use letters, digits, “.”, “_” and “-”."
     if not password:
         errors["password"] = "Please choose a password."
     elif password_length(password) > MAX_PASSWORD_LENGTH:
@@ -154,7 +170,12 @@ def registration_errors(username: str, password: str) -> dict[str, str]:
 
 
 class LogoutHandler(BaseHandler):
+    def get(self) -> None:
+        """Logging out takes a form (a link could be followed by anyone's page): a GET goes home."""
+        self.redirect("/", status=303)
+
     async def post(self) -> None:
         async with self.update_session() as session:
             session.end()
+        self.flash("You are logged out.", "success", alone=True)
         self.redirect("/", status=303)

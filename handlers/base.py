@@ -21,7 +21,7 @@ from handlers.server import client_address
 from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
 from shop.catalog import Catalog
 from shop.db import DatabaseUnavailable
-from shop.money import format_cents
+from shop.money import format_cents, format_price
 from shop.orders import OrderStore
 from shop.throttle import TokenBucket, whole_seconds
 from shop.users import UserStore
@@ -33,6 +33,9 @@ log = logging.getLogger("shop.web")
 
 SHOP_NAME = "Tornado Trading Post"
 FLASH_COOKIE = "flash"
+# A refused form's messages and values, carried across the redirect to the page that shows them.
+REFUSED_FORM_COOKIE = "refused_form"
+MAX_REFUSED_FORM_CHARS = 3000
 MAX_FLASH_MESSAGES = 5
 UNAVAILABLE_MESSAGE = (
     "We cannot reach your shopping session right now. Nothing was changed; please try again in a moment."
@@ -77,6 +80,7 @@ def make_template_env(template_path: str) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = format_cents
+    env.filters["price"] = format_price
     env.globals["free_shipping_from_cents"] = FREE_SHIPPING_FROM_CENTS
     return env
 
@@ -242,15 +246,23 @@ class BaseHandler(tornado.web.RequestHandler):
             raise ShopError(409, MOVED_MESSAGE) from None
         self._show_session(session)
 
-    def flash(self, message: str, kind: str = "info") -> None:
-        """Keep a message for the next page this person sees (kind: info, success or error).
+    def flash(self, message: str, kind: str = "info", *, undo: dict[str, Any] | None = None,
+              alone: bool = False) -> None:
+        """Keep a message for the next page this person sees (kind: info, success or error); undo
+        (product_id, quantity, name) adds an Undo button that puts a removed cart line back; alone
+        drops the messages still waiting (a logout: they were for the person who left).
 
         Messages ride in a short-lived signed cookie, not in the session: showing one on the next
         page then costs no session write, which on the file store is a durable write.
         """
-        if not self._outgoing_flashes:
+        if not self._outgoing_flashes and not alone:
             self._outgoing_flashes = self._incoming_flashes()
-        self._outgoing_flashes = [*self._outgoing_flashes, {"kind": kind, "text": message}][-MAX_FLASH_MESSAGES:]
+        if alone:
+            self._outgoing_flashes = []
+        entry: dict[str, Any] = {"kind": kind, "text": message}
+        if undo is not None:
+            entry["undo"] = undo
+        self._outgoing_flashes = [*self._outgoing_flashes, entry][-MAX_FLASH_MESSAGES:]
         self.set_signed_cookie(FLASH_COOKIE, json.dumps(self._outgoing_flashes), expires_days=None,
                                httponly=True, samesite="Lax", secure=self.sessions.secure)
 
@@ -270,6 +282,38 @@ class BaseHandler(tornado.web.RequestHandler):
         except ValueError:
             return []
         return [m for m in messages if _is_message(m)] if isinstance(messages, list) else []
+
+    # --- a refused form, shown by a GET (Post/Redirect/Get) ---------------------------------------
+    def is_navigation(self) -> bool:
+        """The browser is loading a page (a form sent without JavaScript), by its Fetch Metadata
+        header `Sec-Fetch-Mode: navigate`: such a refusal goes through a redirect, so that Back or
+        a reload never asks to send the form again. Other clients get the 4xx the contract names."""
+        return self.request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+
+    def redirect_refused(self, url: str, state: dict[str, Any]) -> None:
+        """303 to url (a local path, perhaps with #fragment), whose GET shows the refusal in state
+        (the messages and the values as sent, JSON-serializable; never a password) through
+        take_refused_form(). Carried in a short-lived signed cookie, like flash messages."""
+        path = url.split("#", 1)[0].split("?", 1)[0]
+        raw = json.dumps({"path": path, **state})
+        if len(raw) <= MAX_REFUSED_FORM_CHARS:
+            self.set_signed_cookie(REFUSED_FORM_COOKIE, raw, expires_days=None, httponly=True, samesite="Lax",
+                                   secure=self.sessions.secure)
+        self.redirect(url, status=303)
+
+    def take_refused_form(self) -> dict[str, Any]:
+        """The refused form's state for this page, shown once; {} when there is none."""
+        raw = self.get_signed_cookie(REFUSED_FORM_COOKIE, max_age_days=1)
+        if raw is None:
+            return {}
+        self.clear_cookie(REFUSED_FORM_COOKIE)
+        try:
+            state = json.loads(raw)
+        except ValueError:
+            return {}
+        if not isinstance(state, dict) or state.get("path") != self.request.path:
+            return {}
+        return state
 
     # --- rendering ----------------------------------------------------------------------------------
     def wants_json(self) -> bool:
