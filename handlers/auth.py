@@ -1,5 +1,5 @@
 """Accounts: log in, register, log out. Logging in regenerates the session id (no session fixation)
-and keeps the cart; passwords are hashed off the event loop."""
+and keeps an anonymous cart (never another account's); passwords are hashed off the event loop."""
 
 from __future__ import annotations
 
@@ -72,6 +72,10 @@ class _AccountHandler(BaseHandler):
 
     async def log_in(self, user: User, welcome: str) -> None:
         async with self.update_session() as session:
+            if self.current_user is not None and self.current_user["id"] != user.id:
+                # Someone else was logged in here (a shared computer): nothing of theirs, their cart
+                # least of all, goes into this account. Only an anonymous session is carried over.
+                session.clear()
             session["user"] = {"id": user.id, "username": user.username}
             # A new id for the logged-in session: an id planted before login becomes worthless.
             session.regenerate_id()
@@ -95,20 +99,22 @@ class LoginHandler(_AccountHandler):
             await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
         throttle = self.application.login_throttle
-        address, throttled_name = self.client_address, username[:MAX_USERNAME_LENGTH]
+        # Case-folded, as the accounts compare usernames: "Victim" and "vICTIM" are one account.
+        address, throttled_name = self.client_address, throttle_key(username)
         wait = throttle.retry_after(address, throttled_name)
         if wait > 0:
             # Refused before any password is checked, so a locked-out guesser learns nothing more.
             seconds = whole_seconds(wait)
             log.info("login refused for %ds: too many failures (address %s)", seconds, address)
             self.set_header("Retry-After", str(seconds))
-            await self.refuse(status=429, username=throttled_name, message=TOO_MANY_FAILURES.format(seconds=seconds))
+            await self.refuse(status=429, username=username[:MAX_USERNAME_LENGTH],
+                                 message=TOO_MANY_FAILURES.format(seconds=seconds))
             return
         user = await self._authenticate(username, password)
         if user is None:
             throttle.failed(address, throttled_name)
             log.info("login failed (address %s)", address)
-            await self.refuse(status=400, username=throttled_name, errors={"password": LOGIN_FAILED})
+            await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors={"password": LOGIN_FAILED})
             return
         throttle.succeeded(address, throttled_name)
         await self.log_in(user, f"Welcome back, {user.username}.")
@@ -148,6 +154,11 @@ class RegisterHandler(_AccountHandler):
             return
         log.info("user %d registered", user.id)
         await self.log_in(user, f"Welcome, {user.username}! Your account is ready.")
+
+
+def throttle_key(username: str) -> str:
+    """The login throttle's key for a username: case-folded (as accounts are looked up) and bounded."""
+    return username.casefold()[:MAX_USERNAME_LENGTH]
 
 
 def registration_errors(username: str, password: str) -> dict[str, str]:

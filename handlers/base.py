@@ -15,11 +15,12 @@ import tornado.iostream
 import tornado.web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sessions import SessionManager, SessionMoved, StoreUnavailable
+from sessions import SessionManager, SessionMoved, StoreFull, StoreUnavailable
 
 from handlers.server import client_address
 from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
 from shop.catalog import Catalog
+from shop import idempotency
 from shop.db import DatabaseUnavailable
 from shop.money import format_cents, format_price
 from shop.orders import OrderStore
@@ -39,6 +40,15 @@ MAX_REFUSED_FORM_CHARS = 3000
 MAX_FLASH_MESSAGES = 5
 UNAVAILABLE_MESSAGE = (
     "We cannot reach your shopping session right now. Nothing was changed; please try again in a moment."
+)
+# The store answered too late to know whether the change was made: never "nothing was changed".
+UNCONFIRMED_MESSAGE = (
+    "The shop is slow to answer right now, and we could not confirm that your change was saved. "
+    "Please look at your cart in a moment before trying again."
+)
+BUSY_MESSAGE = (
+    "The shop is very busy right now and could not save your change. Nothing was changed; "
+    "please try again in a few minutes."
 )
 DATABASE_UNAVAILABLE_MESSAGE = (
     "We cannot reach our accounts and orders right now. Nothing was changed; "
@@ -82,7 +92,14 @@ def make_template_env(template_path: str) -> Environment:
     env.filters["money"] = format_cents
     env.filters["price"] = format_price
     env.globals["free_shipping_from_cents"] = FREE_SHIPPING_FROM_CENTS
+    env.globals["idempotency_field"] = idempotency_field
     return env
+
+
+def idempotency_field() -> Markup:
+    """The hidden field of a form's one-time key (shop/idempotency.py): put in every form that
+    changes the cart, once per form, so that a retried submit is applied at most once."""
+    return Markup(f'<input type="hidden" name="idempotency_key" value="{idempotency.new_key()}">')
 
 
 class ShopError(tornado.web.HTTPError):
@@ -204,9 +221,7 @@ class BaseHandler(tornado.web.RequestHandler):
             try:
                 session = await self.sessions.load(self)
             except StoreUnavailable as error:
-                # The store's message names the operation and the cause (errno), never a full id.
-                log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
-                raise ShopError(503, UNAVAILABLE_MESSAGE) from None
+                raise self.store_unavailable(error) from None
             self._show_session(session)
         return self.session
 
@@ -240,11 +255,19 @@ class BaseHandler(tornado.web.RequestHandler):
                     # About to store a new session: one client may not create them without limit.
                     self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
         except StoreUnavailable as error:
-            log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
-            raise ShopError(503, UNAVAILABLE_MESSAGE) from None
+            raise self.store_unavailable(error) from None
         except SessionMoved:
             raise ShopError(409, MOVED_MESSAGE) from None
         self._show_session(session)
+
+    def store_unavailable(self, error: StoreUnavailable) -> ShopError:
+        """The 503 for a session store that failed, logged; its message says what the shop knows:
+        the store is full, the change may have been made, or nothing was changed."""
+        # The store's message names the operation and the cause (errno), never a full id.
+        log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
+        if isinstance(error, StoreFull):
+            return ShopError(503, BUSY_MESSAGE, retry_after=60)
+        return ShopError(503, UNCONFIRMED_MESSAGE if error.maybe_written else UNAVAILABLE_MESSAGE)
 
     def flash(self, message: str, kind: str = "info", *, undo: dict[str, Any] | None = None,
               alone: bool = False) -> None:

@@ -1,7 +1,9 @@
 """The cart: its page, its JSON view, and the three changes (add, update, remove).
 
 Every change is validated inside the session transaction, so a refused change saves nothing; the
-person then sees the page the form was on again, with the message at the field.
+person then sees the page the form was on again, with the message at the field. A change that
+carries a one-time key (the forms' `idempotency_key` field, the JSON API's `Idempotency-Key`
+header) and was made already is answered as it was then, and not made again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from markupsafe import Markup
 
 from handlers.base import BaseHandler, ShopError
 from handlers.catalog import render_product_page
+from shop import idempotency
 from shop.cart import CartError, CartLine, add_item, clean_cart, parse_quantity, remove_item, set_quantity
 
 
@@ -111,13 +114,19 @@ class _CartChangeHandler(BaseHandler):
     async def post(self) -> None:
         product_id = self.get_body_argument("product_id", "").strip()
         before: dict[str, int] = {}
+        change = self.change_fingerprint(product_id)
         try:
             async with self.update_session() as session:
                 if not product_id:
                     raise ShopError(400, "Please choose a product.")
-                before = clean_cart(session.get("cart"))
-                cart, message = self.change(before, product_id)
-                session["cart"] = cart
+                # The check and the change in one locked step: a retry cannot slip in between.
+                message = idempotency.outcome(session, change) if change else None
+                if message is None:
+                    before = clean_cart(session.get("cart"))
+                    cart, message = self.change(before, product_id)
+                    session["cart"] = cart
+                    if change:
+                        idempotency.remember(session, change, message)
         except CartError as error:
             # Raised inside the block, so nothing was saved; self.session is the cart as it was.
             if self.wants_json():
@@ -148,6 +157,19 @@ class _CartChangeHandler(BaseHandler):
                 "line_total": self.application.template_env.filters["price"](line.line_total_cents) if line else "",
                 "shipping_note": self.render_string("_shipping_note.html", cart=cart).strip(),
                 "totals_html": self.render_string("_totals.html", cart=cart).strip()}
+
+    def change_fingerprint(self, product_id: str) -> str | None:
+        """What identifies this change if it carries a one-time key (None without one); 400 for a
+        key that is not one of ours."""
+        key = self.request.headers.get("Idempotency-Key") or self.get_body_argument("idempotency_key", None)
+        if key is None:
+            return None
+        if not idempotency.KEY_PATTERN.fullmatch(key):
+            raise ShopError(400, "This form has expired. Please reload the page and try again.")
+        # Every line the form sends (the cart page's form sends them all).
+        return idempotency.fingerprint(key, self.request.path,
+                                       ",".join(each.strip() for each in self.get_body_arguments("product_id")),
+                                       ",".join(each.strip() for each in self.get_body_arguments("quantity")))
 
     def product_name(self, product_id: str) -> str:
         product = self.catalog.get(product_id)
@@ -242,5 +264,8 @@ class CartRemoveHandler(_CartChangeHandler):
 
     def flash_change(self, message: str, cart_before: dict[str, int], product_id: str) -> None:
         """"Removed X." with an Undo that puts the line back with its quantity (templates/base.html)."""
+        if product_id not in cart_before:  # a retry answered from memory: the message alone
+            super().flash_change(message, cart_before, product_id)
+            return
         self.flash(message, "success", undo={"product_id": product_id, "quantity": cart_before[product_id],
                                              "name": self.product_name(product_id)})

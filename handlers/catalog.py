@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 from handlers.base import BaseHandler, ShopError
@@ -10,6 +11,12 @@ from shop.catalog import PAGE_SIZE, SORTS, Catalog, Product, paginate
 
 MAX_QUERY_LENGTH = 100
 MAX_PAGE_DIGITS = 6
+# ?min_price= and ?max_price=: whole dollars or dollars and cents ("20", "19.99"), at most $1,000,000.
+_PRICE = re.compile(r"([0-9]{1,7})(?:\.([0-9]{1,2}))?")
+MAX_PRICE_CENTS = 100_000_000
+BAD_PRICE = "A price filter is an amount in dollars, such as 20 or 19.99, from 0 to 1000000."
+# The price ranges offered as links, after Dawn's price filter: (label, min_price, max_price).
+PRICE_RANGES = (("Under $20", "", "20"), ("$20 to $50", "20", "50"), ("Over $50", "50", ""))
 
 
 class CatalogHandler(BaseHandler):
@@ -18,6 +25,12 @@ class CatalogHandler(BaseHandler):
         category = self.get_query_argument("category", "").strip()
         sort = self.get_query_argument("sort", "").strip()
         raw_page = self.get_query_argument("page", "1").strip() or "1"
+        min_price = self.get_query_argument("min_price", "").strip()
+        max_price = self.get_query_argument("max_price", "").strip()
+        min_cents, max_cents = price_cents(min_price), price_cents(max_price)
+        if min_cents is not None and max_cents is not None and min_cents > max_cents:
+            raise ShopError(400, "The lowest price (min_price) is above the highest (max_price). "
+                                 "Swap them, or leave one out.")
         category_name = self.catalog.category_name(category) if category else None
         if category and category_name is None:
             raise ShopError(404, "We have no such category. Have a look at the ones in the menu.")
@@ -26,7 +39,10 @@ class CatalogHandler(BaseHandler):
                                  "or leave the sort out.")
         if not (raw_page.isascii() and raw_page.isdigit() and len(raw_page) <= MAX_PAGE_DIGITS):
             raise ShopError(400, "A page number is a whole number: 1, 2, 3 …")
-        results = self.catalog.search(query, category, sort)
+        # A query of symbols only ("!!!") has no word to look for: it finds nothing, and says why.
+        no_words = bool(query) and not any(ch.isalnum() for ch in query)
+        results = self.catalog.search(query, category, sort, min_price_cents=min_cents, max_price_cents=max_cents)
+        suggestion = self.catalog.suggest(query) if query and not results and not no_words else None
         page = paginate(results, int(raw_page))
         if page is None:
             last = max(1, -(-len(results) // PAGE_SIZE))
@@ -35,7 +51,8 @@ class CatalogHandler(BaseHandler):
 
         def link(**changes: str | int) -> str:
             """This list's URL with some parameters changed; empty ones and page 1 are left out."""
-            params = {"q": query, "category": category, "sort": sort, "page": page.number, **changes}
+            params = {"q": query, "category": category, "min_price": min_price, "max_price": max_price,
+                      "sort": sort, "page": page.number, **changes}
             kept = {k: v for k, v in params.items() if v and not (k == "page" and v == 1)}
             return "/?" + urllib.parse.urlencode(kept) if kept else "/"
 
@@ -47,9 +64,27 @@ class CatalogHandler(BaseHandler):
             sort=sort,
             sorts=[(key, label) for key, (label, _) in SORTS.items()],
             query=query,
+            no_words=no_words,
+            suggestion=suggestion,
+            min_price=min_price,
+            max_price=max_price,
+            price_ranges=PRICE_RANGES,
             current_category=category or None,
             category_name=category_name,
         )
+
+
+def price_cents(value: str) -> int | None:
+    """A ?min_price= or ?max_price= value in dollars as cents; None when empty; 400 when malformed."""
+    if not value:
+        return None
+    match = _PRICE.fullmatch(value) if value.isascii() else None
+    if match is None:
+        raise ShopError(400, BAD_PRICE)
+    cents = int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
+    if cents > MAX_PRICE_CENTS:
+        raise ShopError(400, BAD_PRICE)
+    return cents
 
 
 class ProductHandler(BaseHandler):

@@ -61,11 +61,13 @@ class CheckoutHandler(BaseHandler):
         try:
             async with self.update_session() as session:
                 cart = self.cart  # as read under the lock
-                if cart.is_empty and checkout_key is not None:
+                if checkout_key is not None:
+                    # A form submitted again (Back, then Place order) shows its order and leaves
+                    # the cart alone: what is in it now was added since.
                     already_placed = await IOLoop.current().run_in_executor(
                         None, self.orders.find_by_checkout_key, self.current_user["id"], checkout_key
                     )
-                elif not cart.is_empty:
+                if already_placed is None and not cart.is_empty:
                     try:
                         order = await IOLoop.current().run_in_executor(
                             None, self.orders.place, self.current_user["id"], cart, address, checkout_key

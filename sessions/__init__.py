@@ -11,6 +11,7 @@ from .store import (
     LockedSession,
     SessionStore,
     StoreError,
+    StoreFull,
     StoreSettings,
     StoreStats,
     StoreUnavailable,
@@ -21,6 +22,6 @@ from .store import (
 
 __all__ = [
     "FileStore", "MemoryStore", "Session", "SessionManager", "SessionMoved", "SessionStore", "Sweeper",
-    "InvalidSessionId", "LockedSession", "StoreError", "StoreSettings", "StoreStats", "StoreUnavailable",
+    "InvalidSessionId", "LockedSession", "StoreError", "StoreFull", "StoreSettings", "StoreStats", "StoreUnavailable",
     "is_valid_session_id", "new_session_id", "short_id",
 ]

@@ -46,7 +46,22 @@ class InvalidSessionId(StoreError, ValueError):
 
 
 class StoreUnavailable(StoreError):
-    """The store could not be read or written, after its retries. Nothing was changed."""
+    """The store could not be read or written, after its retries. Nothing was changed, unless
+    `maybe_written`: a write was sent and its answer never came (a timeout), so it may have been made."""
+
+    def __init__(self, message: str, *, maybe_written: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_written = maybe_written
+
+
+class StoreFull(StoreUnavailable):
+    """The store answers but refuses writes: `state` is "full" (Redis at maxmemory with noeviction,
+    a disk with no space left) or "read_only" (a Redis replica, a read-only file system). Nothing
+    was changed; reads and deletes still work."""
+
+    def __init__(self, message: str, *, state: str = "full") -> None:
+        super().__init__(message)
+        self.state = state
 
 
 @dataclass(frozen=True)
@@ -134,7 +149,8 @@ class SessionStore(Protocol):
         SessionManager also serialises with an asyncio lock."""
 
     async def ping(self) -> None:
-        """Raise StoreUnavailable unless the store answers, quickly (for /healthz); never retries."""
+        """Raise StoreUnavailable unless the store answers, quickly (for /healthz); never retries.
+        StoreFull when it answers but refuses writes."""
 
     async def close(self) -> None:
         ...

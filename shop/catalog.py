@@ -10,6 +10,8 @@ import unicodedata
 from dataclasses import dataclass
 from os import PathLike
 
+from rapidfuzz import fuzz, process
+
 PRODUCT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,40}")
 _IMAGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,40}\.svg")
 _WORD = re.compile(r"[^\W_]+")
@@ -22,6 +24,11 @@ SORTS = {
     "price-desc": ("Price, high to low", lambda product: -product.price_cents),
 }
 PAGE_SIZE = 12
+# A query word and a catalog word this alike (rapidfuzz's ratio, 0 to 100) make a "Did you mean"
+# suggestion: "teapott" -> "teapot" scores 92, "mug" -> "rug" 67.
+SUGGESTION_CUTOFF = 75
+# How well a query word matches a product, best first: the tiers that rank search results.
+_WHOLE_NAME_WORD, _NAME_PREFIX, _CATEGORY_WORD, _DESCRIPTION_PREFIX = 4, 3, 2, 1
 
 
 @dataclass(frozen=True)
@@ -89,22 +96,64 @@ class Catalog:
     def category_name(self, slug: str) -> str | None:
         return next((c.name for c in self._categories if c.slug == slug), None)
 
-    def search(self, query: str = "", category: str = "", sort: str = "") -> list[Product]:
-        """Products matching every word of `query` within `category` (if given), ordered by `sort`.
+    def search(self, query: str = "", category: str = "", sort: str = "", *,
+               min_price_cents: int | None = None, max_price_cents: int | None = None) -> list[Product]:
+        """Products matching every word of `query` within `category` (if given) and the price range
+        (both ends included, in cents), ordered by `sort`.
 
         Words match any case and accent, singular or plural ("mugs" finds a Mug), at the start of
-        a word of the name or description; the query's words run together match too ("tea pot"
-        finds a Teapot). Without a sort, name matches come before description-only matches.
+        a word of the name, the category's name or the description; the query's words run together
+        match too ("tea pot" finds a Teapot). Without a sort, the best matches come first: a whole
+        word of the name ("tea": the Tea Towel), then the start of one (the Teapot), then the
+        category, then the description (a mug "glazed in teal"). A query with no word at all
+        (only symbols) matches nothing.
         """
-        in_category = [p for p in self._products.values() if not category or p.category == category]
-        terms = _terms(query)
-        if terms:
-            scored = [(score, p) for p in in_category if (score := _relevance(p, terms))]
+        chosen = [
+            p for p in self._products.values()
+            if (not category or p.category == category)
+            and (min_price_cents is None or p.price_cents >= min_price_cents)
+            and (max_price_cents is None or p.price_cents <= max_price_cents)
+        ]
+        if query.strip():
+            terms = _terms(query)
+            scored = [(score, p) for p in chosen if (score := self._relevance(p, terms))]
             # sorted() is stable: equal scores keep the catalog's order.
-            in_category = [p for _, p in sorted(scored, key=lambda pair: -pair[0])]
+            chosen = [p for _, p in sorted(scored, key=lambda pair: -pair[0])]
         if sort in SORTS:
-            in_category.sort(key=SORTS[sort][1])
-        return in_category
+            chosen.sort(key=SORTS[sort][1])
+        return chosen
+
+    def suggest(self, query: str) -> str | None:
+        """A query close to `query` that finds something ("teapott" -> "teapot"), or None.
+
+        Each word of the query is replaced by the most alike word of a product's or category's name
+        (rapidfuzz's ratio, at least SUGGESTION_CUTOFF); None when nothing is that alike.
+        """
+        words = _words(query)
+        if not words:
+            return None
+        vocabulary = self._vocabulary()
+        suggested = []
+        for word in words:
+            if word in vocabulary:
+                suggested.append(word)
+                continue
+            match = process.extractOne(word, vocabulary, scorer=fuzz.ratio, score_cutoff=SUGGESTION_CUTOFF)
+            suggested.append(match[0] if match else word)
+        suggestion = " ".join(suggested)
+        if suggested == words or not self.search(suggestion):
+            return None
+        return suggestion
+
+    def _vocabulary(self) -> list[str]:
+        """The words of every product's and category's name, once each, in catalog order."""
+        names = [p.name for p in self._products.values()] + [c.name for c in self._categories]
+        return list(dict.fromkeys(word for name in names for word in _words(name) if len(word) > 2))
+
+    def _relevance(self, product: Product, terms: list[str]) -> int:
+        """0 when some term matches nowhere; otherwise the sum of each term's best tier."""
+        category = next(c for c in self._categories if c.slug == product.category)
+        return _relevance(product, _words(category.name), terms)
 
 
 @dataclass(frozen=True)
@@ -148,25 +197,31 @@ def _terms(query: str) -> list[str]:
     return [_stem(word) for word in _words(query)]
 
 
-def _matches(terms: list[str], words: list[str]) -> int:
-    """How many of the terms start a word of `words`; all of them when the terms run together do."""
-    found = sum(1 for term in terms if any(word.startswith(term) for word in words))
-    if found < len(terms) and len(terms) > 1:
-        joined = "".join(terms)
-        if any(word.startswith(joined) or _stem(word) == joined for word in words):
-            return len(terms)
-    return found
+def _tier(term: str, name_words: list[str], category_words: list[str], description_words: list[str]) -> int:
+    """How well one term matches a product: one of the tiers above, or 0."""
+    if any(word == term or _stem(word) == term for word in name_words):
+        return _WHOLE_NAME_WORD
+    if any(word.startswith(term) for word in name_words):
+        return _NAME_PREFIX
+    if any(word.startswith(term) for word in category_words):
+        return _CATEGORY_WORD
+    if any(word.startswith(term) for word in description_words):
+        return _DESCRIPTION_PREFIX
+    return 0
 
 
-def _relevance(product: Product, terms: list[str]) -> int:
-    """0 when some term is in neither the name nor the description; higher for name matches."""
-    name_words, description_words = _words(product.name), _words(product.description)
-    in_name = _matches(terms, name_words)
-    if in_name == len(terms):
-        return 100 + in_name
-    if _matches(terms, name_words + description_words) < len(terms):
+def _relevance(product: Product, category_words: list[str], terms: list[str]) -> int:
+    """0 when some term is found nowhere; else the sum of the terms' tiers. Terms that run together
+    into the start of a name's word ("tea pot": Teapot) count as that name match, each of them."""
+    if not terms:
         return 0
-    return 1 + in_name
+    name_words, description_words = _words(product.name), _words(product.description)
+    tiers = [_tier(term, name_words, category_words, description_words) for term in terms]
+    if len(terms) > 1 and min(tiers) < _NAME_PREFIX:
+        joined = "".join(terms)
+        if any(word.startswith(joined) or _stem(word) == joined for word in name_words):
+            return _NAME_PREFIX * len(terms)
+    return 0 if 0 in tiers else sum(tiers)
 
 
 def _validate_product(product: Product, category_slugs: set[str]) -> None:

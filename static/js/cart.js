@@ -7,7 +7,9 @@
    2. After a refused form, focus the error summary (the page also asks for it with autofocus).
    3. The quantity steppers (− number +): the buttons work; in the cart a changed quantity is saved
       at once (no reload: the line, the totals and the header count change, and a polite live
-      region says so), as Dawn's cart does. Without JavaScript the number field and Update stay. */
+      region says so), as Dawn's cart does. Without JavaScript the number field and Update stay.
+   Each add carries an Idempotency-Key header, kept on its button until the shop answers for sure,
+   so pressing again after a 503 or a lost answer never adds twice. */
 (function () {
   "use strict";
 
@@ -169,6 +171,18 @@
     input.removeAttribute("aria-describedby");
   }
 
+  /* The one-time key of this button's next change: kept until the shop gives a definite answer. */
+  function changeKey(button) {
+    if (!button.dataset.idempotencyKey) {
+      var bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      button.dataset.idempotencyKey = Array.prototype.map.call(bytes, function (b) {
+        return ("0" + b.toString(16)).slice(-2);
+      }).join("");
+    }
+    return button.dataset.idempotencyKey;
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.matches || !form.matches('form[data-enhance="add-to-cart"]')) return;
@@ -188,11 +202,14 @@
       headers: {
         "X-Requested-With": "fetch",
         "Accept": "application/json",
-        "X-XSRFToken": token ? token.value : ""
+        "X-XSRFToken": token ? token.value : "",
+        "Idempotency-Key": changeKey(button)
       }
     })
       .then(function (response) {
         return response.json().then(function (answer) {
+          // A 503 or a lost answer keeps the key: pressing again is a retry, applied at most once.
+          if (response.status !== 503) delete button.dataset.idempotencyKey;
           if (response.ok) {
             clearFieldError(form);
             showCount(answer.count);

@@ -86,7 +86,8 @@ class Browser:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirects)
         self.statuses: list[int] = []
 
-    def request(self, method: str, path: str, fields: dict[str, str] | None = None, timeout: float = 30) -> Page:
+    def request(self, method: str, path: str, fields: dict[str, str] | None = None, timeout: float = 30,
+                headers: dict[str, str] | None = None) -> Page:
         data = None
         if method == "POST":
             if self._cookie("_xsrf") is None:
@@ -95,6 +96,8 @@ class Browser:
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         if self.address:
             request.add_header("X-Forwarded-For", self.address)
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         try:
             with self.opener.open(request, timeout=timeout) as response:
                 page = Page(response.read().decode("utf-8", "replace"), status=response.status, url=response.url)
@@ -135,6 +138,31 @@ class Browser:
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+SHIPPING = {"name": "Dana Demo", "street": "1 Harbour Street", "city": "Springfield", "postcode": "12345",
+            "country": "DE"}
+
+
+def checkout(browser: Browser):
+    """Open the checkout form and place the order; (the answer, the fields sent, its checkout_key among them)."""
+    form = browser.get("/checkout")
+    assert form.status == 200, form.status
+    fields = dict(SHIPPING)
+    key = hidden(form.html, "checkout_key")
+    if key is not None:
+        fields["checkout_key"] = key
+    return browser.post("/checkout", **fields), fields
+
+
+def hidden(html: str, name: str) -> str | None:
+    """The value of the page's first hidden field called name."""
+    marker = f'name="{name}" value="'
+    start = html.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    return html[start:html.index('"', start)]
 
 
 def session_files(data_dir: Path) -> list[Path]:

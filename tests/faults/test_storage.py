@@ -11,30 +11,7 @@ import threading
 
 import pytest
 
-from tests.faults.kit import Browser, assert_no_tracebacks, fill, need_root, run, session_files
-
-SHIPPING = {"name": "Dana Demo", "street": "1 Harbour Street", "city": "Springfield", "postcode": "12345",
-            "country": "DE"}
-
-
-def checkout(browser: Browser):
-    form = browser.get("/checkout")
-    assert form.status == 200, form.status
-    key = _hidden(form.html, "checkout_key")
-    fields = dict(SHIPPING)
-    if key is not None:
-        fields["checkout_key"] = key
-    return browser.post("/checkout", **fields), fields
-
-
-def _hidden(html: str, name: str) -> str | None:
-    marker = f'name="{name}" value="'
-    start = html.find(marker)
-    if start < 0:
-        return None
-    start += len(marker)
-    return html[start:html.index('"', start)]
-
+from tests.faults.kit import SHIPPING, Browser, assert_no_tracebacks, checkout, fill, hidden, need_root, run, session_files
 
 def test_a_full_disk_answers_503_with_a_message_and_heals_without_a_restart(start_app, tmpfs):
     data_dir = tmpfs("6m")
@@ -79,7 +56,7 @@ def test_an_order_placed_when_the_emptied_cart_cannot_be_saved_is_not_placed_twi
     assert shopper.login().status == 303
     assert shopper.post("/cart/add", product_id="stoneware-mug").status == 303
     form = shopper.get("/checkout")
-    key = _hidden(form.html, "checkout_key")
+    key = hidden(form.html, "checkout_key")
     assert key, "the checkout form carries no one-time key (the pg branch's checkout_key)"
     filler = fill(sessions)  # the database is elsewhere: the order is written, the emptied cart is not
     first = shopper.post("/checkout", **SHIPPING, checkout_key=key)

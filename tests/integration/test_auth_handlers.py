@@ -190,3 +190,37 @@ async def test_register_rejects_bad_input_with_a_message(client, auth, username,
 async def test_register_page_has_labelled_fields(client):
     page = await client.page("/register")
     assert '<label for="username">' in page.html and '<label for="password">' in page.html
+
+
+@pytest.mark.gen_test
+async def test_logging_in_as_someone_else_starts_from_an_empty_cart(make_client, product_ids):
+    other = make_client()
+    assert (await other.post("/register", {"username": "bea", "password": "correct horse"})).code == 303
+    shared_computer = make_client()
+    assert (await shared_computer.post("/login", {"username": "demo", "password": "demo1234"})).code == 303
+    await shared_computer.add(product_ids[0], 2)
+    response = await shared_computer.post("/login", {"username": "bea", "password": "correct horse"})
+    assert response.code == 303
+    assert (await shared_computer.page("/")).text("current-user") == "bea"
+    assert await shared_computer.cart_quantities() == {}
+
+
+@pytest.mark.gen_test
+async def test_logging_in_again_as_the_same_person_keeps_the_cart(client, auth, product_ids):
+    assert (await auth.login()).code == 303
+    await client.add(product_ids[0], 2)
+    assert (await auth.login()).code == 303
+    assert await client.cart_quantities() == {product_ids[0]: 2}
+
+
+@pytest.mark.gen_test
+async def test_a_username_logs_in_whatever_its_case(client, auth):
+    assert (await auth.login("DeMo", "demo1234")).code == 303
+    assert (await client.page("/")).text("current-user") == "demo"
+
+
+@pytest.mark.gen_test
+async def test_registering_a_name_taken_in_another_case_is_refused(client, auth):
+    response = await auth.register("DEMO", "correct horse")
+    assert response.code == 400
+    assert "taken" in client.page_of(response).html

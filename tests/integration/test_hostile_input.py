@@ -78,6 +78,19 @@ async def test_the_wait_doubles_as_failures_go_on(client, clock):
 
 
 @pytest.mark.gen_test
+async def test_the_username_throttle_is_blind_to_case(make_client, clock):
+    # Each guess from an address of its own, so only the username's throttle (10 free) can stop them.
+    guesser = make_client()
+    spellings = ["demo", "Demo", "dEmo", "deMo", "demO", "DEmo", "dEMo", "deMO", "DeMo", "dEmO"]
+    for number, spelling in enumerate(spellings):
+        assert (await login(guesser, "wrong", {"X-Forwarded-For": f"198.51.100.{number}"}, spelling)).code == 400
+    owner = make_client()
+    assert (await login(owner, DEMO_PASSWORD, OWNER, "DEMO")).code == 429
+    clock.now += 30
+    assert (await login(owner, DEMO_PASSWORD, OWNER, "DEMO")).code == 303
+
+
+@pytest.mark.gen_test
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored(make_config, app, make_client, clock):
     app.config = make_config(SESSION_BACKEND="memory")  # the limits without TRUSTED_PROXIES
     client = make_client()

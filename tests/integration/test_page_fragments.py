@@ -11,12 +11,13 @@ from markupsafe import Markup
 from handlers.fragments import Fragments
 from tests.pages import Page
 
-_XSRF_VALUE = re.compile(r'(name="_xsrf" value=")[^"]+"')
+_PER_USE_VALUE = re.compile(r'(name="(?:_xsrf|idempotency_key)" value=")[^"]+"')
 
 
 def without_xsrf_values(html: str) -> str:
-    """Tornado masks the XSRF token afresh for each response; everything else must match."""
-    return _XSRF_VALUE.sub(r'\1…"', html)
+    """Tornado masks the XSRF token afresh for each response, and every form gets a one-time key of
+    its own; everything else must match."""
+    return _PER_USE_VALUE.sub(r'\1…"', html)
 
 
 def xsrf_values(html: str) -> set[str]:
