@@ -35,6 +35,17 @@
     focusErrorSummary();
   }
 
+  /* Order times in the shopper's own time zone; the page's text (in UTC, so labelled) stays
+     without JavaScript. */
+  document.querySelectorAll("time[data-local-time]").forEach(function (time) {
+    var when = new Date(time.getAttribute("datetime"));
+    if (isNaN(when.getTime()) || !window.Intl) return;
+    time.title = time.textContent;
+    time.textContent = new Intl.DateTimeFormat(undefined, {
+      day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+    }).format(when);
+  });
+
   if (!window.fetch || !window.FormData) return;
 
   var SAVE_AFTER_MS = 500;
