@@ -256,7 +256,8 @@
     var value = Number(input.value);
     stepper.querySelectorAll("[data-step]").forEach(function (button) {
       var step = Number(button.getAttribute("data-step"));
-      button.disabled = step < 0 ? !(value > bounds.low) : !(value < bounds.high);
+      // aria-disabled, not disabled: the button keeps its place in the Tab order and its contrast.
+      button.setAttribute("aria-disabled", String(step < 0 ? !(value > bounds.low) : !(value < bounds.high)));
     });
   }
 
@@ -267,7 +268,7 @@
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-stepper] [data-step]");
-    if (!button) return;
+    if (!button || button.getAttribute("aria-disabled") === "true") return;
     var stepper = button.closest("[data-stepper]");
     var input = stepper.querySelector('input[type="number"]');
     var bounds = stepperBounds(input);
