@@ -22,6 +22,7 @@ from handlers.checkout import CheckoutHandler
 from handlers.compression import FastGzip
 from handlers.fragments import Fragments
 from handlers.health import DatabaseCheck, HealthHandler
+from handlers.limits import LoginLimit, RateLimit, SharedCounters
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.static import StaticFiles
 from shop.catalog import Catalog
@@ -113,16 +114,26 @@ class ShopApplication(tornado.web.Application):
         # queue ahead of the database work of checkouts (which hold their session's lock).
         self.password_hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
         limits = config.limits
-        self.login_throttle = LoginThrottle(free_failures=limits.login_throttle_failures,
-                                            first_delay=limits.login_throttle_delay,
-                                            max_delay=limits.login_throttle_max_delay)
-        # The buckets live in each worker process: each gets its share of the per-client rate, so
-        # that WORKERS processes together allow one client no more than the configured figure.
+        # On Redis, the limits are counted there, fleet-wide, at the configured figures; on the
+        # other backends (and on Redis when it cannot be asked), in each worker process.
+        self.shared_counters = SharedCounters(
+            config.redis_url, prefix=config.session_redis_prefix, timeout=config.session_redis_timeout,
+        ) if config.session_backend == "redis" else None
+        self.login_throttle = LoginLimit(LoginThrottle(free_failures=limits.login_throttle_failures,
+                                                       first_delay=limits.login_throttle_delay,
+                                                       max_delay=limits.login_throttle_max_delay),
+                                         self.shared_counters)
+        # A process's own buckets: each worker gets its share of the per-client rate, so that
+        # WORKERS processes together allow one client no more than the configured figure.
         share = 1 / config.workers
-        self.register_limit = TokenBucket(rate=limits.register_per_minute * share / 60,
-                                          burst=max(1, math.ceil(2 * limits.register_per_minute * share)))
-        self.session_limit = TokenBucket(rate=limits.sessions_per_minute * share / 60,
-                                         burst=max(1, math.ceil(limits.sessions_per_minute * share)))
+        register_rate, register_burst = limits.register_per_minute / 60, 2 * limits.register_per_minute
+        session_rate, session_burst = limits.sessions_per_minute / 60, limits.sessions_per_minute
+        self.register_limit = RateLimit(
+            "r", TokenBucket(rate=register_rate * share, burst=max(1, math.ceil(register_burst * share))),
+            self.shared_counters, rate=register_rate, burst=register_burst)
+        self.session_limit = RateLimit(
+            "s", TokenBucket(rate=session_rate * share, burst=max(1, math.ceil(session_burst * share))),
+            self.shared_counters, rate=session_rate, burst=session_burst)
         self.template_env: Environment = make_template_env(str(ROOT / "templates"))
         # Versioned static URLs, built once each (static files do not change while the shop runs).
         self.static_urls: dict[str, str] = {}
@@ -192,6 +203,8 @@ class ShopApplication(tornado.web.Application):
             self._seeding.cancel()
             self._seeding = None
         await self.session_store.close()
+        if self.shared_counters is not None:
+            await self.shared_counters.close()
         self.password_hashing.shutdown(wait=True)
         self.database_check.close()
         self.database.close()

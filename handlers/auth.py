@@ -101,7 +101,7 @@ class LoginHandler(_AccountHandler):
         throttle = self.application.login_throttle
         # Case-folded, as the accounts compare usernames: "Victim" and "vICTIM" are one account.
         address, throttled_name = self.client_address, throttle_key(username)
-        wait = throttle.retry_after(address, throttled_name)
+        wait = await throttle.retry_after(address, throttled_name)
         if wait > 0:
             # Refused before any password is checked, so a locked-out guesser learns nothing more.
             seconds = whole_seconds(wait)
@@ -112,11 +112,11 @@ class LoginHandler(_AccountHandler):
             return
         user = await self._authenticate(username, password)
         if user is None:
-            throttle.failed(address, throttled_name)
+            await throttle.failed(address, throttled_name)
             log.info("login failed (address %s)", address)
             await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors={"password": LOGIN_FAILED})
             return
-        throttle.succeeded(address, throttled_name)
+        await throttle.succeeded(address, throttled_name)
         await self.log_in(user, f"Welcome back, {user.username}.")
         log.info("user %d logged in", user.id)
 
@@ -135,7 +135,7 @@ class RegisterHandler(_AccountHandler):
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "", strip=False)
         try:
-            self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS)
+            await self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS)
         except ShopError as error:
             self.set_header("Retry-After", str(error.retry_after))
             await self.refuse(status=429, username=username[:MAX_USERNAME_LENGTH], message=error.message)
@@ -186,7 +186,8 @@ class LogoutHandler(BaseHandler):
         self.redirect("/", status=303)
 
     async def post(self) -> None:
-        async with self.update_session() as session:
-            session.end()
+        # Logging out always works: the cookie is cleared even when the store cannot delete the
+        # session (a shared computer must let a person leave); the manager logs such a failure.
+        await self.sessions.end(self)
         self.flash("You are logged out.", "success", alone=True)
         self.redirect("/", status=303)

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sessions import SessionManager, SessionMoved, StoreFull, StoreUnavailable
 
+from handlers.limits import RateLimit
 from handlers.server import client_address
 from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_cart
 from shop.catalog import Catalog
@@ -24,7 +25,7 @@ from shop import idempotency
 from shop.db import DatabaseUnavailable
 from shop.money import format_cents, format_price
 from shop.orders import OrderStore
-from shop.throttle import TokenBucket, whole_seconds
+from shop.throttle import whole_seconds
 from shop.users import UserStore
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ TOO_MANY_SESSIONS_MESSAGE = (
     "Too many new visits from your network in a short time, so nothing was changed. "
     "Please wait {seconds} seconds and try again."
 )
+METHOD_MESSAGE = "That page cannot be used this way."
 XSRF_MESSAGE = (
     "This form has expired or did not come from this shop, so nothing was changed. "
     "Please reload the page and try again."
@@ -159,6 +161,10 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         self.count_in_flight()
+        # The method first: a PUT or DELETE on a page is 405 (with Allow), not "form expired".
+        if self.request.method not in self.allowed_methods():
+            await self.load_session()  # the refusal's page shows the person's own header
+            raise ShopError(405, METHOD_MESSAGE)
         if not self._xsrf_valid():
             await self.load_session()  # the refusal's page shows the person's own header
             raise ShopError(403, XSRF_MESSAGE)
@@ -173,9 +179,17 @@ class BaseHandler(tornado.web.RequestHandler):
         self.application.in_flight.started()
         self._counted = True
 
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The methods this handler answers (its Allow header): those it implements, and HEAD with GET."""
+        allowed = [method for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+                   if getattr(cls, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())]
+        return allowed[:1] + ["HEAD"] + allowed[1:] if "GET" in allowed else allowed
+
     async def head(self, *args: Any, **kwargs: Any) -> None:
-        """HEAD wherever GET is allowed: the GET runs, and Tornado sends its headers without the body."""
-        if type(self).get is tornado.web.RequestHandler.get:
+        """HEAD wherever GET is allowed: the GET runs, and Tornado sends its headers without the
+        body. Nothing is changed: no flash message is taken, no session's ttl rolled."""
+        if "GET" not in self.allowed_methods():
             raise tornado.web.HTTPError(405)
         result = self.get(*args, **kwargs)
         if result is not None:
@@ -187,9 +201,9 @@ class BaseHandler(tornado.web.RequestHandler):
         return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
                               self.application.config.limits.trusted_proxies)
 
-    def check_rate(self, bucket: TokenBucket, message: str) -> None:
-        """Spend one of this client's tokens in bucket, or raise 429 with message (it may hold {seconds})."""
-        wait = bucket.take(self.client_address)
+    async def check_rate(self, limit: RateLimit, message: str) -> None:
+        """Spend one of this client's tokens in limit, or raise 429 with message (it may hold {seconds})."""
+        wait = await limit.take(self.client_address)
         if wait > 0:
             seconds = whole_seconds(wait)
             log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
@@ -219,7 +233,8 @@ class BaseHandler(tornado.web.RequestHandler):
         request; it also sets current_user. After update_session(), its result."""
         if not self._session_read:
             try:
-                session = await self.sessions.load(self)
+                # A HEAD only looks: it does not roll the session's ttl (a write in every store).
+                session = await self.sessions.load(self, read_only=self.request.method == "HEAD")
             except StoreUnavailable as error:
                 raise self.store_unavailable(error) from None
             self._show_session(session)
@@ -253,7 +268,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 yield session
                 if session.id is None and session and not session.ended:
                     # About to store a new session: one client may not create them without limit.
-                    self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
+                    await self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
         except StoreUnavailable as error:
             raise self.store_unavailable(error) from None
         except SessionMoved:
@@ -292,7 +307,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def take_flashes(self) -> list[dict[str, str]]:
         """The messages waiting for this person; they are shown once."""
         messages = self._incoming_flashes()
-        if messages:
+        # A HEAD shows nothing, so it leaves the messages for the next GET.
+        if messages and self.request.method != "HEAD":
             self.clear_cookie(FLASH_COOKIE)
         return messages
 
@@ -417,6 +433,8 @@ class BaseHandler(tornado.web.RequestHandler):
             status_code = 503
             self.set_status(status_code)
         message = _error_message(status_code, error)
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         if isinstance(error, ShopError) and error.retry_after is not None:
             self.set_header("Retry-After", str(error.retry_after))
         elif status_code == 503:
@@ -443,8 +461,9 @@ class NotFoundHandler(BaseHandler):
     """Every unknown path: the 404 page, with the person's own header."""
 
     async def prepare(self) -> None:
-        await super().prepare()
-        await self.load_session()  # whatever the method, the page shows the person's header
+        # Whatever the method (so not BaseHandler's method and XSRF checks): nothing is here to change.
+        self.count_in_flight()
+        await self.load_session()  # the page shows the person's header
         raise ShopError(404, NOT_FOUND_MESSAGE)
 
 

@@ -1,5 +1,11 @@
 """Checkout: the shipping form, then the order placed and the cart emptied while the session is locked.
 
+A visitor chooses between logging in (the cart is kept) and checking out as a guest with an email
+address: a guest's order belongs to no account, and their session keeps its id (`guest_orders`),
+which is what lets them see it. The address form follows the country, chosen first
+(shop/addresses.py): without JavaScript its own small form reloads the page as `/checkout?country=XX`;
+with it, static/js/address.js swaps the fields in place.
+
 The order (the database) and the emptied cart (the session store) are two writes: if the second
 fails, the person is told that the order stands and the cart could not be emptied; the form's
 one-time key makes a resubmit show that order instead of placing another."""
@@ -7,18 +13,20 @@ one-time key makes a resubmit show that order instead of placing another."""
 from __future__ import annotations
 
 import logging
+import urllib.parse
 
-import tornado.web
 from tornado.ioloop import IOLoop
 
 from handlers.base import BaseHandler, ShopError
+from shop.addresses import ADDRESS_FIELDS, COUNTRIES, COUNTRY_NAMES, DEFAULT_COUNTRY, fields_for, validate_shipping
 from shop.orders import (
-    CHECKOUT_KEY_PATTERN, COUNTRIES, FORM_EXPIRED, OrderError, new_checkout_key, validate_shipping,
+    CHECKOUT_KEY_PATTERN, FORM_EXPIRED, MAX_GUEST_ORDERS, OrderError, new_checkout_key, validate_email,
 )
 
 log = logging.getLogger("shop.checkout")
 
-SHIPPING_FIELDS = ("name", "street", "city", "postcode", "country")
+FORM_FIELDS = ("email", *ADDRESS_FIELDS, "country")
+UNKNOWN_COUNTRY = "We do not ship to that country. Please choose one from the list."
 ORDER_PLACED_CART_KEPT = (
     "Your order #{order_id} is placed, but we could not empty your cart just now. "
     "Please do not check out again; remove its items when the shop is back."
@@ -30,29 +38,36 @@ ALREADY_PLACED = "This order was already placed; here it is. Nothing was ordered
 class CheckoutHandler(BaseHandler):
     async def prepare(self) -> None:
         await super().prepare()
-        # @tornado.web.authenticated reads current_user, which get_current_user() cannot load
-        # (it is not a coroutine): read the session first, for the POST too.
+        # Whether this is a guest or an account decides the form: read the session for the POST too.
         await self.load_session()
 
-    @tornado.web.authenticated
     async def get(self) -> None:
         cart = self.cart
         if cart.is_empty:
             self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
             return
-        await self.show_form(cart=cart, form={field: "" for field in SHIPPING_FIELDS}, errors={})
+        country = self.get_query_argument("country", "").strip().upper() or DEFAULT_COUNTRY
+        if country not in COUNTRY_NAMES:
+            raise ShopError(400, UNKNOWN_COUNTRY)
+        form = {field: "" for field in FORM_FIELDS}
+        form["country"] = country
+        await self.show_form(cart=cart, form=form, errors={})
 
-    @tornado.web.authenticated
     async def post(self) -> None:
-        form = {field: self.get_body_argument(field, "") for field in SHIPPING_FIELDS}
+        form = {field: self.get_body_argument(field, "") for field in FORM_FIELDS}
         # The form's one-time key: a second submit of the same form finds the order, never places
         # another. A client that sends none (a script, an old page) gets no such protection.
         checkout_key = self.get_body_argument("checkout_key", None)
         if checkout_key is not None and not CHECKOUT_KEY_PATTERN.fullmatch(checkout_key):
             raise ShopError(400, FORM_EXPIRED)
         address, errors = validate_shipping(form)
-        if address is None:
+        email = None
+        if self.current_user is None:
+            email, email_error = validate_email(form["email"])
+            if email_error:
+                errors = {"email": email_error, **errors}
+        if errors:
             await self.show_form(status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key)
             return
         order = already_placed = None
@@ -61,20 +76,27 @@ class CheckoutHandler(BaseHandler):
         try:
             async with self.update_session() as session:
                 cart = self.cart  # as read under the lock
+                user_id = self.current_user["id"] if self.current_user else None
+                guest_orders = guest_order_ids(session)
                 if checkout_key is not None:
                     # A form submitted again (Back, then Place order) shows its order and leaves
-                    # the cart alone: what is in it now was added since.
-                    already_placed = await IOLoop.current().run_in_executor(
-                        None, self.orders.find_by_checkout_key, self.current_user["id"], checkout_key
+                    # the cart alone: what is in it now was added since. A guest's only if this
+                    # session placed it.
+                    found = await IOLoop.current().run_in_executor(
+                        None, self.orders.find_by_checkout_key, user_id, checkout_key
                     )
+                    if found is not None and (user_id is not None or found.id in guest_orders):
+                        already_placed = found
                 if already_placed is None and not cart.is_empty:
                     try:
                         order = await IOLoop.current().run_in_executor(
-                            None, self.orders.place, self.current_user["id"], cart, address, checkout_key
+                            None, lambda: self.orders.place(user_id, cart, address, checkout_key, email=email)
                         )
                     except OrderError as error:
                         raise ShopError(400, str(error)) from None
                     session["cart"] = {}
+                    if user_id is None:
+                        session["guest_orders"] = [*guest_orders, order.id][-MAX_GUEST_ORDERS:]
         except ShopError as error:
             if order is None:
                 raise
@@ -91,10 +113,26 @@ class CheckoutHandler(BaseHandler):
             self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
             return
-        self.flash("Your order is placed.", "success")
-        log.info("order %d placed by user %d (%d items)", order.id, order.user_id, order.item_count)
+        # No flash: the order page itself says "Your order is placed." (once).
+        log.info("order %d placed by %s (%d items)", order.id,
+                 f"user {order.user_id}" if order.user_id is not None else "a guest", order.item_count)
         self.redirect(f"/orders/{order.id}", status=303)
 
     async def show_form(self, *, status: int = 200, checkout_key: str | None = None, **context) -> None:
-        await self.render_page("checkout.html", status=status, countries=COUNTRIES,
-                               checkout_key=checkout_key or new_checkout_key(), **context)
+        form = context["form"]
+        country = form["country"].strip().upper()
+        chosen = country if country in COUNTRY_NAMES else DEFAULT_COUNTRY
+        await self.render_page(
+            "checkout.html", status=status, countries=COUNTRIES, country=chosen,
+            address_fields=fields_for(chosen),
+            # Every country's fields, for the page's script to swap in without a request.
+            all_fields=[(code, fields_for(code)) for code, _ in COUNTRIES],
+            guest=self.current_user is None, login_url="/login?" + urllib.parse.urlencode({"next": "/checkout"}),
+            checkout_key=checkout_key or new_checkout_key(), **context,
+        )
+
+
+def guest_order_ids(session: dict) -> list[int]:
+    """The ids of the orders this session placed as a guest, oldest first."""
+    ids = session.get("guest_orders")
+    return [i for i in ids if type(i) is int] if isinstance(ids, list) else []

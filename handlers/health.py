@@ -2,7 +2,9 @@
 the database engine, with whether the session store and the database answer. Touches no session.
 
 It stays 200 when a store does not answer, so that an orchestrator does not kill healthy replicas
-because Redis or PostgreSQL blinked: alert on `session_store` or `database` being "unavailable"."""
+because Redis or PostgreSQL blinked: alert on `session_store` or `database` being "unavailable", and
+on `session_store` being "full" (Redis at maxmemory, a full disk) or "read_only" (it answers and
+serves reads, but refuses every change)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from handlers.base import BaseHandler
-from sessions import StoreUnavailable
+from sessions import StoreFull, StoreUnavailable
 from shop.db import Database
 
 HOSTNAME = socket.gethostname()
@@ -63,6 +65,8 @@ class HealthHandler(BaseHandler):
     async def _session_store_state(self) -> str:
         try:
             await self.application.session_store.ping()
+        except StoreFull as error:
+            return error.state  # "full" or "read_only": it answers, but refuses writes
         except StoreUnavailable:
             return "unavailable"
         return "ok"

@@ -1,6 +1,12 @@
 """The HTTP server in front of the application: limits that must act before a request reaches a
-handler. A cap on open connections, a body size decided from the headers (before any of the body
-is read), timeouts for slow headers and bodies, and the client's address behind trusted proxies.
+handler. A cap on open connections, a header size and a body size decided from the headers (before
+any of the body is read), timeouts for slow headers and bodies, and the client's address behind
+trusted proxies. Every refusal is an answer with a page, never a silent close.
+
+Why not Tornado's own `max_header_size` alone: over it, Tornado closes the connection without a
+word (the person sees a broken page, curl exit 52, and nginx takes the replica for a dead one and
+sets it aside). So Tornado reads up to `_HEADER_READ_LIMIT`, and the shop answers anything over
+`MAX_HEADER_SIZE` with 431 and a page that says what to do (clear this site's cookies).
 
 Why not Tornado's own `max_body_size` alone: a request over it is answered with a bare
 "400 Bad Request" and no message, and handlers' `prepare()` runs only once the whole body has been
@@ -24,12 +30,26 @@ from config import Limits
 
 log = logging.getLogger("shop.server")
 
+# The most the request line and headers together may take; deploy/nginx/shop-proxy.conf's header
+# buffers (2 x 8k) refuse the same, so that nginx and the shop agree.
+MAX_HEADER_SIZE = 16 * 1024
+# What Tornado reads before giving up on a request's headers (by closing). Well over MAX_HEADER_SIZE
+# so that a request between the two is answered, and small enough that MAX_CONNECTIONS connections
+# each holding that much stay within a few tens of MB.
+_HEADER_READ_LIMIT = 64 * 1024
+HEADERS_TOO_LARGE_MESSAGE = (
+    "Your browser sent this shop more cookies or headers than it accepts. Please clear this site's "
+    "cookies (in your browser's settings for this site), then reload the page."
+)
 TOO_LARGE_MESSAGE = "That form is too large for this shop (over {size} KB), so nothing was changed. Please go back and send less."
 BUSY_MESSAGE = "The shop is very busy right now. Nothing was changed; please try again in a moment."
-# After answering early, read (and drop) what the client is still sending for a moment before
-# closing: closing a socket with unread data sends a reset, which can destroy the answer in flight.
-_LINGER_SECONDS = 2.0
-_LINGER_BYTES = 1024 * 1024
+# After answering early, read (and drop) what the client is still sending before closing, as nginx's
+# lingering close does: closing a socket with unread data sends a reset, which destroys the answer
+# in flight (a client still sending its body gets a broken pipe instead of the 413). Bounded: at
+# most this long in all, this long without a byte, and this many bytes.
+_LINGER_SECONDS = 10.0
+_LINGER_IDLE_SECONDS = 2.0
+_LINGER_BYTES = 16 * 1024 * 1024
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -84,7 +104,8 @@ async def _answer_and_close(stream: tornado.iostream.IOStream, response: bytes) 
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 break
-            chunk = await asyncio.wait_for(stream.read_bytes(65536, partial=True), remaining)
+            chunk = await asyncio.wait_for(stream.read_bytes(65536, partial=True),
+                                           min(remaining, _LINGER_IDLE_SECONDS))
             drained += len(chunk)
     except (tornado.iostream.StreamClosedError, asyncio.TimeoutError, OSError):
         pass
@@ -92,8 +113,9 @@ async def _answer_and_close(stream: tornado.iostream.IOStream, response: bytes) 
         stream.close()
 
 
-class _BodyLimit(tornado.httputil.HTTPMessageDelegate):
-    """Answers 413 from the headers alone when the declared body is larger than the limit."""
+class _SizeLimits(tornado.httputil.HTTPMessageDelegate):
+    """Answers 431 when the headers are over MAX_HEADER_SIZE, and 413 when the declared body is
+    larger than the limit: from the headers alone, before any of the body is read."""
 
     def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate,
                  connection: tornado.httputil.HTTPConnection, max_body_size: int) -> None:
@@ -102,15 +124,24 @@ class _BodyLimit(tornado.httputil.HTTPMessageDelegate):
         self._max_body_size = max_body_size
 
     def headers_received(self, start_line, headers):
+        header_size = _header_size(start_line, headers)
+        if header_size > MAX_HEADER_SIZE:
+            log.info("refused a %s %s with %d bytes of headers (limit %d)", start_line.method,
+                     start_line.path[:100], header_size, MAX_HEADER_SIZE)
+            self._refuse(_plain_response(431, "Request Header Fields Too Large", HEADERS_TOO_LARGE_MESSAGE))
+            return None
         if _declared_length(headers) > self._max_body_size:
             log.info("refused a %s %s body of %s bytes (limit %d)", start_line.method,
                      start_line.path[:100], headers.get("Content-Length"), self._max_body_size)
-            # Detached, Tornado reads none of the body; the stream is ours to answer and close.
-            stream = self._connection.detach()
             message = TOO_LARGE_MESSAGE.format(size=self._max_body_size // 1024)
-            asyncio.ensure_future(_answer_and_close(stream, _plain_response(413, "Content Too Large", message)))
+            self._refuse(_plain_response(413, "Content Too Large", message))
             return None
         return self._delegate.headers_received(start_line, headers)
+
+    def _refuse(self, response: bytes) -> None:
+        # Detached, Tornado reads none of the body; the stream is ours to answer and close.
+        stream = self._connection.detach()
+        asyncio.ensure_future(_answer_and_close(stream, response))
 
     def data_received(self, chunk):
         return self._delegate.data_received(chunk)
@@ -120,6 +151,14 @@ class _BodyLimit(tornado.httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         self._delegate.on_connection_close()
+
+
+def _header_size(start_line: tornado.httputil.RequestStartLine, headers: tornado.httputil.HTTPHeaders) -> int:
+    """The request line and headers as sent, in bytes (give or take folded lines): "name: value\r\n" each."""
+    size = len(start_line.method) + len(start_line.path) + len(start_line.version) + 4
+    for name, value in headers.get_all():
+        size += len(name) + len(value) + 4
+    return size
 
 
 def _declared_length(headers: tornado.httputil.HTTPHeaders) -> int:
@@ -139,7 +178,7 @@ class ShopHTTPServer(HTTPServer):
             body_timeout=limits.body_timeout,
             # The hard stop, for bodies that declare no length; declared ones are refused earlier.
             max_body_size=limits.max_body_size * 2,
-            max_header_size=16 * 1024,
+            max_header_size=_HEADER_READ_LIMIT,
         )
         self.limits = limits
 
@@ -152,4 +191,4 @@ class ShopHTTPServer(HTTPServer):
         super().handle_stream(stream, address)
 
     def start_request(self, server_conn, request_conn):
-        return _BodyLimit(super().start_request(server_conn, request_conn), request_conn, self.limits.max_body_size)
+        return _SizeLimits(super().start_request(server_conn, request_conn), request_conn, self.limits.max_body_size)

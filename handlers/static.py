@@ -29,3 +29,12 @@ class StaticFiles(tornado.web.StaticFileHandler):
     def set_extra_headers(self, path: str) -> None:
         if "v" in self.request.arguments:
             self.set_header("Cache-Control", f"public, max-age={ONE_YEAR_SECONDS}, immutable")
+
+    def check_xsrf_cookie(self) -> None:
+        """Nothing: static files change nothing, so another method than GET or HEAD is a 405 (with
+        Allow), not a 403 "form expired"."""
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        if status_code == 405:
+            self.set_header("Allow", "GET, HEAD")
+        super().write_error(status_code, **kwargs)

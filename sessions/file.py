@@ -13,14 +13,16 @@ import os
 import random
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
 
 from . import file_io
-from .store import LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, short_id
+from .store import (
+    LockedSession, StoreFull, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key, short_id,
+)
 
 log = logging.getLogger("sessions.file")
 
@@ -50,8 +52,9 @@ class FileStore:
         self.sweep_threads = sweep_threads
         self.lock_directory = self.directory / file_io.LOCK_FOLDER
         self.quarantine_directory = self.directory / file_io.QUARANTINE_FOLDER
+        self.owners_directory = self.directory / file_io.OWNERS_FOLDER
         if create:
-            for folder in (self.directory, self.lock_directory, self.quarantine_directory):
+            for folder in (self.directory, self.lock_directory, self.quarantine_directory, self.owners_directory):
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="filestore")
         # Stats get a thread of their own so they never hold up a request's read or write.
@@ -130,6 +133,25 @@ class FileStore:
             raise
         await self._apply_and_unlock(held, payload, expires_at, fd)
 
+    # -- the OwnerIndex protocol: a folder of marker files per owner (file_io.py) ---------------------
+
+    async def add_owned(self, owner: str, session_id: str, ttl: int | None) -> None:
+        key = owner_key(owner)
+        check_session_id(session_id)
+        await self._retrying(f"index session {short_id(session_id)}",
+                             lambda: self._run(file_io.add_owned, self._directory, key, session_id))
+
+    async def discard_owned(self, owner: str, session_ids: Iterable[str]) -> None:
+        key = owner_key(owner)
+        ids = [check_session_id(session_id) for session_id in session_ids]
+        await self._retrying("update an owner's index",
+                             lambda: self._run(file_io.discard_owned, self._directory, key, ids))
+
+    async def owned(self, owner: str) -> dict[str, float]:
+        key = owner_key(owner)
+        return await self._retrying("read an owner's index",
+                                    lambda: self._run(file_io.owned, self._directory, key))
+
     async def ping(self, timeout: float = 2.0) -> None:
         """The folder is there and writable: two system calls, in the pool, bounded by timeout (a
         hung network mount must not hang /healthz)."""
@@ -139,6 +161,9 @@ class FileStore:
             raise StoreUnavailable(f"{self._directory} does not answer: {error or 'timed out'}") from None
         if not writable:
             raise StoreUnavailable(f"{self._directory} is missing or not writable")
+        refusing = await self._run(file_io.refusing_writes, self._directory)
+        if refusing is not None:
+            raise StoreFull(f"{self._directory} is {refusing.replace('_', '-')}", state=refusing)
 
     async def close(self) -> None:
         self._io.shutdown(wait=True)
@@ -225,6 +250,9 @@ class FileStore:
                 if number + 1 == attempts:
                     raise
             except OSError as error:
+                if error.errno in file_io.REFUSING_ERRNOS:
+                    raise StoreFull(f"cannot {what}: {file_io.describe(error)}",
+                                    state=file_io.REFUSING_ERRNOS[error.errno]) from error
                 if error.errno not in file_io.TRANSIENT_ERRNOS:
                     raise StoreUnavailable(f"cannot {what}: {file_io.describe(error)}") from error
                 if number + 1 == attempts:

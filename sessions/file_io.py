@@ -8,6 +8,9 @@ Layout of the folder:
     .tmp-*           a write in progress (or one cut short by a crash; swept once stale)
     .locks/NNNN      lock stripes: fcntl.flock'ed to serialise a session across processes
     .quarantine/     files that could not be decoded, moved aside for a person to look at
+    .owners/<key>/<id>  the owner index: an empty marker file per session of an owner (key: a
+                     digest of the owner, store.owner_key); its mtime is when it was written.
+                     Creating or deleting a file is atomic, so a crash leaves a marker or none.
 """
 from __future__ import annotations
 
@@ -31,6 +34,10 @@ SUFFIX = ".json"
 TEMP_PREFIX = ".tmp-"
 LOCK_FOLDER = ".locks"
 QUARANTINE_FOLDER = ".quarantine"
+OWNERS_FOLDER = ".owners"
+# A marker whose session is missing is deleted by a sweep only once it is older than this: the
+# marker is written just before its session, and that session may still be on its way.
+OWNER_MARKER_GRACE = 300
 LOCK_STRIPES = 1024
 _SWEEP_CHUNK = 2_000
 
@@ -40,6 +47,9 @@ TRANSIENT_ERRNOS = frozenset({
     errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.EIO, errno.EMFILE, errno.ENFILE,
     errno.ENOMEM, errno.ENOBUFS, errno.ESTALE, errno.ETIMEDOUT,
 })
+
+# Errors of a file system that refuses writes until an operator acts: StoreFull, in its state.
+REFUSING_ERRNOS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read_only"}
 
 
 class Undecodable(Exception):
@@ -139,13 +149,94 @@ def quarantine(directory: str, session_id: str, inode: int, reason: str) -> None
 def recreate_folders(directory: str) -> None:
     """The sessions folder or its .locks/ went away (deleted, moved): make them again, so the
     store heals on its next write instead of failing until someone notices."""
-    folders = [directory, f"{directory}/{LOCK_FOLDER}", f"{directory}/{QUARANTINE_FOLDER}"]
+    folders = [directory, f"{directory}/{LOCK_FOLDER}", f"{directory}/{QUARANTINE_FOLDER}",
+               f"{directory}/{OWNERS_FOLDER}"]
     missing = [folder for folder in folders if not os.path.isdir(folder)]
     for folder in folders:
         os.makedirs(folder, mode=0o700, exist_ok=True)
     if missing:
         log.error("session folder(s) %s were missing (deleted or moved away?): recreated them; "
                   "sessions stored there before are gone", ", ".join(missing))
+
+
+def add_owned(directory: str, key: str, session_id: str) -> None:
+    """Write the marker of session_id in the folder of owner key (see the layout above), durably:
+    the marker file, then its folder, fsynced, so a crash after this returns keeps it."""
+    folder = f"{directory}/{OWNERS_FOLDER}/{key}"
+    for attempt in range(3):
+        try:
+            fd = os.open(f"{folder}/{session_id}", os.O_WRONLY | os.O_CREAT, 0o600)
+            break
+        except FileNotFoundError:
+            # The owner's first marker, or a sweep removed the empty folder a moment ago.
+            if attempt == 2:
+                raise
+            if not os.path.isdir(f"{directory}/{OWNERS_FOLDER}"):
+                recreate_folders(directory)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, 0o700)
+            fsync_directory(f"{directory}/{OWNERS_FOLDER}")
+    try:
+        os.utime(fd)  # written now, also when the marker was there already
+    finally:
+        os.close(fd)
+    fsync_directory(folder)
+
+
+def discard_owned(directory: str, key: str, session_ids: list[str]) -> None:
+    folder = f"{directory}/{OWNERS_FOLDER}/{key}"
+    removed = False
+    for session_id in session_ids:
+        try:
+            os.unlink(f"{folder}/{session_id}")
+            removed = True
+        except FileNotFoundError:
+            continue
+    if removed:
+        fsync_directory(folder)
+
+
+def owned(directory: str, key: str) -> dict[str, float]:
+    """The owner's markers: session id -> when written. Only this owner's folder is read."""
+    entries: dict[str, float] = {}
+    try:
+        with os.scandir(f"{directory}/{OWNERS_FOLDER}/{key}") as markers:
+            for marker in markers:
+                if is_valid_session_id(marker.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        entries[marker.name] = marker.stat().st_mtime
+    except FileNotFoundError:
+        pass
+    return entries
+
+
+def _sweep_owner_markers(directory: str, now: float) -> None:
+    """Delete markers whose session file is gone (expired and swept, deleted), once past the grace,
+    and owner folders left empty: the index stays as small as the store."""
+    try:
+        owners = list(os.scandir(f"{directory}/{OWNERS_FOLDER}"))
+    except FileNotFoundError:
+        return
+    for owner in owners:
+        if not owner.is_dir(follow_symlinks=False):
+            continue
+        left = 0
+        try:
+            with os.scandir(owner.path) as markers:
+                for marker in markers:
+                    left += 1
+                    try:
+                        if (marker.stat().st_mtime < now - OWNER_MARKER_GRACE
+                                and not os.path.exists(session_path(directory, marker.name))):
+                            os.unlink(marker.path)
+                            left -= 1
+                    except FileNotFoundError:
+                        left -= 1
+            if left == 0 and owner.stat().st_mtime < now - OWNER_MARKER_GRACE:
+                os.rmdir(owner.path)  # refused if a marker arrived meanwhile; it is kept then
+        except OSError as error:
+            if error.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                log.error("sweep: cannot clean an owner's index: %s", error.strerror)
 
 
 def _lock_path(directory: str, session_id: str) -> str:
@@ -254,6 +345,7 @@ def sweep_directory(directory: str, stale_temp_after: float, threads: int) -> in
                 continue  # deleted meanwhile by a logout or another process's sweep
             except OSError as error:
                 log.error("sweep: cannot look at %s: %s", short_id(name), error.strerror)
+    _sweep_owner_markers(directory, now)
     if not expired:
         return 0
     # Listing and stat-ing are cheap; unlinking is where the time goes, and the kernel runs
@@ -287,6 +379,15 @@ def _unlink_if_expired(paths: list[str]) -> int:
             # One file that cannot go must not stop the sweep of the others (nor show its full id).
             log.error("sweep: cannot delete session %s: %s", short_id(os.path.basename(path)), error.strerror)
     return removed
+
+
+def refusing_writes(directory: str | os.PathLike) -> str | None:
+    """"full" when the folder's file system has no space left for us, "read_only" when it is
+    mounted read-only; None otherwise (two fields of one statvfs)."""
+    status = os.statvfs(directory)
+    if status.f_flag & os.ST_RDONLY:
+        return "read_only"
+    return "full" if status.f_bavail == 0 else None
 
 
 def describe(error: OSError) -> str:

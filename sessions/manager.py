@@ -3,21 +3,30 @@
 It maps the signed cookie to a session id (adopting only ids the store knows and has not expired),
 creates sessions lazily, rolls the ttl on every request, regenerates ids on login, and makes every
 change a locked load-change-save, so concurrent requests of one session never lose each other's updates.
+
+Sessions that belong to someone: a session may carry an opaque owner (`Session.set_owner`); with a
+store that offers the OwnerIndex, the manager lists an owner's live sessions with their metadata
+(`owner_sessions`), ends one or all but one, and keeps a locked, expiring record per owner
+(`owner_record`) in the same store. An owned session ends `max_age` seconds after it got its owner,
+whatever its activity (an absolute lifetime, OWASP ASVS 3.3.2).
 """
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import json
 import logging
+import math
 import time
-from typing import AsyncIterator, Protocol
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
-from .store import LockedSession, SessionStore, is_valid_session_id, new_session_id, short_id
+from .store import (
+    LockedSession, OwnerIndex, SessionStore, StoreUnavailable, check_owner, derived_id, is_valid_session_id,
+    new_session_id, short_id,
+)
 
 log = logging.getLogger("sessions")
 
@@ -26,6 +35,26 @@ COOKIE_MAX_AGE_DAYS = 400
 # How long a request still carrying a regenerated session's old id is told so, rather than
 # given a new session: long enough for the requests a person had in flight in other tabs.
 MOVED_MARKER_TTL = 120
+# The key under which the manager keeps a session's metadata in the stored data; Session hides it.
+META_KEY = "_meta"
+# An owned session's "last seen" is written at most this often (seconds), not on every request.
+LAST_SEEN_RESOLUTION = 60
+# An index entry whose session is missing is discarded only once older than this (seconds): the
+# entry is written just before its session, which may still be on its way.
+INDEX_GRACE = 300
+MAX_USER_AGENT_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One live session of an owner, as `owner_sessions` lists it. Times are Unix seconds."""
+
+    session_id: str
+    created: float  # when the session was first stored
+    owned_since: float  # when it got its owner (the absolute lifetime counts from here)
+    last_seen: float  # the last request, to within LAST_SEEN_RESOLUTION
+    user_agent: str
+    address: str
 
 
 class SessionMoved(Exception):
@@ -34,7 +63,7 @@ class SessionMoved(Exception):
 
 
 class CookieJar(Protocol):
-    """The part of tornado.web.RequestHandler the manager uses."""
+    """The part of tornado.web.RequestHandler the manager uses (and `request`, for the metadata)."""
 
     def get_signed_cookie(self, name: str, value: str | None = None, max_age_days: float = 31,
                           min_version: int | None = None) -> bytes | None: ...
@@ -48,11 +77,28 @@ class CookieJar(Protocol):
 class Session(dict):
     """A session's data (a plain dict of JSON values) and its id; id is None until it is stored."""
 
-    def __init__(self, data: dict | None = None, *, session_id: str | None = None) -> None:
+    def __init__(self, data: dict | None = None, *, session_id: str | None = None,
+                 meta: dict | None = None) -> None:
         super().__init__(data or {})
         self.id = session_id
+        # The manager's metadata (created, last seen, user agent, address, owner, owned since),
+        # kept beside the data under META_KEY in the store.
+        self.meta: dict[str, Any] = dict(meta or {})
         self.regenerate_requested = False
         self.ended = False
+
+    @property
+    def owner(self) -> str | None:
+        """Who the session belongs to (an opaque string), or None."""
+        owner = self.meta.get("owner")
+        return owner if isinstance(owner, str) else None
+
+    def set_owner(self, owner: str) -> None:
+        """Give the session an owner (on login, with regenerate_id): it is listed in the owner's
+        sessions from the end of the transaction, and ends max_age seconds from now."""
+        check_owner(owner)
+        now = time.time()
+        self.meta.update(owner=owner, owned_since=now, seen=now)
 
     def regenerate_id(self) -> None:
         """At the end of the transaction, move the data to a new id and destroy the old one
@@ -90,28 +136,54 @@ class _KeyedLocks:
 
 class SessionManager:
     def __init__(self, store: SessionStore, *, ttl: int, cookie_name: str = "session",
-                 secure: bool = False) -> None:
+                 secure: bool = False, max_age: int | None = None,
+                 client: Callable[[Any], tuple[str, str]] | None = None) -> None:
+        """ttl: seconds a session lives after its last request. max_age: seconds an owned session
+        lives after it got its owner, whatever its activity (None: no absolute lifetime).
+        client(handler) -> (user agent, address) for the metadata; by default the request's
+        User-Agent header and remote_ip (an app behind proxies passes its own)."""
         if ttl <= 0:
             raise ValueError("ttl must be positive")
+        if max_age is not None and max_age <= 0:
+            raise ValueError("max_age must be positive")
         self.store = store
         self.ttl = ttl
+        self.max_age = max_age
         self.cookie_name = cookie_name
         self.secure = secure
+        self._client = client or _request_client
         self._locks = _KeyedLocks()
 
-    async def load(self, handler: CookieJar) -> Session:
+    @property
+    def index(self) -> OwnerIndex:
+        """The store's owner index; TypeError when the store offers none."""
+        if not isinstance(self.store, OwnerIndex):
+            raise TypeError(f"the {self.store.name} store offers no owner index")
+        return self.store
+
+    async def load(self, handler: CookieJar, *, read_only: bool = False) -> Session:
         """The request's session as a snapshot, for reading: never locked, never saved. Rolls the
-        ttl of a known session. Changes go through `transaction`.
+        ttl of a known session (and, at most once a minute, an owned session's "last seen"), unless
+        read_only (a HEAD, which changes nothing).
+        Changes go through `transaction`.
 
         It never sets or clears the cookie: a slow read answered after a login in another tab
         must not overwrite the browser's newer cookie."""
         session_id = self._session_id_from_cookie(handler)
         if session_id is None:
             return Session()
-        data = await self.store.load(session_id, extend_ttl=self.ttl)
+        data = await self.store.load(session_id, extend_ttl=None if read_only else self.ttl)
         if data is None:
             return Session()  # unknown or expired: never adopted
-        return Session(data, session_id=session_id)
+        session = _session_from(data, session_id)
+        now = time.time()
+        if self._past_max_age(session.meta, now):
+            if not read_only:
+                await self._end_past_max_age(session_id, session.owner)
+            return Session()
+        if not read_only and session.owner is not None and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION:
+            await self._roll_last_seen(handler, session)
+        return session
 
     @contextlib.asynccontextmanager
     async def transaction(self, handler: CookieJar) -> AsyncIterator[Session]:
@@ -124,19 +196,56 @@ class SessionManager:
         if session_id is None:
             session = Session()
             yield session
-            await self._commit(handler, session, before=_fingerprint({}))
+            await self._commit(handler, session, before=_fingerprint({}, {}))
             return
-        async with self._locks.hold(session_id), self.store.locked(session_id) as held:
-            if held.data is None and await self.store.load(_moved_marker(session_id)) is not None:
-                # Starting a new session here would send its cookie over the login's newer one.
-                raise SessionMoved(f"session {short_id(session_id)} was replaced by a newer one")
-            session = Session(held.data, session_id=session_id if held.data is not None else None)
-            before = _fingerprint(session)
-            yield session
-            await self._commit(handler, session, held, before=before)
+        async with self._locks.hold(session_id):
+            async with self.store.locked(session_id) as held:
+                if held.data is None and await self.store.load(_moved_marker(session_id)) is not None:
+                    # Starting a new session here would send its cookie over the login's newer one.
+                    raise SessionMoved(f"session {short_id(session_id)} was replaced by a newer one")
+                session = Session() if held.data is None else _session_from(held.data, session_id)
+                old_owner = session.owner
+                if self._past_max_age(session.meta, time.time()):
+                    held.destroy()  # applied as the lock is released, whatever the block does
+                    log.info("session %s ended: its absolute lifetime is over", short_id(session_id))
+                    session = Session()
+                    old_owner_kept = None
+                else:
+                    old_owner_kept = old_owner
+                before = _fingerprint(session, session.meta)
+                yield session
+                await self._commit(handler, session, held, before=before, old_owner=old_owner_kept)
+            if old_owner is not None and (held.pending_destroy or session.owner != old_owner):
+                # After the release: the session is gone (or owned by another) before its entry.
+                await self.index.discard_owned(old_owner, [session_id])
+
+    async def end(self, handler: CookieJar) -> bool:
+        """Log out: destroy the request's session and clear its cookie, whatever the store does.
+        Through `transaction` when the store allows it; a store that refuses that (a full Redis
+        refuses the lock's write) gets a plain delete, which a full Redis still allows (an owner
+        index's entry left behind is dropped when next listed). False, logged, when even that
+        failed: the session then lives until its ttl, but this browser no longer points at it."""
+        session_id = self._session_id_from_cookie(handler)
+        try:
+            async with self.transaction(handler) as session:
+                session.end()
+            return True
+        except SessionMoved:
+            handler.clear_cookie(self.cookie_name)  # a login replaced that id already: nothing to delete
+            return True
+        except StoreUnavailable as error:
+            handler.clear_cookie(self.cookie_name)
+            log.warning("session %s: cannot end it under its lock (%s); deleting it without",
+                        short_id(session_id), error)
+        try:
+            await self.store.destroy(session_id)
+        except StoreUnavailable as error:
+            log.error("session %s: cannot delete it at logout: %s (its cookie is cleared)", short_id(session_id), error)
+            return False
+        return True
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
-                      *, before: str) -> None:
+                      *, before: str, old_owner: str | None = None) -> None:
         """Decide what the end of a transaction writes. Changes to the held session are written
         by the store as it releases the lock; a new id is saved at once."""
         old_id = session.id
@@ -151,22 +260,152 @@ class SessionManager:
             if not session:
                 return  # lazy: nothing written, nothing stored, no cookie
             session.id = new_session_id()
-            await self.store.save(session.id, dict(session), self.ttl)
+            self._describe(handler, session)
+            await self._save_new(session)
             self._set_cookie(handler, session.id)
             log.info("session %s created", short_id(session.id))
         elif session.regenerate_requested:
             # The new id is fresh and unknown to everyone, so it needs no lock of its own.
             session.id = new_session_id()
-            await self.store.save(session.id, dict(session), self.ttl)
+            await self._save_new(session)
             # The old id goes; a marker under another id says, for a while, that it moved, so a
             # request of another tab still carrying it is refused instead of starting a session.
             await self.store.save(_moved_marker(old_id), {"moved": True}, MOVED_MARKER_TTL)
             held.destroy()
             self._set_cookie(handler, session.id)
             log.info("session %s regenerated as %s", short_id(old_id), short_id(session.id))
-        elif _fingerprint(session) != before:
-            held.save(dict(session), self.ttl)
+        elif _fingerprint(session, session.meta) != before:
+            if session.owner is not None and session.owner != old_owner:
+                await self.index.add_owned(session.owner, old_id, self._index_ttl())
+            held.save(self._stored(session), self._ttl_for(session.meta, time.time()))
         session.regenerate_requested = False
+
+    async def _save_new(self, session: Session) -> None:
+        """Store a session under its new id; an owned one is indexed first, so that it is listed
+        from the moment it exists (a crash in between leaves an entry the listing discards)."""
+        if session.owner is not None:
+            await self.index.add_owned(session.owner, session.id, self._index_ttl())
+        await self.store.save(session.id, self._stored(session), self._ttl_for(session.meta, time.time()))
+
+    # -- sessions that belong to an owner --------------------------------------------------------------
+
+    async def owner_sessions(self, owner: str) -> list[SessionInfo]:
+        """owner's live sessions, the most recently owned first: each index entry is checked against
+        its session (live, this owner, inside its absolute lifetime); entries that no longer hold
+        are discarded (those of missing sessions once older than INDEX_GRACE)."""
+        entries = await self.index.owned(owner)
+        ids = list(entries)
+        found = await asyncio.gather(*(self.store.load(session_id) for session_id in ids))
+        now = time.time()
+        live: list[SessionInfo] = []
+        stale: list[str] = []
+        for session_id, data in zip(ids, found):
+            meta = data.get(META_KEY) if data is not None else None
+            if isinstance(meta, dict) and meta.get("owner") == owner and not self._past_max_age(meta, now):
+                live.append(_info(session_id, meta))
+            elif data is not None or now - entries[session_id] > INDEX_GRACE:
+                stale.append(session_id)
+        if stale:
+            await self.index.discard_owned(owner, stale)
+        return sorted(live, key=lambda info: info.owned_since, reverse=True)
+
+    async def end_session(self, owner: str, session_id: str) -> bool:
+        """End one session of owner's (from any process: its next request finds no session).
+        False, and nothing changed, when session_id is not a live session of owner's."""
+        check_owner(owner)
+        if not is_valid_session_id(session_id):
+            return False
+        async with self._locks.hold(session_id):
+            async with self.store.locked(session_id) as held:
+                meta = held.data.get(META_KEY) if held.data is not None else None
+                if not (isinstance(meta, dict) and meta.get("owner") == owner):
+                    return False
+                held.destroy()
+        await self.index.discard_owned(owner, [session_id])
+        log.info("session %s ended by its owner", short_id(session_id))
+        return True
+
+    async def end_owner_sessions(self, owner: str, *, keep: str | None = None) -> int:
+        """End every session of owner's but keep (an id, or None for all); how many were ended."""
+        ended = 0
+        for info in await self.owner_sessions(owner):
+            if info.session_id != keep and await self.end_session(owner, info.session_id):
+                ended += 1
+        return ended
+
+    async def load_owner_record(self, owner: str, *, extend_ttl: int | None = None) -> dict:
+        """owner's record as a snapshot ({} when there is none or it expired); with extend_ttl,
+        its expiry is rolled to now + extend_ttl."""
+        data = await self.store.load(owner_record_id(owner), extend_ttl=extend_ttl)
+        return data if data is not None else {}
+
+    @contextlib.asynccontextmanager
+    async def owner_record(self, owner: str, *, ttl: int) -> AsyncIterator[dict]:
+        """owner's record (a dict of JSON values, {} when new), locked across every process that
+        shares the store; saved with an expiry ttl seconds ahead when the block ends cleanly (and
+        changed), deleted when left empty. When the block raises, nothing is saved."""
+        record_id = owner_record_id(owner)
+        async with self._locks.hold(record_id), self.store.locked(record_id) as held:
+            record = dict(held.data or {})
+            before = _fingerprint(record, {})
+            yield record
+            if _fingerprint(record, {}) != before:
+                if record:
+                    held.save(record, ttl)
+                else:
+                    held.destroy()
+
+    # -- metadata and the absolute lifetime ---------------------------------------------------------------
+
+    def _past_max_age(self, meta: dict, now: float) -> bool:
+        return (self.max_age is not None and meta.get("owner") is not None
+                and now >= _number(meta.get("owned_since")) + self.max_age)
+
+    def _ttl_for(self, meta: dict, now: float) -> int:
+        """The store's expiry for a save: the idle ttl, but never past the absolute lifetime."""
+        if self.max_age is None or meta.get("owner") is None:
+            return self.ttl
+        return max(1, min(self.ttl, math.ceil(_number(meta.get("owned_since")) + self.max_age - now)))
+
+    def _index_ttl(self) -> int | None:
+        # An owned session cannot outlive max_age; without it, an index entry must be kept for good.
+        return None if self.max_age is None else self.max_age + self.ttl
+
+    async def _end_past_max_age(self, session_id: str, owner: str | None) -> None:
+        async with self._locks.hold(session_id):
+            async with self.store.locked(session_id) as held:
+                meta = held.data.get(META_KEY) if held.data is not None else None
+                if isinstance(meta, dict) and self._past_max_age(meta, time.time()):
+                    held.destroy()
+        if owner is not None:
+            await self.index.discard_owned(owner, [session_id])
+        log.info("session %s ended: its absolute lifetime is over", short_id(session_id))
+
+    async def _roll_last_seen(self, handler: CookieJar, session: Session) -> None:
+        """Write "last seen" (and the address and browser it was seen from) under the session's
+        lock; the snapshot's own metadata follows."""
+        async with self._locks.hold(session.id):
+            async with self.store.locked(session.id) as held:
+                if held.data is None:
+                    return
+                stored = _session_from(held.data, session.id)
+                if stored.owner != session.owner:
+                    return
+                self._describe(handler, stored)
+                held.save(self._stored(stored), self._ttl_for(stored.meta, time.time()))
+        session.meta = stored.meta
+
+    def _describe(self, handler: CookieJar, session: Session) -> None:
+        try:
+            user_agent, address = self._client(handler)
+        except AttributeError:
+            user_agent, address = "", ""  # not a request handler (a test's cookie jar)
+        now = time.time()
+        session.meta.setdefault("created", now)
+        session.meta.update(seen=now, agent=user_agent[:MAX_USER_AGENT_LENGTH], address=address)
+
+    def _stored(self, session: Session) -> dict:
+        return {**session, META_KEY: session.meta}
 
     def start_sweeper(self, interval: float) -> "Sweeper":
         sweeper = Sweeper(self.store, interval)
@@ -191,17 +430,42 @@ class SessionManager:
                                   httponly=True, samesite="Lax", secure=self.secure)
 
 
+def owner_record_id(owner: str) -> str:
+    """The id under which owner's record is kept: derived from the owner, so every process finds it."""
+    return derived_id("owner-record", check_owner(owner))
+
+
 def _moved_marker(session_id: str) -> str:
     """The id under which a regenerated session leaves its "moved" marker: derived, so anyone
     holding the old id can look it up, and not the old id itself, which is gone from the store."""
-    digest = hashlib.sha256(b"sessions.moved:" + session_id.encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return derived_id("moved", session_id)
 
 
-def _fingerprint(data: dict) -> str:
+def _session_from(data: dict, session_id: str) -> Session:
+    data = dict(data)
+    meta = data.pop(META_KEY, None)
+    return Session(data, session_id=session_id, meta=meta if isinstance(meta, dict) else None)
+
+
+def _info(session_id: str, meta: dict) -> SessionInfo:
+    return SessionInfo(session_id=session_id, created=_number(meta.get("created")),
+                       owned_since=_number(meta.get("owned_since")), last_seen=_number(meta.get("seen")),
+                       user_agent=str(meta.get("agent") or ""), address=str(meta.get("address") or ""))
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _request_client(handler: Any) -> tuple[str, str]:
+    request = handler.request
+    return request.headers.get("User-Agent", ""), request.remote_ip or ""
+
+
+def _fingerprint(data: dict, meta: dict) -> str:
     # Canonical JSON: tells "changed" from "unchanged", and rejects data a store could not keep
     # before anything is written.
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return json.dumps([data, meta], sort_keys=True, separators=(",", ":"))
 
 
 class Sweeper:

@@ -11,9 +11,10 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import AsyncIterator, Callable
 
-from .store import LockedSession, StoreSettings, StoreStats, check_session_id, short_id
+from .store import LockedSession, StoreSettings, StoreStats, check_owner, check_session_id, short_id
 
 log = logging.getLogger("sessions.memory")
 
@@ -36,6 +37,8 @@ class MemoryStore:
         # One class per rank, each in the order of expiry (every write and roll moves a session to
         # the end of its class, and the manager uses one ttl). Every id is in exactly one class.
         self._classes: dict[int, OrderedDict[str, tuple[float, str]]] = {}
+        # The owner index: owner -> {session id: when the entry was written}.
+        self._owners: dict[str, dict[str, float]] = {}
 
     def _class_of(self, session_id: str) -> OrderedDict[str, tuple[float, str]] | None:
         for sessions in self._classes.values():
@@ -127,11 +130,34 @@ class MemoryStore:
         elif held.pending_destroy:
             self._forget(session_id)
 
+    # -- the OwnerIndex protocol ----------------------------------------------------------------------
+
+    async def add_owned(self, owner: str, session_id: str, ttl: int | None) -> None:
+        check_owner(owner)
+        check_session_id(session_id)
+        entries = self._owners.setdefault(owner, {})
+        # Entries of sessions evicted or expired meanwhile go now, so the index stays as small as
+        # the store: nothing else here would ever drop an owner's entry that is never listed.
+        for gone in [other for other in entries if self._class_of(other) is None]:
+            del entries[gone]
+        entries[session_id] = time.time()
+
+    async def discard_owned(self, owner: str, session_ids: Iterable[str]) -> None:
+        entries = self._owners.get(check_owner(owner), {})
+        for session_id in session_ids:
+            entries.pop(session_id, None)
+        if not entries:
+            self._owners.pop(owner, None)
+
+    async def owned(self, owner: str) -> dict[str, float]:
+        return dict(self._owners.get(check_owner(owner), {}))
+
     async def ping(self) -> None:
         return None  # in this process: it answers whenever the process does
 
     async def close(self) -> None:
         self._classes.clear()
+        self._owners.clear()
 
     def _make_room(self) -> None:
         """Keep the number of sessions under the cap, so cookie-less traffic cannot exhaust memory.

@@ -5,6 +5,16 @@ Keys (all under one prefix, `shop:session:` by default):
                         nothing here ever sweeps)
     <prefix>lock:<id>   the lock of `locked(id)`: an owner token with a lease, so a holder that dies
                         blocks the session for at most the lease
+    <prefix>owner:<key> the owner index: a sorted set of an owner's session ids, scored by when each
+                        was added (key: a digest of the owner, store.owner_key); it expires once
+                        the longest-lived of its sessions must have
+
+A change made under the lock leaves its token in the session's own JSON (the last RECEIPTS tokens,
+under RECEIPTS_FIELD, never shown to the caller): a retry after a lost answer finds it there and
+knows its change was made. A receipt costs a few bytes inside a key that exists anyway.
+
+A Redis that refuses writes (at `maxmemory` with `noeviction`: OOM; a read-only replica: READONLY)
+raises StoreFull: reads and deletes still work there, and `ping` says which.
 
 No request ever runs KEYS or SCAN; only `stats` (for the CLI) scans.
 """
@@ -17,16 +27,20 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Iterable
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .store import LockedSession, StoreSettings, StoreStats, StoreUnavailable, check_session_id, short_id
+from .store import (
+    LockedSession, StoreFull, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key,
+    short_id,
+)
 
 log = logging.getLogger("sessions.redis")
 
@@ -49,12 +63,19 @@ return {0}
 """
 
 # Only while we still own the lock: apply the pending change and release, all in one step. A holder
-# whose lease ran out (and whose lock someone else may hold now) changes nothing. It leaves a short-
-# lived receipt under its token (KEYS[3]), so that a retry after a lost answer learns that its
-# change was made, rather than report "not written" for a write that was.
+# whose lease ran out (and whose lock someone else may hold now) changes nothing: 1 then only if the
+# change is there already (a retry after a lost answer): the saved JSON holds our receipt (ARGV[5],
+# the token as JSON writes it), a destroyed session is gone; "none" had nothing to write.
 _RELEASE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-    return redis.call('EXISTS', KEYS[3])
+    if ARGV[2] == 'save' then
+        local value = redis.call('GET', KEYS[1])
+        if value and string.find(value, ARGV[5], 1, true) then return 1 end
+        return 0
+    elseif ARGV[2] == 'destroy' then
+        return 1 - redis.call('EXISTS', KEYS[1])
+    end
+    return 1
 end
 if ARGV[2] == 'save' then
     redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
@@ -62,11 +83,25 @@ elseif ARGV[2] == 'destroy' then
     redis.call('DEL', KEYS[1])
 end
 redis.call('DEL', KEYS[2])
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
 return 1
 """
-# Longer than a release can take with all its retries (each bounded by the timeout).
-_RECEIPT_MS = 60_000
+# A Redis with noeviction counts as full once less than this share of its maxmemory is free: its
+# memory use moves by tens of kilobytes (buffers) without any writes, so "over the limit" flickers,
+# while a write that needs more than what is left is refused either way.
+FULL_HEADROOM = 0.02
+
+# Where a session's JSON keeps the tokens of its last RECEIPTS changes. A retry comes within a second
+# or so, while at most a change or two of the same session's other requests can come in between.
+RECEIPTS_FIELD = "__receipts__"
+RECEIPTS = 3
+
+# Add an entry to an owner's index, and make the index live at least as long as that session can.
+_ADD_OWNED = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' and redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+"""
 
 
 class RedisStore:
@@ -93,7 +128,10 @@ class RedisStore:
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)
+        self._add_owned = self._redis.register_script(_ADD_OWNED)
         self._background: set[asyncio.Task] = set()
+        # A write was refused as out of memory, and none succeeded since: full, whatever INFO says.
+        self._refused_as_full = False
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> RedisStore:
@@ -114,7 +152,7 @@ class RedisStore:
             raw = await self._call("read", session_id, lambda: self._redis.get(key))
         else:
             raw = await self._call("read", session_id, lambda: self._redis.getex(key, px=_ms(extend_ttl)))
-        return self._decode(session_id, raw)
+        return _without_receipts(self._decode(session_id, raw))
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
         key = self._key(check_session_id(session_id))
@@ -122,8 +160,11 @@ class RedisStore:
         await self._call("write", session_id, lambda: self._redis.set(key, payload, px=_ms(ttl)))
 
     async def destroy(self, session_id: str) -> None:
-        key = self._key(check_session_id(session_id))
-        await self._call("delete", session_id, lambda: self._redis.delete(key))
+        """Delete the session and its lock: works on a full Redis (DEL needs no memory), and a
+        request still holding the lock then writes nothing back (its release finds the lock gone)."""
+        check_session_id(session_id)
+        keys = (self._key(session_id), self._lock_key(session_id))
+        await self._call("delete", session_id, lambda: self._redis.delete(*keys))
 
     async def sweep_expired(self) -> int:
         # Redis deletes expired keys itself: there is never anything left to sweep.
@@ -154,13 +195,15 @@ class RedisStore:
     @contextlib.asynccontextmanager
     async def locked(self, session_id: str) -> AsyncIterator[LockedSession]:
         check_session_id(session_id)
-        token = secrets.token_hex(16)
+        token = secrets.token_hex(8)
         data = await self._lock_and_read(session_id, token)
-        held = LockedSession(session_id, data)
+        receipts = _receipts(data)
+        held = LockedSession(session_id, _without_receipts(data))
         try:
             yield held
             if held.pending_save is not None:
-                payload, ttl = _encode(held.pending_save[0]), held.pending_save[1]
+                stored = {**held.pending_save[0], RECEIPTS_FIELD: [*receipts, token][-RECEIPTS:]}
+                payload, ttl = _encode(stored), held.pending_save[1]
                 change = ("save", payload, _ms(ttl))
             elif held.pending_destroy:
                 change = ("destroy", "", 0)
@@ -171,20 +214,51 @@ class RedisStore:
             raise
         await self._apply_and_unlock(session_id, token, *change)
 
+    # -- the OwnerIndex protocol: a sorted set per owner -------------------------------------------------
+
+    async def add_owned(self, owner: str, session_id: str, ttl: int | None) -> None:
+        key = self._owner_key(owner)
+        check_session_id(session_id)
+        args = [time.time(), session_id, "" if ttl is None else _ms(ttl)]
+        await self._call("index", session_id, lambda: self._add_owned(keys=[key], args=args))
+
+    async def discard_owned(self, owner: str, session_ids: Iterable[str]) -> None:
+        key = self._owner_key(owner)
+        ids = [check_session_id(session_id) for session_id in session_ids]
+        if ids:
+            await self._call("unindex", ids[0], lambda: self._redis.zrem(key, *ids))
+
+    async def owned(self, owner: str) -> dict[str, float]:
+        key = self._owner_key(owner)
+        entries = await self._call("list the index of", "*", lambda: self._redis.zrange(key, 0, -1, withscores=True))
+        return {member.decode(): score for member, score in entries}
+
     async def ping(self) -> None:
-        """Raise StoreUnavailable unless Redis answers within the timeout, for /healthz. A second
-        try only when the first found a connection broken, as one left over from before a restart."""
+        """Raise StoreUnavailable unless Redis answers within the timeout, for /healthz, and
+        StoreFull when it answers but refuses writes: at its `maxmemory` with `noeviction`
+        ("full"), or a read-only replica ("read_only"). A second try only when the first found a
+        connection broken, as one left over from before a restart."""
         for attempt in range(2):
             try:
-                await asyncio.wait_for(self._redis.ping(), self.timeout)
-                return
+                info = await asyncio.wait_for(self._redis.info(), self.timeout)
+                break
             except _TRANSIENT as error:
                 failure = error
                 await self._drop_idle_connections()
             except (RedisError, asyncio.TimeoutError) as error:
                 failure = error
-                break
-        raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
+                raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
+        else:
+            raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
+        if info.get("role") == "slave" and str(info.get("slave_read_only", 1)) == "1":
+            raise StoreFull("redis is a read-only replica", state="read_only")
+        maxmemory, used = int(info.get("maxmemory") or 0), int(info.get("used_memory") or 0)
+        limited = maxmemory and info.get("maxmemory_policy") == "noeviction"
+        if not limited or used < maxmemory * 0.9:
+            self._refused_as_full = False  # the limit was lifted, or memory freed: writes will go
+        if limited and used >= maxmemory * (1 - FULL_HEADROOM) or self._refused_as_full:
+            raise StoreFull(f"redis is full: {used} of maxmemory {maxmemory} bytes used, "
+                            f"{'a write was refused (OOM)' if self._refused_as_full else 'noeviction'}")
 
     async def close(self) -> None:
         if self._background:
@@ -214,22 +288,34 @@ class RedisStore:
             delay = min(delay * 2, 0.1)
 
     async def _apply_and_unlock(self, session_id: str, token: str, action: str, payload: str, ttl_ms: int) -> None:
-        keys = self._release_keys(session_id, token)
+        keys = self._release_keys(session_id)
+        receipt = json.dumps(token)
+        unanswered = False
 
         async def release() -> int:
-            return await self._release(keys=keys, args=[token, action, payload, ttl_ms, _RECEIPT_MS])
+            nonlocal unanswered
+            try:
+                return await self._release(keys=keys, args=[token, action, payload, ttl_ms, receipt])
+            except _TRANSIENT:
+                # Sent, maybe run, answer lost: until a retry finds the receipt, nobody knows.
+                unanswered = action != "none"
+                raise
 
-        # A retry whose first try ran but lost its answer finds the receipt: 1, as the first would have.
-        if await self._call("write", session_id, release) == 1:
-            return
+        try:
+            # A retry whose first try ran but lost its answer finds the receipt: 1, as the first would have.
+            if await self._call("write", session_id, release) == 1:
+                return
+        except StoreUnavailable as error:
+            if unanswered and not isinstance(error, StoreFull):
+                raise StoreUnavailable(f"{error} (the change may have been written)", maybe_written=True) from None
+            raise
         raise StoreUnavailable(
             f"lost the lock of session {short_id(session_id)} (its {self.lock_lease}s lease ran out "
-            "before the change was written): nothing was written")
+            "before the change was written): nothing was written", maybe_written=unanswered)
 
     async def _unlock_quietly(self, session_id: str, token: str) -> None:
         try:
-            await self._release(keys=self._release_keys(session_id, token),
-                                args=[token, "none", "", 0, _RECEIPT_MS])
+            await self._release(keys=self._release_keys(session_id), args=[token, "none", "", 0, ""])
         except (RedisError, OSError) as error:
             # The lease frees the session anyway; the block's own error is the one to report.
             log.warning("cannot release the lock of session %s (the lease will): %s",
@@ -245,22 +331,35 @@ class RedisStore:
     def _key(self, session_id: str) -> str:
         return self.prefix + session_id
 
+    def _owner_key(self, owner: str) -> str:
+        return self.prefix + "owner:" + owner_key(owner)
+
     def _lock_key(self, session_id: str) -> str:
         return self.prefix + "lock:" + session_id
 
-    def _release_keys(self, session_id: str, token: str) -> list[str]:
-        return [self._key(session_id), self._lock_key(session_id), self.prefix + "released:" + token]
+    def _release_keys(self, session_id: str) -> list[str]:
+        return [self._key(session_id), self._lock_key(session_id)]
 
     async def _call(self, what: str, session_id: str, operation: Callable[[], Awaitable[T]]) -> T:
         attempts = self.retries + 1
         for attempt in range(attempts):
             try:
-                return await operation()
+                result = await operation()
+                if what in ("write", "lock"):
+                    self._refused_as_full = False
+                return result
             except _TRANSIENT as error:
                 await self._drop_idle_connections()
                 if attempt + 1 == attempts:
                     raise StoreUnavailable(f"cannot {what} session {short_id(session_id)} after {attempts} "
                                            f"tries: {_reason(error)}") from error
+            except OutOfMemoryError as error:
+                self._refused_as_full = True
+                raise StoreFull(f"cannot {what} session {short_id(session_id)}: redis is full: "
+                                f"{_reason(error)}") from error
+            except ReadOnlyError as error:
+                raise StoreFull(f"cannot {what} session {short_id(session_id)}: redis is read-only: "
+                                f"{_reason(error)}", state="read_only") from error
             except RedisError as error:
                 raise StoreUnavailable(f"cannot {what} session {short_id(session_id)}: {_reason(error)}") from error
             await asyncio.sleep(self._backoff(attempt))
@@ -288,6 +387,17 @@ class RedisStore:
             log.warning("session %s does not hold a JSON object: read as no session", short_id(session_id))
             return None
         return data
+
+
+def _receipts(data: dict | None) -> list[str]:
+    raw = data.get(RECEIPTS_FIELD) if data else None
+    return [token for token in raw if isinstance(token, str)] if isinstance(raw, list) else []
+
+
+def _without_receipts(data: dict | None) -> dict | None:
+    if data is not None:
+        data.pop(RECEIPTS_FIELD, None)
+    return data
 
 
 def _encode(data: dict) -> str:

@@ -5,11 +5,14 @@ cookies or HTTP; `SessionManager` adds those.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncContextManager, Callable, Protocol
+from typing import AsyncContextManager, Callable, Protocol, runtime_checkable
 
 # secrets.token_urlsafe(32) is 32 random bytes in unpadded base64url: always 43 characters.
 SESSION_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
@@ -29,6 +32,30 @@ def check_session_id(value: object) -> str:
     if not is_valid_session_id(value):
         raise InvalidSessionId(f"not a session id: {short_id(value)!r}")
     return value  # type: ignore[return-value]
+
+
+def derived_id(purpose: str, text: str) -> str:
+    """A session-shaped id (43 characters, see SESSION_ID_PATTERN) derived from text: where the
+    library keeps something that is found by a name rather than by a random id (an owner's record,
+    a regenerated session's "moved" marker). Cookies are signed, so nobody can present one as theirs."""
+    digest = hashlib.sha256(f"sessions.{purpose}:{text}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+MAX_OWNER_LENGTH = 256
+
+
+def check_owner(value: object) -> str:
+    """An owner is an opaque, non-empty string of at most MAX_OWNER_LENGTH characters (the shop
+    uses the user's id); ValueError otherwise."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_OWNER_LENGTH:
+        raise ValueError(f"an owner is a string of 1 to {MAX_OWNER_LENGTH} characters, not {short_id(value)!r}")
+    return value
+
+
+def owner_key(owner: str) -> str:
+    """Where a store files an owner's index: the owner's text never becomes a path or a key as is."""
+    return derived_id("owner", check_owner(owner))
 
 
 def short_id(value: object) -> str:
@@ -154,3 +181,25 @@ class SessionStore(Protocol):
 
     async def close(self) -> None:
         ...
+
+
+@runtime_checkable
+class OwnerIndex(Protocol):
+    """The second, small contract beside SessionStore (as Spring Session's
+    FindByIndexNameSessionRepository sits beside SessionRepository): which session ids an owner has.
+
+    The index is a list of candidates, not the truth: `SessionManager.owner_sessions` checks each
+    entry against the session itself (live, and carrying this owner) and discards the ones that no
+    longer hold. So a crash between writing an entry and the session, or a session expired, swept or
+    evicted behind the index's back, never shows; an entry is written before its session is saved,
+    so a session is listed as soon as it has an owner. Only logins, logouts and ends touch it."""
+
+    async def add_owned(self, owner: str, session_id: str, ttl: int | None) -> None:
+        """Record session_id under owner, durably before returning. ttl (seconds): how long the entry
+        can matter (the session's longest possible life); a store may forget the entry after it."""
+
+    async def discard_owned(self, owner: str, session_ids: Iterable[str]) -> None:
+        """Forget these entries of owner's; unknown ones are not an error."""
+
+    async def owned(self, owner: str) -> dict[str, float]:
+        """owner's entries: session id -> when the entry was written (Unix seconds). Never scans the store."""

@@ -1,4 +1,5 @@
-"""Checkout: the shipping address rules, and orders stored with a snapshot of what was bought."""
+"""Orders stored with a snapshot of what was bought, an account's or a guest's (the address rules
+are in shop/addresses.py)."""
 
 from __future__ import annotations
 
@@ -7,30 +8,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from shop.addresses import ShippingAddress
 from shop.cart import PricedCart
 from shop.db import Database, Transaction
 from shop.text import has_control_characters
 
-COUNTRIES: tuple[tuple[str, str], ...] = (
-    ("US", "United States"),
-    ("CA", "Canada"),
-    ("GB", "United Kingdom"),
-    ("IE", "Ireland"),
-    ("DE", "Germany"),
-    ("FR", "France"),
-    ("NL", "Netherlands"),
-    ("BE", "Belgium"),
-    ("SE", "Sweden"),
-    ("DK", "Denmark"),
-    ("AU", "Australia"),
-    ("NZ", "New Zealand"),
-    ("JP", "Japan"),
-)
-_COUNTRY_NAMES = dict(COUNTRIES)
-
-# field -> (label used in messages, maximum length)
-_TEXT_FIELDS = {"name": ("your name", 100), "street": ("a street address", 200), "city": ("a city", 100)}
-_POSTCODE = re.compile(r"[A-Za-z0-9 -]{3,10}")
+# An email address as a shop needs it: something@somewhere.tld, no spaces, within RFC 5321's 254.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+MAX_EMAIL_LENGTH = 254
+# How many of a guest's orders their session remembers (the newest).
+MAX_GUEST_ORDERS = 50
 
 
 FORM_EXPIRED = "This checkout form has expired. Please reload the checkout page and place your order again."
@@ -38,19 +25,6 @@ FORM_EXPIRED = "This checkout form has expired. Please reload the checkout page 
 
 class OrderError(ValueError):
     """An order that cannot be placed; str(error) is a message for the shopper."""
-
-
-@dataclass(frozen=True)
-class ShippingAddress:
-    name: str
-    street: str
-    city: str
-    postcode: str
-    country: str  # a code from COUNTRIES
-
-    @property
-    def country_name(self) -> str:
-        return _COUNTRY_NAMES.get(self.country, self.country)
 
 
 @dataclass(frozen=True)
@@ -65,7 +39,8 @@ class OrderLine:
 @dataclass(frozen=True)
 class Order:
     id: int
-    user_id: int
+    user_id: int | None  # None: a guest's order
+    email: str | None  # the guest's address; None for an account's order
     created_at: datetime  # timezone-aware, UTC
     address: ShippingAddress
     lines: tuple[OrderLine, ...]
@@ -75,28 +50,14 @@ class Order:
     item_count: int
 
 
-def validate_shipping(form: dict[str, str]) -> tuple[ShippingAddress | None, dict[str, str]]:
-    """The address from the checkout form, or None and a message per bad field."""
-    values = {field: str(form.get(field) or "").strip() for field in (*_TEXT_FIELDS, "postcode", "country")}
-    errors: dict[str, str] = {}
-    for field, (label, max_length) in _TEXT_FIELDS.items():
-        value = values[field]
-        if not value:
-            errors[field] = f"Please enter {label}."
-        elif len(value) > max_length:
-            errors[field] = f"Please use at most {max_length} characters."
-        elif has_control_characters(value):
-            errors[field] = "Please use letters, digits and punctuation only (no invisible or control characters)."
-    if not values["postcode"]:
-        errors["postcode"] = "Please enter a postcode."
-    elif not _POSTCODE.fullmatch(values["postcode"]):
-        errors["postcode"] = "A postcode is 3 to 10 letters, digits, spaces or dashes."
-    values["country"] = values["country"].upper()
-    if values["country"] not in _COUNTRY_NAMES:
-        errors["country"] = "Please choose a country from the list."
-    if errors:
-        return None, errors
-    return ShippingAddress(**values), {}
+def validate_email(value: str) -> tuple[str | None, str | None]:
+    """A guest's email address, stripped, or None and a message for the shopper."""
+    value = value.strip()
+    if not value:
+        return None, "Please enter your email address."
+    if len(value) > MAX_EMAIL_LENGTH or has_control_characters(value) or not _EMAIL.fullmatch(value):
+        return None, "Please enter an email address like name@example.com."
+    return value, None
 
 
 CHECKOUT_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -116,10 +77,10 @@ class OrderStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def place(self, user_id: int, priced_cart: PricedCart, address: ShippingAddress,
-              checkout_key: str | None = None) -> Order:
+    def place(self, user_id: int | None, priced_cart: PricedCart, address: ShippingAddress,
+              checkout_key: str | None = None, *, email: str | None = None) -> Order:
         """Store the order and its lines in one transaction, copying names and prices so later
-        catalog changes do not rewrite it.
+        catalog changes do not rewrite it. user_id None is a guest's order, which needs an email.
 
         With a checkout_key, the key's order if one was placed already: a repeated submit of one
         form never places a second order, even when both arrive at once.
@@ -130,24 +91,32 @@ class OrderStore:
             raise OrderError(FORM_EXPIRED)
         created_at = datetime.now(timezone.utc).replace(microsecond=0)
         with self._db.transaction("place order") as transaction:
+            if user_id is None and not email:
+                raise OrderError("Please enter your email address.")
             # A session can outlive its account (a database reset, a deleted user): say so, not crash.
-            if transaction.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+            if user_id is not None and transaction.execute(
+                "SELECT 1 FROM users WHERE id = ?", (user_id,)
+            ).fetchone() is None:
                 raise OrderError("We could not find your account. Please log out and log in again.")
             # DO NOTHING on a used key: the unique index decides, so two submits at once cannot
             # both insert; the second then finds the first's order below.
             row = transaction.execute(
-                "INSERT INTO orders (user_id, created_at, ship_name, ship_street, ship_city,"
-                " ship_postcode, ship_country, subtotal_cents, shipping_cents, total_cents, item_count,"
-                " checkout_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO orders (user_id, email, created_at, ship_name, ship_street, ship_city,"
+                " ship_postcode, ship_country, ship_country_area, ship_city_area, subtotal_cents,"
+                " shipping_cents, total_cents, item_count, checkout_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (checkout_key) DO NOTHING RETURNING id",
                 (
                     user_id,
+                    None if user_id is not None else email,
                     created_at.isoformat(),
                     address.name,
                     address.street,
                     address.city,
                     address.postcode,
                     address.country,
+                    address.country_area,
+                    address.city_area,
                     priced_cart.subtotal_cents,
                     priced_cart.shipping_cents,
                     priced_cart.total_cents,
@@ -172,11 +141,29 @@ class OrderStore:
             # Read back through the same path as every other read: one way to build an Order.
             return _select(transaction, "id = ?", (row["id"],))[0]
 
-    def find_by_checkout_key(self, user_id: int, checkout_key: str) -> Order | None:
-        """The user's order placed with this checkout form's key, if there is one."""
+    def find_by_checkout_key(self, user_id: int | None, checkout_key: str) -> Order | None:
+        """The user's order placed with this checkout form's key, if there is one; user_id None
+        finds a guest's order (the key is the form's secret: only its holder can know it)."""
         if not CHECKOUT_KEY_PATTERN.fullmatch(checkout_key):
             return None
+        if user_id is None:
+            return self._select("user_id IS NULL AND checkout_key = ?", (checkout_key,))
         return self._select("user_id = ? AND checkout_key = ?", (user_id, checkout_key))
+
+    def list_for_guest(self, order_ids: list[int]) -> list[Order]:
+        """The guest orders among order_ids (the ids a guest's session keeps), newest first."""
+        ids = [i for i in order_ids if type(i) is int and 0 < i < 2**63][-MAX_GUEST_ORDERS:]
+        if not ids:
+            return []
+        with self._db.transaction("list orders", write=False) as transaction:
+            return _select(transaction, f"user_id IS NULL AND id IN ({', '.join('?' * len(ids))})", tuple(ids))
+
+    def get_for_guest(self, order_ids: list[int], order_id: int | str) -> Order | None:
+        """The guest order order_id if it is among order_ids; None for anything else."""
+        wanted = _order_id(order_id)
+        if wanted is None or wanted not in order_ids:
+            return None
+        return self._select("user_id IS NULL AND id = ?", (wanted,))
 
     def list_for_user(self, user_id: int) -> list[Order]:
         """The user's orders, newest first."""
@@ -185,19 +172,23 @@ class OrderStore:
 
     def get_for_user(self, user_id: int, order_id: int | str) -> Order | None:
         """The order if it exists and belongs to the user; None for anything else, including junk ids."""
-        if isinstance(order_id, str):
-            if not re.fullmatch(r"[0-9]{1,18}", order_id):
-                return None
-            order_id = int(order_id)
-        # Database integers are 64-bit; a bigger one would raise instead of matching nothing.
-        elif type(order_id) is not int or not 0 < order_id < 2**63:
+        wanted = _order_id(order_id)
+        if wanted is None:
             return None
-        return self._select("user_id = ? AND id = ?", (user_id, order_id))
+        return self._select("user_id = ? AND id = ?", (user_id, wanted))
 
     def _select(self, condition: str, parameters: tuple) -> Order | None:
         with self._db.transaction("read order", write=False) as transaction:
             orders = _select(transaction, condition, parameters)
         return orders[0] if orders else None
+
+
+def _order_id(value: int | str) -> int | None:
+    """An order id from a URL or a session, or None for junk."""
+    if isinstance(value, str):
+        return int(value) if re.fullmatch(r"[0-9]{1,18}", value) and int(value) > 0 else None
+    # Database integers are 64-bit; a bigger one would raise instead of matching nothing.
+    return value if type(value) is int and 0 < value < 2**63 else None
 
 
 def _select(transaction: Transaction, condition: str, parameters: tuple) -> list[Order]:
@@ -225,6 +216,7 @@ def _select(transaction: Transaction, condition: str, parameters: tuple) -> list
         Order(
             id=row["id"],
             user_id=row["user_id"],
+            email=row["email"],
             created_at=datetime.fromisoformat(row["created_at"]),
             address=ShippingAddress(
                 name=row["ship_name"],
@@ -232,6 +224,8 @@ def _select(transaction: Transaction, condition: str, parameters: tuple) -> list
                 city=row["ship_city"],
                 postcode=row["ship_postcode"],
                 country=row["ship_country"],
+                country_area=row["ship_country_area"],
+                city_area=row["ship_city_area"],
             ),
             lines=tuple(lines_by_order[row["id"]]),
             subtotal_cents=row["subtotal_cents"],

@@ -3,7 +3,8 @@ for creating things (accounts, sessions). Knows nothing of HTTP: keys are plain 
 a username), times come from a clock that tests can replace.
 
 State lives in this process only: with several processes or replicas each keeps its own, so the
-limits hold per process (an attacker spread over N processes gets N times the allowance).
+limits hold per process (an attacker spread over N processes gets N times the allowance). On Redis,
+handlers/limits.py counts the same rules there, fleet-wide, and falls back to these when it cannot.
 Every table is bounded (`max_keys`); the oldest entries go first, so a flood of fresh keys costs a
 fixed amount of memory.
 """

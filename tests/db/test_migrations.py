@@ -15,7 +15,8 @@ import pytest
 from shop.cart import price_cart
 from shop.catalog import Catalog, Category, Product
 from shop.db import DatabaseUnavailable, load_migrations, open_database
-from shop.orders import OrderStore, ShippingAddress, new_checkout_key
+from shop.addresses import ShippingAddress
+from shop.orders import OrderStore, new_checkout_key
 from shop.users import PasswordHasher, User, UserStore
 from tests.shop_process import REPO_ROOT, free_port
 

@@ -8,10 +8,12 @@ from datetime import datetime, timezone
 
 import pytest
 
+import shop.db
+from shop.addresses import ShippingAddress
 from shop.cart import price_cart
 from shop.catalog import Catalog, Category, Product
 from shop.db import open_database
-from shop.orders import FORM_EXPIRED, OrderError, OrderStore, ShippingAddress, new_checkout_key
+from shop.orders import FORM_EXPIRED, OrderError, OrderStore, new_checkout_key
 from shop.users import PasswordHasher, UserStore
 
 ADDRESS = ShippingAddress("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
@@ -191,3 +193,77 @@ def test_a_malformed_checkout_key_is_refused(orders, user_ids, key):
         orders.place(user_ids[0], price_cart({"mug": 1}, make_catalog()), ADDRESS, key)
     assert orders.find_by_checkout_key(user_ids[0], key) is None
     assert orders.list_for_user(user_ids[0]) == []
+
+
+# --- guests (issue 17) -----------------------------------------------------------------------------
+
+PORTLAND = ShippingAddress("Dana Demo", "1 SW Main St", "Portland", "97201", "US", country_area="OR")
+
+
+def test_a_guest_order_has_no_account_keeps_its_email_and_state(orders):
+    placed = orders.place(None, price_cart({"mug": 1}, make_catalog()), PORTLAND, email="dana@example.com")
+    assert (placed.user_id, placed.email, placed.address) == (None, "dana@example.com", PORTLAND)
+    assert placed.address.lines()[2] == "Portland, OR 97201"
+    assert orders.get_for_guest([placed.id], str(placed.id)) == placed
+    assert orders.list_for_guest([placed.id]) == [placed]
+
+
+def test_a_guest_order_needs_an_email(orders):
+    with pytest.raises(OrderError, match="email"):
+        orders.place(None, price_cart({"mug": 1}, make_catalog()), PORTLAND)
+    assert orders.list_for_guest(list(range(1, 10))) == []
+
+
+def test_a_guest_sees_only_the_guest_orders_their_session_holds(orders, user_ids):
+    alice, _ = user_ids
+    mine = orders.place(None, price_cart({"mug": 1}, make_catalog()), PORTLAND, email="a@example.com")
+    theirs = orders.place(None, price_cart({"pen": 1}, make_catalog()), PORTLAND, email="b@example.com")
+    account = orders.place(alice, price_cart({"pen": 2}, make_catalog()), PORTLAND)
+    assert orders.get_for_guest([mine.id], theirs.id) is None
+    # An account's order is never a guest's, even when its id is in the list.
+    assert orders.get_for_guest([mine.id, account.id], account.id) is None
+    assert orders.list_for_guest([mine.id, account.id, "1", -1, 2**70]) == [mine]
+    assert orders.get_for_user(alice, mine.id) is None
+
+
+def test_a_guest_checkout_key_finds_only_a_guest_order(orders, user_ids):
+    alice, _ = user_ids
+    key = new_checkout_key()
+    placed = orders.place(alice, price_cart({"mug": 1}, make_catalog()), PORTLAND, key)
+    assert orders.find_by_checkout_key(None, key) is None
+    guest_key = new_checkout_key()
+    guest = orders.place(None, price_cart({"mug": 1}, make_catalog()), PORTLAND, guest_key, email="g@example.com")
+    assert orders.find_by_checkout_key(None, guest_key) == guest
+    assert orders.find_by_checkout_key(alice, guest_key) is None
+    assert placed.email is None
+
+
+def test_orders_placed_before_guest_checkout_keep_their_lines_and_still_print(make_database_url, monkeypatch):
+    url = make_database_url()
+    every_migration = shop.db.load_migrations
+    # The schema as it was before migration 4 (guest orders, states): the real files, up to 3.
+    monkeypatch.setattr(shop.db, "load_migrations", lambda engine: [m for m in every_migration(engine) if m.version < 4])
+    before = open_database(url, timeout=5)
+    alice = UserStore(before, PasswordHasher(n=2**4)).register("alice", "password1")
+    with before.transaction("an order of before") as transaction:
+        transaction.execute(
+            "INSERT INTO orders (user_id, created_at, ship_name, ship_street, ship_city, ship_postcode,"
+            " ship_country, subtotal_cents, shipping_cents, total_cents, item_count)"
+            " VALUES (?, '2025-01-02T03:04:05+00:00', 'Dana Demo', '1 SW Main St', 'Portland', '97201', 'US',"
+            " 2800, 495, 3295, 2)", (alice.id,))
+        (old_id,) = [row["id"] for row in transaction.execute("SELECT id FROM orders").fetchall()]
+        transaction.execute("INSERT INTO order_lines VALUES (?, 0, 'mug', 'Old Mug', 1400, 2, 2800)", (old_id,))
+    before.close()
+    monkeypatch.undo()
+
+    after = open_database(url, timeout=5)
+    try:
+        assert after.migrate()[0] == 4
+        orders = OrderStore(after)
+        (old,) = orders.list_for_user(alice.id)
+        assert [(line.name, line.quantity) for line in old.lines] == [("Old Mug", 2)]
+        assert old.address.lines() == ["Dana Demo", "1 SW Main St", "Portland, 97201", "United States"]
+        guest = orders.place(None, price_cart({"mug": 1}, make_catalog()), PORTLAND, email="g@example.com")
+        assert guest.id > old.id and orders.list_for_guest([guest.id, old.id]) == [guest]
+    finally:
+        after.close()

@@ -222,6 +222,10 @@ class BrowserShopper:
         self.wait.until(
             lambda _: self._testid("place-order") and self._loaded(), message="no place-order button after checkout"
         )
+        # The country first: the address fields that follow are that country's (issue 17).
+        countries = self.driver.find_elements(self._by.CSS_SELECTOR, "select[name=country]")
+        if countries:
+            self._select(countries[0]).select_by_visible_text(SHIPPING["country"])
         form = self._testid("place-order")[0].find_element(self._by.XPATH, "./ancestor::form")
         for field in form.find_elements(self._by.CSS_SELECTOR, "input, select, textarea"):
             name = (field.get_attribute("name") or "").lower()

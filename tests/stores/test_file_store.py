@@ -74,10 +74,14 @@ def test_a_writer_killed_at_any_instant_leaves_only_whole_sessions(tmp_path, io_
     rng = random.Random(1234)
     for _ in range(30):
         writer = subprocess.Popen([sys.executable, str(HERE / "writer_process.py"), "write-forever",
-                                   str(directory), *session_ids], env=ENV)
-        time.sleep(rng.uniform(0.15, 0.45))  # start-up takes ~0.1 s; then it is writing non-stop
+                                   str(directory), *session_ids], env=ENV, stdout=subprocess.PIPE)
+        # Wait for the writer to say it is writing (start-up alone can take a second on a loaded
+        # machine), then kill it at a random instant of its writing.
+        assert writer.stdout.readline() == b"writing\n"
+        time.sleep(rng.uniform(0.0, 0.3))
         writer.send_signal(signal.SIGKILL)
         writer.wait()
+        writer.stdout.close()
         store = FileStore(directory, retries=0)
         for path in session_files(directory):
             data = io_loop.run_sync(lambda: store.load(path.stem))
