@@ -75,6 +75,20 @@ def stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
     process.wait()
 
 
+def session_cpu_seconds(session: int) -> float:
+    """The CPU time (user + system, seconds) of every live process in the session `session` (a
+    process started with start_new_session=True and everything it forked): a server's whole tree."""
+    from bench.parse import ParseError, parse_proc_stat
+
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ParseError):
+            owner, used = parse_proc_stat(Path(f"/proc/{pid}/stat").read_text())
+            if owner == session:
+                ticks += used
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def processes_like_leader(pgid: int) -> int:
     """How many processes of the group `pgid` run the leader's command line (the leader and the
     workers it forked; not helpers it spawned with other commands)."""
@@ -150,6 +164,10 @@ class Service:
         count = processes_like_leader(self.process.pid)
         return count - 1 if count > 1 else count
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds its processes have used so far (see session_cpu_seconds)."""
+        return session_cpu_seconds(self.process.pid) if self.alive else 0.0
+
     def died(self) -> str:
         return (f"{self.name} (pid {self.process.pid}) exited with {self.process.returncode} during the run, "
                 f"stopped by something outside the bench: {tail(self.log, 2)}")
@@ -187,6 +205,9 @@ class RedisServer:
                 raise BenchError(f"redis-server did not start on port {self.port}: {tail(self.log)}")
             time.sleep(0.05)
         return self
+
+    def cpu_seconds(self) -> float:
+        return session_cpu_seconds(self.process.pid) if self.process is not None else 0.0
 
     def _pong(self) -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:

@@ -28,7 +28,7 @@ class _OrdersBase(BaseHandler):
         else:
             survives = "It survives a restart of the shop."
         return (f"You checked out as a guest: this browser's session keeps your orders for {lasting} after "
-                f"your last visit. {survives} Create an account to keep orders on every device.")
+                f"your last visit. {survives} With an account, your next orders are kept on every device.")
 
 
 class OrdersHandler(_OrdersBase):

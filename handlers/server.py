@@ -6,7 +6,9 @@ trusted proxies. Every refusal is an answer with a page, never a silent close.
 Why not Tornado's own `max_header_size` alone: over it, Tornado closes the connection without a
 word (the person sees a broken page, curl exit 52, and nginx takes the replica for a dead one and
 sets it aside). So Tornado reads up to `_HEADER_READ_LIMIT`, and the shop answers anything over
-`MAX_HEADER_SIZE` with 431 and a page that says what to do (clear this site's cookies).
+`MAX_HEADER_SIZE` with 431 and a page that says what to do (clear this site's cookies). Headers
+longer still, which Tornado stops reading, get the same 431 on a duplicate of the socket as
+Tornado closes its own (see `_answer_unreadable`).
 
 Why not Tornado's own `max_body_size` alone: a request over it is answered with a bare
 "400 Bad Request" and no message, and handlers' `prepare()` runs only once the whole body has been
@@ -20,6 +22,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import weakref
 from collections.abc import Sequence
 
 import tornado.httputil
@@ -37,6 +40,7 @@ MAX_HEADER_SIZE = 16 * 1024
 # so that a request between the two is answered, and small enough that MAX_CONNECTIONS connections
 # each holding that much stay within a few tens of MB.
 _HEADER_READ_LIMIT = 64 * 1024
+MALFORMED_MESSAGE = "This shop could not read that request. Please go back and try again."
 HEADERS_TOO_LARGE_MESSAGE = (
     "Your browser sent this shop more cookies or headers than it accepts. Please clear this site's "
     "cookies (in your browser's settings for this site), then reload the page."
@@ -122,8 +126,11 @@ class _SizeLimits(tornado.httputil.HTTPMessageDelegate):
         self._delegate = delegate
         self._connection = connection
         self._max_body_size = max_body_size
+        # Until headers_received: what Tornado reads on this connection is this request's headers.
+        self.reading_headers = True
 
     def headers_received(self, start_line, headers):
+        self.reading_headers = False
         header_size = _header_size(start_line, headers)
         if header_size > MAX_HEADER_SIZE:
             log.info("refused a %s %s with %d bytes of headers (limit %d)", start_line.method,
@@ -151,6 +158,32 @@ class _SizeLimits(tornado.httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         self._delegate.on_connection_close()
+
+
+def _answer_unreadable(stream: tornado.iostream.IOStream, reading_headers) -> None:
+    """When Tornado gives up a read on stream (UnsatisfiableReadError: headers past its read limit,
+    or a chunk-size line past 64 bytes), it closes the stream without a word. Answer first, 431 for
+    headers (reading_headers() is true then), else 400, on a duplicate of the socket: it keeps the
+    connection open after Tornado closes its own, for the lingering close."""
+    close = stream.close
+
+    def close_with_answer(exc_info=False) -> None:
+        error = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+        if isinstance(error, tornado.iostream.UnsatisfiableReadError) and not stream.closed():
+            if reading_headers():
+                log.info("refused a request with more than %d bytes of headers", _HEADER_READ_LIMIT)
+                response = _plain_response(431, "Request Header Fields Too Large", HEADERS_TOO_LARGE_MESSAGE)
+            else:
+                response = _plain_response(400, "Bad Request", MALFORMED_MESSAGE)
+            try:
+                duplicate = tornado.iostream.IOStream(stream.socket.dup())
+            except OSError:
+                pass
+            else:
+                asyncio.ensure_future(_answer_and_close(duplicate, response))
+        close(exc_info)
+
+    stream.close = close_with_answer  # type: ignore[method-assign]
 
 
 def _header_size(start_line: tornado.httputil.RequestStartLine, headers: tornado.httputil.HTTPHeaders) -> int:
@@ -181,6 +214,8 @@ class ShopHTTPServer(HTTPServer):
             max_header_size=_HEADER_READ_LIMIT,
         )
         self.limits = limits
+        # Each connection's request being read, for _answer_unreadable.
+        self._requests: weakref.WeakKeyDictionary[tornado.iostream.IOStream, _SizeLimits] = weakref.WeakKeyDictionary()
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple) -> None:
         if len(self._connections) >= self.limits.max_connections:
@@ -188,7 +223,12 @@ class ShopHTTPServer(HTTPServer):
             asyncio.ensure_future(_answer_and_close(
                 stream, _plain_response(503, "Service Unavailable", BUSY_MESSAGE, "Retry-After: 5\r\n")))
             return
+        _answer_unreadable(stream, lambda: self._requests.get(stream) is not None
+                           and self._requests[stream].reading_headers)
         super().handle_stream(stream, address)
 
     def start_request(self, server_conn, request_conn):
-        return _SizeLimits(super().start_request(server_conn, request_conn), request_conn, self.limits.max_body_size)
+        request = _SizeLimits(super().start_request(server_conn, request_conn), request_conn,
+                              self.limits.max_body_size)
+        self._requests[server_conn.stream] = request
+        return request

@@ -202,9 +202,8 @@ class FileStore:
 
         async def attempt() -> None:
             nonlocal running
-            running = asyncio.ensure_future(self._run(
-                file_io.apply_and_unlock, self._directory, held.session_id, payload, expires_at,
-                held.pending_destroy, fd))
+            running = self._submit(file_io.apply_and_unlock, self._directory, held.session_id, payload,
+                                   expires_at, held.pending_destroy, fd)
             await asyncio.shield(running)
 
         try:
@@ -224,7 +223,7 @@ class FileStore:
     async def _try_lock_and_read(self, session_id: str) -> tuple[int | None, dict | None, Exception | None]:
         # If the request is cancelled while the pool takes the lock, the thread still takes it:
         # release it when it arrives, or the stripe would stay locked for every process.
-        attempt = asyncio.ensure_future(self._run(file_io.try_lock_and_read, self._directory, session_id))
+        attempt = self._submit(file_io.try_lock_and_read, self._directory, session_id)
         try:
             return await asyncio.shield(attempt)
         except asyncio.CancelledError:
@@ -263,8 +262,12 @@ class FileStore:
         raise AssertionError("unreachable")
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._io, function, *args)
+        return await self._submit(function, *args)
+
+    def _submit(self, function: Callable[..., T], *args: object) -> asyncio.Future:
+        # The executor's own future, not a Task around a coroutine: a Task per system-call trip
+        # cost more CPU than the trip's hand-off itself.
+        return asyncio.get_running_loop().run_in_executor(self._io, function, *args)
 
 
 def _failed(done: asyncio.Future) -> bool:

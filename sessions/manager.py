@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -23,6 +22,7 @@ from typing import Any, AsyncIterator, Callable, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
+from . import codec
 from .store import (
     LockedSession, OwnerIndex, SessionStore, StoreUnavailable, check_owner, derived_id, is_valid_session_id,
     new_session_id, short_id,
@@ -245,7 +245,7 @@ class SessionManager:
         return True
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
-                      *, before: str, old_owner: str | None = None) -> None:
+                      *, before: bytes, old_owner: str | None = None) -> None:
         """Decide what the end of a transaction writes. Changes to the held session are written
         by the store as it releases the lock; a new id is saved at once."""
         old_id = session.id
@@ -462,10 +462,10 @@ def _request_client(handler: Any) -> tuple[str, str]:
     return request.headers.get("User-Agent", ""), request.remote_ip or ""
 
 
-def _fingerprint(data: dict, meta: dict) -> str:
+def _fingerprint(data: dict, meta: dict) -> bytes:
     # Canonical JSON: tells "changed" from "unchanged", and rejects data a store could not keep
     # before anything is written.
-    return json.dumps([data, meta], sort_keys=True, separators=(",", ":"))
+    return codec.fingerprint([data, meta])
 
 
 class Sweeper:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
@@ -37,8 +37,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from . import codec
 from .store import (
-    LockedSession, StoreFull, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key,
+    LockedSession,
+    StoreFull,
+    StoreSettings,
+    StoreStats,
+    StoreUnavailable,
+    check_session_id,
+    owner_key,
+    roll_due,
     short_id,
 )
 
@@ -47,6 +55,9 @@ log = logging.getLogger("sessions.redis")
 T = TypeVar("T")
 
 ID_LENGTH = 43
+# How many sessions' expiries a process remembers (see RedisStore._expiries): the most recently
+# used; one forgotten costs its next read a GETEX instead of a GET, nothing more.
+_EXPIRIES_KEPT = 100_000
 _SCAN_BATCH = 1_000
 
 # Worth another try: the connection broke, could not be made, or an answer did not come in time.
@@ -130,6 +141,11 @@ class RedisStore:
         self._release = self._redis.register_script(_RELEASE)
         self._add_owned = self._redis.register_script(_ADD_OWNED)
         self._background: set[asyncio.Task] = set()
+        # The expiry (time.time()) this process last gave each session, by a write or a roll: a
+        # read is a plain GET until a roll is due (store.roll_due), a GETEX then. Only ever a lower
+        # bound, as other processes only move an expiry later (a rolled or saved session) or
+        # delete the key (then GET finds nothing), so no roll that is due is skipped.
+        self._expiries: OrderedDict[str, float] = OrderedDict()
         # A write was refused as out of memory, and none succeeded since: full, whatever INFO says.
         self._refused_as_full = False
 
@@ -148,21 +164,29 @@ class RedisStore:
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         key = self._key(check_session_id(session_id))
-        if extend_ttl is None:
+        now = time.time()
+        if extend_ttl is None or not roll_due(self._expiries.get(session_id, now) - now, extend_ttl):
             raw = await self._call("read", session_id, lambda: self._redis.get(key))
         else:
             raw = await self._call("read", session_id, lambda: self._redis.getex(key, px=_ms(extend_ttl)))
+            if raw is not None:
+                self._remember_expiry(session_id, now + extend_ttl)
+        if raw is None:
+            self._expiries.pop(session_id, None)
         return _without_receipts(self._decode(session_id, raw))
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
         key = self._key(check_session_id(session_id))
         payload = _encode(data)  # a TypeError for data that is not JSON belongs to the caller
+        expires_at = time.time() + ttl
         await self._call("write", session_id, lambda: self._redis.set(key, payload, px=_ms(ttl)))
+        self._remember_expiry(session_id, expires_at)
 
     async def destroy(self, session_id: str) -> None:
         """Delete the session and its lock: works on a full Redis (DEL needs no memory), and a
         request still holding the lock then writes nothing back (its release finds the lock gone)."""
         check_session_id(session_id)
+        self._expiries.pop(session_id, None)
         keys = (self._key(session_id), self._lock_key(session_id))
         await self._call("delete", session_id, lambda: self._redis.delete(*keys))
 
@@ -289,7 +313,7 @@ class RedisStore:
 
     async def _apply_and_unlock(self, session_id: str, token: str, action: str, payload: str, ttl_ms: int) -> None:
         keys = self._release_keys(session_id)
-        receipt = json.dumps(token)
+        receipt = codec.encode(token).decode()
         unanswered = False
 
         async def release() -> int:
@@ -301,9 +325,14 @@ class RedisStore:
                 unanswered = action != "none"
                 raise
 
+        expires_at = time.time() + ttl_ms / 1000
         try:
             # A retry whose first try ran but lost its answer finds the receipt: 1, as the first would have.
             if await self._call("write", session_id, release) == 1:
+                if action == "save":
+                    self._remember_expiry(session_id, expires_at)
+                elif action == "destroy":
+                    self._expiries.pop(session_id, None)
                 return
         except StoreUnavailable as error:
             if unanswered and not isinstance(error, StoreFull):
@@ -327,6 +356,12 @@ class RedisStore:
         task.add_done_callback(self._background.discard)
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _remember_expiry(self, session_id: str, expires_at: float) -> None:
+        self._expiries[session_id] = expires_at
+        self._expiries.move_to_end(session_id)
+        if len(self._expiries) > _EXPIRIES_KEPT:
+            self._expiries.popitem(last=False)
 
     def _key(self, session_id: str) -> str:
         return self.prefix + session_id
@@ -380,7 +415,7 @@ class RedisStore:
         if raw is None:
             return None
         try:
-            data = json.loads(raw)
+            data = codec.decode(raw)
         except ValueError:
             data = None
         if not isinstance(data, dict):
@@ -400,8 +435,8 @@ def _without_receipts(data: dict | None) -> dict | None:
     return data
 
 
-def _encode(data: dict) -> str:
-    return json.dumps(data, separators=(",", ":"))
+def _encode(data: dict) -> bytes:
+    return codec.encode(data)
 
 
 def _ms(seconds: float) -> int:

@@ -18,6 +18,18 @@ from typing import AsyncContextManager, Callable, Protocol, runtime_checkable
 SESSION_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
 
 
+# A read rolls a session's expiry only once a tenth of its ttl has passed since the last roll
+# (connect-mongo's `touchAfter`), so most reads write nothing. The price: a session lives between
+# 0.9 and 1.0 ttl after its last request, never less.
+ROLL_AFTER_FRACTION = 0.1
+
+
+def roll_due(expires_in: float, ttl: float) -> bool:
+    """Whether a read that would roll the expiry to now + ttl should: true once less than
+    (1 - ROLL_AFTER_FRACTION) x ttl is left. Both in seconds; expires_in may be negative."""
+    return expires_in < ttl * (1 - ROLL_AFTER_FRACTION)
+
+
 def new_session_id() -> str:
     """A fresh session id with 256 bits of randomness."""
     return secrets.token_urlsafe(32)
@@ -155,7 +167,8 @@ class SessionStore(Protocol):
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         """The session's data, or None when it is unknown or expired. With extend_ttl, the expiry is
-        rolled to now + extend_ttl in the same step (one round trip for stores that can)."""
+        rolled to now + extend_ttl in the same step (one round trip for stores that can) when
+        `roll_due`: a store may skip a roll that would move it by less than a tenth of the ttl."""
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
         """Store data (JSON-compatible) as the whole session, expiring ttl seconds from now."""

@@ -126,7 +126,9 @@ class OrderStore:
             ).fetchone()
             if row is None:
                 placed = _select(transaction, "checkout_key = ?", (checkout_key,))
-                if not placed or placed[0].user_id != user_id:
+                # A guest's key used already is another session's order (this session's would
+                # have been found before placing): never hand it over.
+                if not placed or user_id is None or placed[0].user_id != user_id:
                     raise OrderError(FORM_EXPIRED)
                 return placed[0]
             transaction.executemany(

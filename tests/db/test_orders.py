@@ -267,3 +267,10 @@ def test_orders_placed_before_guest_checkout_keep_their_lines_and_still_print(ma
         assert guest.id > old.id and orders.list_for_guest([guest.id, old.id]) == [guest]
     finally:
         after.close()
+
+
+def test_a_used_guest_key_never_hands_over_that_order(orders):
+    key = new_checkout_key()
+    orders.place(None, price_cart({"mug": 1}, make_catalog()), PORTLAND, key, email="a@example.com")
+    with pytest.raises(OrderError, match="expired"):
+        orders.place(None, price_cart({"pen": 1}, make_catalog()), PORTLAND, key, email="b@example.com")

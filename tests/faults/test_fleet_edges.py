@@ -119,6 +119,19 @@ def test_oversized_headers_get_431_from_a_replica_itself(fleet):
     assert Browser(replicas[0].url).get("/").status == 200
 
 
+@pytest.mark.parametrize("size", [70_000, 300_000])
+def test_headers_past_what_the_server_reads_still_get_431(fleet, size):
+    _, replicas = fleet
+    with socket.create_connection(("127.0.0.1", replicas[2].port), timeout=15) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: shop\r\nCookie: huge=" + b"h" * size + b"\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert CLEAR_COOKIES.encode() in answer
+    assert Browser(replicas[2].url).get("/").status == 200
+
+
 def test_oversized_headers_through_nginx_get_431_and_a_bystander_sees_no_error(fleet):
     nginx, replicas = fleet
     bystander = Bystander(nginx.url)

@@ -58,6 +58,22 @@ async def test_session_file_is_private_json_with_its_expiry_as_mtime(file_store)
 
 
 @pytest.mark.gen_test
+async def test_a_read_rolls_the_expiry_only_once_a_tenth_of_the_ttl_has_passed(file_store):
+    store = file_store()
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 1000)
+    path = session_path(store, session_id)
+    written = path.stat().st_mtime
+    assert await store.load(session_id, extend_ttl=1000) == {"n": 1}
+    assert path.stat().st_mtime == written  # all 1,000 s still ahead: no roll due, nothing written
+    later = time.time() + 899  # as if 101 s had passed since the write
+    os.utime(path, (later, later))
+    before = time.time()
+    assert await store.load(session_id, extend_ttl=1000) == {"n": 1}
+    assert before + 1000 <= path.stat().st_mtime <= time.time() + 1000
+
+
+@pytest.mark.gen_test
 async def test_malformed_ids_never_reach_the_file_system(file_store, tmp_path):
     store = file_store()
     escape = tmp_path / "escaped.json"
