@@ -86,6 +86,8 @@ class Config:
     session_reap_interval: int = 600
     session_dir: Path = Path("var/sessions")
     session_max_memory_sessions: int = 100_000
+    session_max_age: int = 43_200  # seconds a login lasts, however busy (ASVS 3.3.2)
+    account_cart_ttl: int = 30 * 86_400  # seconds an account's cart is kept after its last change
     cookie_secret: str = ""
     cookie_secure: bool = False
     redis_url: str = "redis://localhost:6379/0"
@@ -127,6 +129,8 @@ class Config:
         max_sessions = env.whole_number(
             "SESSION_MAX_MEMORY_SESSIONS", 100_000, lowest=1, unit="a whole number of sessions"
         )
+        max_age = env.whole_number("SESSION_MAX_AGE", 43_200, lowest=1, unit="a whole number of seconds")
+        account_cart_ttl = env.whole_number("ACCOUNT_CART_TTL", 30 * 86_400, lowest=1, unit="a whole number of seconds")
         cookie_secure = env.flag("COOKIE_SECURE", False)
         redis_url = _redis_url(env.text("REDIS_URL", "redis://localhost:6379/0"))
         redis_prefix = env.text("SESSION_REDIS_PREFIX", "shop:session:")
@@ -167,6 +171,8 @@ class Config:
             session_reap_interval=reap_interval,
             session_dir=session_dir,
             session_max_memory_sessions=max_sessions,
+            session_max_age=max_age,
+            account_cart_ttl=account_cart_ttl,
             cookie_secret=cookie_secret,
             cookie_secure=cookie_secure,
             redis_url=redis_url,

@@ -93,6 +93,20 @@ def format_pairs_table(report: Report) -> str:
     return markdown_table(header, rows)
 
 
+def format_store_commands(report: Report) -> str:
+    """Redis commands per request of each row on Redis (API mix), from the first round that had no fault."""
+    header = ["server (API mix)", "Redis commands per request (the scripts' own calls inside Redis included)"]
+    rows = []
+    for key in report.keys():
+        if key[0] != "api":
+            continue
+        found = next((r.store_commands for r in report.results(key) if r.store_commands and not r.errors), None)
+        if found:
+            rows.append([label(key[1], key[2]), ", ".join(f"{name} {n:.2f}" for name, n in sorted(found.items())
+                                                          if n >= 0.005)])
+    return markdown_table(header, rows) if rows else ""
+
+
 def format_unavailable(unavailable: dict[str, str]) -> str:
     return "\n".join(f"- {LABELS.get(row, row)}: not available: {why}" for row, why in unavailable.items())
 
@@ -234,7 +248,8 @@ def format_misses(report: Report, targets: list[Target]) -> str:
         profile = report.profiles.get(target.row)
         if profile is not None:
             areas, leaves = profile
-            text += (" Profile of its Python work (py-spy --gil): " + ", ".join(f"{name} {share:.0%}" for share, name in areas[:5])
+            text += (f" Profile of {label(target.row, 1)}, its Python work (py-spy --gil): "
+                     + ", ".join(f"{name} {share:.0%}" for share, name in areas[:5])
                      + "; hottest frames: " + ", ".join(f"`{name}` {share:.0%}" for share, name in leaves[:3]) + ".")
         lines.append(text)
     return "\n".join(lines)
@@ -286,6 +301,10 @@ def format_report(report: Report) -> str:
     for mix in MIXES:
         if any(k[0] == mix for k in report.keys()):
             parts += [f"## {MIX_TITLES[mix]}", format_cart_table(report, mix), ""]
+    commands = format_store_commands(report)
+    if commands:
+        parts += ["## Redis commands per request (the bench's redis-server, `INFO commandstats` over each cell)",
+                  commands, ""]
     if report.unavailable:
         parts += ["## Not available", format_unavailable(report.unavailable), ""]
     if report.lost_updates:

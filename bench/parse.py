@@ -61,6 +61,9 @@ class LoadResult:
     status_5xx: int | None = None
     cpu_us: float | None = None
     store_cpu_us: float | None = None
+    # Redis commands per request answered, by name, as the bench's redis-server counted them over
+    # the cell (INFO commandstats; the scripts' own calls inside Redis included)
+    store_commands: dict[str, float] | None = None
 
     @property
     def refused(self) -> int:
@@ -87,6 +90,21 @@ def parse_load_result(text: str) -> LoadResult:
         status_4xx=_optional(pairs, "status_4xx", int),
         status_5xx=_optional(pairs, "status_5xx", int),
     )
+
+
+def parse_commandstats(text: str) -> dict[str, int]:
+    """Calls by command from Redis's `INFO commandstats` (`cmdstat_get:calls=12,usec=...`)."""
+    calls = {}
+    for line in text.splitlines():
+        name, sep, fields = line.strip().partition(":")
+        if not sep or not name.startswith("cmdstat_"):
+            continue
+        found = dict(field.partition("=")[::2] for field in fields.split(","))
+        try:
+            calls[name.removeprefix("cmdstat_")] = int(found["calls"])
+        except (KeyError, ValueError):
+            raise ParseError(f"no calls= in {line.strip()!r}") from None
+    return calls
 
 
 def parse_proc_stat(text: str) -> tuple[int, int]:

@@ -105,8 +105,9 @@ def start_row(row: str, *, python: str, raw: Path, peers: Path, scratch: Path, l
                    SESSION_DIR=str(scratch / "flask-sessions"), WORKERS=str(workers or 1))
         if redis_url is not None:
             env.update(REDIS_URL=redis_url, PREFIX=new_prefix(row))
+        # The first start makes the peer's venv and installs Flask into it: minutes, not seconds.
         return Service(LABELS[row], ["sh", str(peers / "flask-session" / "run.sh")], env=env, cwd=scratch,
-                       port=port, ready_path="/healthz", log=log)
+                       port=port, ready_path="/healthz", log=log, ready_timeout=600)
     if row == "ceiling":
         env = dict(os.environ, PORT=str(port))
         # tornado_ceiling.py serves no /healthz; its home page answers once it listens.

@@ -168,10 +168,12 @@ def cart_mix(plan: Plan, peers: Path, service: Service, shoppers: int, seconds: 
         if profile is not None:
             stack.enter_context(_py_spy(service, max(1, seconds - 1), profile))
         cpu, store_cpu = service.cpu_seconds(), redis.cpu_seconds() if redis else 0.0
+        calls = redis.command_calls() if redis else {}
         out = run_logged(["wrk", "-t", str(shoppers), "-c", str(shoppers), "-d", f"{seconds}s", "--latency",
                           "-s", str(peers / "cart_mix.lua"), service.base_url], log, timeout=seconds + 120,
                          env=dict(os.environ, COOKIES_FILE=str(cookies), CART_PATH=cart_path))
         cpu, store_cpu = service.cpu_seconds() - cpu, (redis.cpu_seconds() - store_cpu) if redis else 0.0
+        calls = {name: n - calls.get(name, 0) for name, n in redis.command_calls().items()} if redis else {}
     try:
         result = parse_load_result(out)
     except ParseError as error:
@@ -179,8 +181,10 @@ def cart_mix(plan: Plan, peers: Path, service: Service, shoppers: int, seconds: 
     answered = result.rps * seconds
     if answered == 0:
         return result
+    commands = {name: n / answered for name, n in sorted(calls.items()) if n > 0 and name != "info"}
     return dataclasses.replace(result, cpu_us=cpu / answered * 1e6,
-                               store_cpu_us=store_cpu / answered * 1e6 if redis else None)
+                               store_cpu_us=store_cpu / answered * 1e6 if redis else None,
+                               store_commands=commands if redis else None)
 
 
 def py_spy() -> str | None:

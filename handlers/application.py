@@ -14,6 +14,9 @@ from jinja2 import Environment
 from sessions import SessionManager, SessionStore, StoreSettings, Sweeper, registry
 
 from config import Config
+from handlers.account import (
+    AccountHandler, ChangePasswordHandler, EndOtherSessionsHandler, EndSessionHandler, PasswordStrengthHandler,
+)
 from handlers.auth import LoginHandler, LogoutHandler, RegisterHandler
 from handlers.base import NotFoundHandler, make_template_env
 from handlers.cart import CartAddHandler, CartApiHandler, CartHandler, CartRemoveHandler, CartUpdateHandler
@@ -49,6 +52,11 @@ ROUTES = [
     (r"/orders", OrdersHandler),
     (r"/orders/([^/]+)", OrderHandler),
     (r"/api/cart", CartApiHandler),
+    (r"/account", AccountHandler),
+    (r"/account/password", ChangePasswordHandler),
+    (r"/account/sessions/end", EndSessionHandler),
+    (r"/account/sessions/end-others", EndOtherSessionsHandler),
+    (r"/password-strength", PasswordStrengthHandler),
     (r"/healthz", HealthHandler),
 ]
 
@@ -107,7 +115,10 @@ class ShopApplication(tornado.web.Application):
             key_prefix=config.session_redis_prefix,
             timeout=config.session_redis_timeout,
         ))
-        self.sessions = SessionManager(self.session_store, ttl=config.session_ttl, secure=config.cookie_secure)
+        self.sessions = SessionManager(
+            self.session_store, ttl=config.session_ttl, max_age=config.session_max_age,
+            cookie_name=self.cookie_name("session"), secure=config.cookie_secure,
+            client=lambda handler: (handler.request.headers.get("User-Agent", ""), handler.client_address))
         self.sweeper: Sweeper | None = None
         self.in_flight = InFlightRequests()
         # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
@@ -145,12 +156,19 @@ class ShopApplication(tornado.web.Application):
             default_handler_class=NotFoundHandler,
             cookie_secret=config.cookie_secret,
             xsrf_cookies=True,
+            xsrf_cookie_name=self.cookie_name("_xsrf"),
             xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": config.cookie_secure},
             login_url="/login",
             template_path=str(ROOT / "templates"),
             static_path=str(ROOT / "static"),
             static_handler_class=StaticFiles,
         )
+
+    def cookie_name(self, name: str) -> str:
+        """The name of every cookie the shop sets: with COOKIE_SECURE, `__Host-` prefixed, which
+        browsers accept only Secure, with Path=/ and no Domain, so neither a subdomain nor a plain
+        HTTP page can plant one beside ours (OWASP ASVS 3.4.4)."""
+        return "__Host-" + name if self.config.cookie_secure else name
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
         """The access log: by default only what an operator acts on (4xx, 5xx, slow requests).

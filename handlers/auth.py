@@ -3,20 +3,28 @@ and keeps an anonymous cart (never another account's); passwords are hashed off 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 
 from tornado.httputil import url_concat
 from tornado.ioloop import IOLoop
 
-from handlers.base import BaseHandler, ShopError, local_path
+from sessions import StoreUnavailable
+
+from handlers.base import BaseHandler, ShopError, account_owner, local_path
+from shop.cart import clean_cart, merge_carts
+from shop.passwords import MIN_NEW_PASSWORD_LENGTH, Strength, estimate
 from shop.throttle import whole_seconds
 from shop.users import (
-    DEMO_PASSWORD, DEMO_USERNAME, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USERNAME_PATTERN, User, UserError,
-    password_length,
+    DEMO_PASSWORD, DEMO_USERNAME, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, User, UserError, password_length,
 )
 
 log = logging.getLogger("shop.auth")
 
+# The account record's field of the anonymous carts already merged into it (digests, the last five).
+MERGED_FIELD = "merged_carts"
 LOGIN_FAILED = "That username and password do not match an account. Please try again."
 MAX_USERNAME_LENGTH = 64
 TOO_MANY_FAILURES = (
@@ -36,8 +44,8 @@ class _AccountHandler(BaseHandler):
         raw = self.get_body_argument("next", None) or self.get_query_argument("next", None)
         return local_path(raw, "/")
 
-    async def show_form(self, *, status: int = 200, username: str = "",
-                        errors: dict[str, str] | None = None, message: str | None = None) -> None:
+    async def show_form(self, *, status: int = 200, username: str = "", errors: dict[str, str] | None = None,
+                        message: str | None = None, strength: Strength | None = None) -> None:
         """The form; errors maps a field ("username", "password") to the message shown at it;
         message is one for the whole form."""
         next_url = self.next_url()
@@ -49,15 +57,17 @@ class _AccountHandler(BaseHandler):
             demo_username=DEMO_USERNAME,
             demo_password=DEMO_PASSWORD,
             errors=errors or {},
+            strength=strength,
+            min_password_length=MIN_NEW_PASSWORD_LENGTH,
             messages=[{"kind": "error", "text": message}] if message else [],
         )
 
     async def refuse(self, *, status: int, username: str, errors: dict[str, str] | None = None,
-                     message: str | None = None) -> None:
+                     message: str | None = None, strength: Strength | None = None) -> None:
         """The form again with its messages: in a browser through a redirect to its GET
         (Post/Redirect/Get: Back never asks to send it again), to other clients with status."""
         if not self.is_navigation():
-            await self.show_form(status=status, username=username, errors=errors, message=message)
+            await self.show_form(status=status, username=username, errors=errors, message=message, strength=strength)
             return
         next_url = self.next_url()
         url = self.request.path if next_url == "/" else url_concat(self.request.path, {"next": next_url})
@@ -71,16 +81,56 @@ class _AccountHandler(BaseHandler):
                              message=str(refused.get("message") or "") or None)
 
     async def log_in(self, user: User, welcome: str) -> None:
+        """Log user in here: the anonymous cart (never another account's) is merged into the
+        account's first, then the session gets its owner and a new id."""
+        await self.load_session()
+        merged: list[str] = []
+        if self.current_user is None:
+            merged = await self._merge_anonymous_cart(user)
         async with self.update_session() as session:
             if self.current_user is not None and self.current_user["id"] != user.id:
                 # Someone else was logged in here (a shared computer): nothing of theirs, their cart
                 # least of all, goes into this account. Only an anonymous session is carried over.
                 session.clear()
+            session.pop("cart", None)  # it is in the account's cart now
             session["user"] = {"id": user.id, "username": user.username}
+            session.set_owner(account_owner(session["user"]))
             # A new id for the logged-in session: an id planted before login becomes worthless.
             session.regenerate_id()
         self.flash(welcome, "success")
+        plain = [note for note in merged if "×" in note]
+        if plain:
+            self.flash("We added what was in your cart before you logged in to your account's cart: "
+                       + ", ".join(plain) + ".", "success")
+        for note in merged:
+            if "×" not in note:
+                self.flash(note, "error")
         self.redirect(self.next_url(), status=303)
+
+    async def _merge_anonymous_cart(self, user: User) -> list[str]:
+        """Add this anonymous session's cart into the account's; what was merged, as sentences.
+        Once per cart: a login retried after a failure finds its merge done and merges nothing."""
+        cart = clean_cart(self.session.get("cart"))
+        if not cart:
+            return []
+        token = hashlib.sha256(json.dumps([self.session_id, cart], sort_keys=True).encode()).hexdigest()[:16]
+        async with self.update_cart_of(user) as record:
+            done = record.get(MERGED_FIELD)
+            done = [entry for entry in done if isinstance(entry, str)] if isinstance(done, list) else []
+            if token in done:
+                return []
+            record["cart"], notes = merge_carts(record.get("cart"), cart, self.catalog)
+            record[MERGED_FIELD] = [*done, token][-5:]
+        return notes
+
+    @contextlib.asynccontextmanager
+    async def update_cart_of(self, user: User):
+        try:
+            async with self.sessions.owner_record(account_owner({"id": user.id}),
+                                                  ttl=self.application.config.account_cart_ttl) as record:
+                yield record
+        except StoreUnavailable as error:
+            raise self.store_unavailable(error) from None
 
 
 class LoginHandler(_AccountHandler):
@@ -142,9 +192,12 @@ class RegisterHandler(_AccountHandler):
             return
         # Every rule is checked here, so that the form shows every problem at once (and an oversized
         # password is refused before it is hashed); users.register checks them again.
-        errors = registration_errors(username, password)
+        strength = await IOLoop.current().run_in_executor(
+            self.application.password_hashing, estimate, password[:MAX_PASSWORD_LENGTH + 1], username)
+        errors = registration_errors(username, strength)
         if errors:
-            await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
+            await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors,
+                              strength=strength if password else None)
             return
         try:
             user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.register,
@@ -161,8 +214,9 @@ def throttle_key(username: str) -> str:
     return username.casefold()[:MAX_USERNAME_LENGTH]
 
 
-def registration_errors(username: str, password: str) -> dict[str, str]:
-    """A message per field that breaks the account rules; empty when both are fine."""
+def registration_errors(username: str, strength: Strength) -> dict[str, str]:
+    """A message per field that breaks the account rules (the password's: shop.passwords, from
+    strength, its estimate for this username); empty when both are fine."""
     errors = {}
     if not username:
         errors["username"] = "Please choose a username."
@@ -171,12 +225,8 @@ def registration_errors(username: str, password: str) -> dict[str, str]:
         errors["username"] = "Username must be 3 to 32 characters long."
     elif not USERNAME_PATTERN.fullmatch(username):
         errors["username"] = "Username can only use letters, digits, “.”, “_” and “-”."
-    if not password:
-        errors["password"] = "Please choose a password."
-    elif password_length(password) > MAX_PASSWORD_LENGTH:
-        errors["password"] = f"Password must be at most {MAX_PASSWORD_LENGTH} characters long."
-    elif password_length(password) < MIN_PASSWORD_LENGTH:
-        errors["password"] = f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
+    if strength.problem is not None:
+        errors["password"] = strength.problem
     return errors
 
 

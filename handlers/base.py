@@ -5,10 +5,12 @@ messages, Jinja2 rendering and error pages for people.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import urllib.parse
 import logging
 import re
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 import tornado.iostream
@@ -38,6 +40,10 @@ FLASH_COOKIE = "flash"
 # A refused form's messages and values, carried across the redirect to the page that shows them.
 REFUSED_FORM_COOKIE = "refused_form"
 MAX_REFUSED_FORM_CHARS = 3000
+SESSION_ENDED_MESSAGE = (
+    "Your session had ended (it ran out, or was ended from another device), so that was not done yet. "
+    "Nothing was lost: log in and you will be back where you were."
+)
 MAX_FLASH_MESSAGES = 5
 UNAVAILABLE_MESSAGE = (
     "We cannot reach your shopping session right now. Nothing was changed; please try again in a moment."
@@ -123,7 +129,11 @@ class BaseHandler(tornado.web.RequestHandler):
     def initialize(self) -> None:
         # Until the session is read, pages (an error page too) show an empty one.
         self.session: dict[str, Any] = {}
+        self.session_id: str | None = None
         self.current_user = None
+        # A logged-in person's cart lives in the account's record (sessions.SessionManager.owner_record),
+        # the same on every device; an anonymous one's in the session.
+        self.account_record: dict[str, Any] | None = None
         self._session_read = False
         self._cart: PricedCart | None = None
         self._outgoing_flashes: list[dict[str, str]] = []
@@ -235,21 +245,35 @@ class BaseHandler(tornado.web.RequestHandler):
             try:
                 # A HEAD only looks: it does not roll the session's ttl (a write in every store).
                 session = await self.sessions.load(self, read_only=self.request.method == "HEAD")
+                self._show_session(session, session.owner, session.id)
+                if self.current_user is not None:
+                    self.account_record = await self.sessions.load_owner_record(account_owner(self.current_user))
             except StoreUnavailable as error:
                 raise self.store_unavailable(error) from None
-            self._show_session(session)
         return self.session
 
     @property
     def cart(self) -> PricedCart:
-        """The session's cart, priced at the catalog's prices (products no longer sold left out)."""
+        """This person's cart (the account's when logged in), priced at the catalog's prices
+        (products no longer sold left out)."""
         if self._cart is None:
-            self._cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
+            self._cart = price_cart(clean_cart(self.cart_holder.get("cart")), self.catalog)
         return self._cart
 
-    def _show_session(self, session: dict[str, Any]) -> None:
+    @property
+    def cart_holder(self) -> dict[str, Any]:
+        """Where this person's cart is kept: the account's record when logged in, else the session."""
+        if self.current_user is not None and self.account_record is not None:
+            return self.account_record
+        return self.session
+
+    def _show_session(self, session: dict[str, Any], owner: str | None, session_id: str | None) -> None:
         self.session = session
-        self.current_user = _user_from(session)
+        self.session_id = session_id
+        user = _user_from(session)
+        # A login counts only in a session that belongs to that account (sessions from before
+        # issue 16 do not, and are asked to log in again): every login is then listed on /account.
+        self.current_user = user if user is not None and owner == account_owner(user) else None
         self._cart = None
         self._session_read = True
 
@@ -264,7 +288,7 @@ class BaseHandler(tornado.web.RequestHandler):
         try:
             async with self.sessions.transaction(self) as session:
                 # Until the block ends, pages (an error page too) show the session as it was read.
-                self._show_session(dict(session))
+                self._show_session(dict(session), session.owner, session.id)
                 yield session
                 if session.id is None and session and not session.ended:
                     # About to store a new session: one client may not create them without limit.
@@ -273,7 +297,35 @@ class BaseHandler(tornado.web.RequestHandler):
             raise self.store_unavailable(error) from None
         except SessionMoved:
             raise ShopError(409, MOVED_MESSAGE) from None
-        self._show_session(session)
+        self._show_session(session, session.owner, session.id)
+
+    @contextlib.asynccontextmanager
+    async def update_cart(self) -> AsyncIterator[dict[str, Any]]:
+        """Change this person's cart: yields its holder (the account's record when logged in, else
+        the session) locked across every process and re-read; saved when the block ends, nothing
+        saved if it raises. The holder also keeps what belongs with the cart (one-time keys)."""
+        await self.load_session()  # who is logged in decides where the cart is
+        if self.current_user is None:
+            async with self.update_session() as session:
+                if self.current_user is not None:
+                    # Logged in by another tab since this request began: its cart is the account's now.
+                    raise ShopError(409, MOVED_MESSAGE)
+                yield session
+            return
+        try:
+            async with self.sessions.owner_record(account_owner(self.current_user),
+                                                  ttl=self.application.config.account_cart_ttl) as record:
+                self.account_record, self._cart = dict(record), None
+                yield record
+        except StoreUnavailable as error:
+            raise self.store_unavailable(error) from None
+        self.account_record, self._cart = record, None
+
+    def session_ended(self, form_page: str) -> None:
+        """Answer a form sent without a login (it ran out, or was ended elsewhere): 303 to the login
+        page, which brings the person back to form_page, with a message that nothing was lost."""
+        self.flash(SESSION_ENDED_MESSAGE, "error")
+        self.redirect("/login?" + urllib.parse.urlencode({"next": local_path(form_page)}), status=303)
 
     def store_unavailable(self, error: StoreUnavailable) -> ShopError:
         """The 503 for a session store that failed, logged; its message says what the shop knows:
@@ -301,19 +353,19 @@ class BaseHandler(tornado.web.RequestHandler):
         if undo is not None:
             entry["undo"] = undo
         self._outgoing_flashes = [*self._outgoing_flashes, entry][-MAX_FLASH_MESSAGES:]
-        self.set_signed_cookie(FLASH_COOKIE, json.dumps(self._outgoing_flashes), expires_days=None,
-                               httponly=True, samesite="Lax", secure=self.sessions.secure)
+        self.set_signed_cookie(self.application.cookie_name(FLASH_COOKIE), json.dumps(self._outgoing_flashes),
+                               expires_days=None, httponly=True, samesite="Lax", secure=self.sessions.secure)
 
     def take_flashes(self) -> list[dict[str, str]]:
         """The messages waiting for this person; they are shown once."""
         messages = self._incoming_flashes()
         # A HEAD shows nothing, so it leaves the messages for the next GET.
         if messages and self.request.method != "HEAD":
-            self.clear_cookie(FLASH_COOKIE)
+            self.clear_cookie(self.application.cookie_name(FLASH_COOKIE), secure=self.sessions.secure)
         return messages
 
     def _incoming_flashes(self) -> list[dict[str, str]]:
-        raw = self.get_signed_cookie(FLASH_COOKIE, max_age_days=1)
+        raw = self.get_signed_cookie(self.application.cookie_name(FLASH_COOKIE), max_age_days=1)
         if raw is None:
             return []
         try:
@@ -336,16 +388,17 @@ class BaseHandler(tornado.web.RequestHandler):
         path = url.split("#", 1)[0].split("?", 1)[0]
         raw = json.dumps({"path": path, **state})
         if len(raw) <= MAX_REFUSED_FORM_CHARS:
-            self.set_signed_cookie(REFUSED_FORM_COOKIE, raw, expires_days=None, httponly=True, samesite="Lax",
+            self.set_signed_cookie(self.application.cookie_name(REFUSED_FORM_COOKIE), raw, expires_days=None, httponly=True, samesite="Lax",
                                    secure=self.sessions.secure)
         self.redirect(url, status=303)
 
     def take_refused_form(self) -> dict[str, Any]:
         """The refused form's state for this page, shown once; {} when there is none."""
-        raw = self.get_signed_cookie(REFUSED_FORM_COOKIE, max_age_days=1)
+        name = self.application.cookie_name(REFUSED_FORM_COOKIE)
+        raw = self.get_signed_cookie(name, max_age_days=1)
         if raw is None:
             return {}
-        self.clear_cookie(REFUSED_FORM_COOKIE)
+        self.clear_cookie(name, secure=self.sessions.secure)
         try:
             state = json.loads(raw)
         except ValueError:
@@ -465,6 +518,35 @@ class NotFoundHandler(BaseHandler):
         self.count_in_flight()
         await self.load_session()  # the page shows the person's header
         raise ShopError(404, NOT_FOUND_MESSAGE)
+
+
+def login_required(form_page: str | None = None) -> Callable:
+    """For a handler method that needs a login (instead of Tornado's @authenticated, whose POST
+    answers a bare 403): a GET goes to the login page and back; a form sent without a login goes
+    to the login page and back to form_page (the page the form was on), told nothing was lost."""
+
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        async def wrapper(self: BaseHandler, *args: Any, **kwargs: Any) -> None:
+            await self.load_session()
+            if self.current_user is None:
+                if self.request.method in ("GET", "HEAD"):
+                    self.redirect("/login?" + urllib.parse.urlencode({"next": self.request.uri}))
+                else:
+                    self.session_ended(form_page or self.request.path)
+                return
+            result = method(self, *args, **kwargs)
+            if result is not None:
+                await result
+
+        return wrapper
+
+    return decorate
+
+
+def account_owner(user: dict[str, Any]) -> str:
+    """The owner of a logged-in person's sessions and record in the session library: the user's id."""
+    return str(user["id"])
 
 
 def _user_from(session: dict[str, Any]) -> dict[str, Any] | None:

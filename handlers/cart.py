@@ -116,17 +116,17 @@ class _CartChangeHandler(BaseHandler):
         before: dict[str, int] = {}
         change = self.change_fingerprint(product_id)
         try:
-            async with self.update_session() as session:
+            async with self.update_cart() as holder:
                 if not product_id:
                     raise ShopError(400, "Please choose a product.")
                 # The check and the change in one locked step: a retry cannot slip in between.
-                message = idempotency.outcome(session, change) if change else None
+                message = idempotency.outcome(holder, change) if change else None
                 if message is None:
-                    before = clean_cart(session.get("cart"))
+                    before = clean_cart(holder.get("cart"))
                     cart, message = self.change(before, product_id)
-                    session["cart"] = cart
+                    holder["cart"] = cart
                     if change:
-                        idempotency.remember(session, change, message)
+                        idempotency.remember(holder, change, message)
         except CartError as error:
             # Raised inside the block, so nothing was saved; self.session is the cart as it was.
             if self.wants_json():
@@ -203,8 +203,9 @@ class CartUpdateHandler(_CartChangeHandler):
     checkout once saved (the cart's Check out button)."""
 
     def show_refusal(self, product_id: str, error: CartError):
-        if isinstance(error, LineErrors):
-            return render_cart_page(self, status=400, errors=error.errors, quantities=error.quantities)
+                    before = clean_cart(holder.get("cart"))
+                    cart, message = self.change(before, product_id)
+                    holder["cart"] = cart
         return super().show_refusal(product_id, error)
 
     def refusal_target(self, product_id: str, error: CartError) -> tuple[str, dict]:

@@ -1,4 +1,5 @@
-"""Checkout: the shipping form, then the order placed and the cart emptied while the session is locked.
+"""Checkout: the shipping form, then the order placed and the cart emptied while the cart (the
+account's record in the session store) is locked.
 
 A visitor chooses between logging in (the cart is kept) and checking out as a guest with an email
 address: a guest's order belongs to no account, and their session keeps its id (`guest_orders`),
@@ -31,6 +32,9 @@ ORDER_PLACED_CART_KEPT = (
     "Your order #{order_id} is placed, but we could not empty your cart just now. "
     "Please do not check out again; remove its items when the shop is back."
 )
+# The hidden field of the checkout form shown to a logged-in person: a POST carrying it without a
+# login is an account whose session ended, not a guest.
+ACCOUNT_FORM_FIELD = "for_account"
 EMPTY_CART = "Your cart is empty. Add something to it before checking out."
 ALREADY_PLACED = "This order was already placed; here it is. Nothing was ordered twice."
 
@@ -55,6 +59,11 @@ class CheckoutHandler(BaseHandler):
         await self.show_form(cart=cart, form=form, errors={})
 
     async def post(self) -> None:
+        if self.current_user is None and self.get_body_argument(ACCOUNT_FORM_FIELD, None) is not None:
+            # The form was an account's, and its login ended meanwhile (it ran out, or was ended
+            # from another device): not a guest's checkout; log in and come back to it.
+            self.session_ended("/checkout")
+            return
         form = {field: self.get_body_argument(field, "") for field in FORM_FIELDS}
         # The form's one-time key: a second submit of the same form finds the order, never places
         # another. A client that sends none (a script, an old page) gets no such protection.
@@ -71,13 +80,13 @@ class CheckoutHandler(BaseHandler):
             await self.show_form(status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key)
             return
         order = already_placed = None
-        # The order is written while the session is locked: a second tab placing the same cart
-        # at the same moment waits, then finds the cart already empty.
+        # The order is written while the cart is locked: a second tab (or device) placing the same
+        # cart at the same moment waits, then finds the cart already empty.
         try:
-            async with self.update_session() as session:
+            async with self.update_cart() as holder:
                 cart = self.cart  # as read under the lock
                 user_id = self.current_user["id"] if self.current_user else None
-                guest_orders = guest_order_ids(session)
+                guest_orders = guest_order_ids(holder)
                 if checkout_key is not None:
                     # A form submitted again (Back, then Place order) shows its order and leaves
                     # the cart alone: what is in it now was added since. A guest's only if this
@@ -94,9 +103,9 @@ class CheckoutHandler(BaseHandler):
                         )
                     except OrderError as error:
                         raise ShopError(400, str(error)) from None
-                    session["cart"] = {}
+                    holder["cart"] = {}
                     if user_id is None:
-                        session["guest_orders"] = [*guest_orders, order.id][-MAX_GUEST_ORDERS:]
+                        holder["guest_orders"] = [*guest_orders, order.id][-MAX_GUEST_ORDERS:]
         except ShopError as error:
             if order is None:
                 raise

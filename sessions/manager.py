@@ -253,7 +253,9 @@ class SessionManager:
             if held is not None and old_id is not None:
                 held.destroy()
                 log.info("session %s ended", short_id(old_id))
-            handler.clear_cookie(self.cookie_name)
+            # With the attributes it was set with: a browser ignores a Secure (or __Host-) cookie's
+            # deletion sent without Secure.
+            handler.clear_cookie(self.cookie_name, secure=self.secure, httponly=True, samesite="Lax")
             session.id = None
             return
         if old_id is None:

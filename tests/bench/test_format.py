@@ -5,6 +5,7 @@ from bench.format import (
     format_floor,
     format_floors,
     format_misses,
+    format_store_commands,
     format_lost_updates_table,
     format_pairs_table,
     format_report,
@@ -95,6 +96,16 @@ def test_lost_updates_table_lists_the_shop_before_the_peers_and_says_how_many_pr
     assert [r[0] for r in rows_of(format_lost_updates_table(report))] == [
         "shop, memory (1 process)", "shop, file (1 process)", "shop, file (2 processes)",
         "express + session-file-store (1 process)"]
+
+
+def test_redis_commands_per_request_come_from_a_round_without_faults():
+    report = Report(rounds=[
+        {("api", "redis", 1, 16): cell(store_commands={"get": 9.0}, status_5xx=2),
+         ("api", "file", 1, 16): cell()},
+        {("api", "redis", 1, 16): cell(store_commands={"get": 0.5, "evalsha": 1.0, "hello": 0.001})},
+    ])
+    assert rows_of(format_store_commands(report)) == [["shop, redis (1 process)", "evalsha 1.00, get 0.50"]]
+    assert format_store_commands(Report()) == ""
 
 
 def test_report_formats_every_part():

@@ -15,6 +15,7 @@ from bench.parse import (
     parse_lost_updates,
     parse_memory_result,
     parse_peer_reap,
+    parse_commandstats,
     parse_proc_stat,
     parse_round_trip_result,
     parse_stall_result,
@@ -41,6 +42,14 @@ def test_the_shops_own_4xx_rules_are_counted_apart_from_faults():
     assert (result.refused, result.errors) == (120, 11)
     assert parse_load_result("RESULT rps=950 p50_ms=1 p99_ms=2 non2xx3xx=1513 socket_errors=0 status_4xx=1513 "
                              "status_5xx=0\n").errors == 0
+
+
+def test_commandstats_give_the_calls_by_command():
+    text = ("# Commandstats\r\ncmdstat_get:calls=12,usec=40,usec_per_call=3.33,rejected_calls=0,failed_calls=0\r\n"
+            "cmdstat_config|resetstat:calls=1,usec=9,usec_per_call=9.00\r\n")
+    assert parse_commandstats(text) == {"get": 12, "config|resetstat": 1}
+    with pytest.raises(ParseError):
+        parse_commandstats("cmdstat_get:usec=40")
 
 
 def test_proc_stat_gives_the_session_and_the_cpu_ticks_even_with_a_strange_command_name():

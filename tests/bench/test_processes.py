@@ -104,6 +104,11 @@ def test_the_benchs_redis_server_answers_and_leaves_nothing(tmp_path):
             sock.sendall(b"CONFIG GET save\r\n")
             reply = sock.recv(200)
         assert b"save" in reply and b"$0" in reply   # no snapshots
+        before = redis.command_calls()
+        with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as sock:
+            sock.sendall(b"SET k v\r\n")
+            assert sock.recv(100) == b"+OK\r\n"
+        assert redis.command_calls()["set"] == before.get("set", 0) + 1
         folder = redis.folder
         assert redis.url == f"redis://127.0.0.1:{redis.port}/0"
     assert not folder.exists()

@@ -67,6 +67,9 @@ def test_config_is_frozen(env):
 
 @pytest.mark.parametrize("name, value, allowed", [
     ("SESSION_TTL", "-5", "expected a whole number of seconds greater than 0"),
+    ("SESSION_MAX_AGE", "0", "expected a whole number of seconds greater than 0"),
+    ("SESSION_MAX_AGE", "12h", "greater than 0"),
+    ("ACCOUNT_CART_TTL", "-1", "expected a whole number of seconds greater than 0"),
     ("SESSION_TTL", "0", "greater than 0"),
     ("SESSION_TTL", "1h", "greater than 0"),
     ("SESSION_RETRIES", "-1", "0 or more"),
@@ -293,3 +296,10 @@ def test_access_log_is_errors_by_default_and_all_on_request(env):
     assert Config.from_env({**env, "ACCESS_LOG": "all"}).access_log == "all"
     with pytest.raises(ConfigError, match=r"^ACCESS_LOG='everything' is not valid: expected one of errors, all$"):
         Config.from_env({**env, "ACCESS_LOG": "everything"})
+
+
+def test_the_account_settings_have_defaults_and_are_read(env):
+    config = Config.from_env(env)
+    assert (config.session_max_age, config.account_cart_ttl) == (43_200, 2_592_000)
+    config = Config.from_env({**env, "SESSION_MAX_AGE": "600", "ACCOUNT_CART_TTL": "86400"})
+    assert (config.session_max_age, config.account_cart_ttl) == (600, 86_400)
