@@ -203,9 +203,8 @@ class CartUpdateHandler(_CartChangeHandler):
     checkout once saved (the cart's Check out button)."""
 
     def show_refusal(self, product_id: str, error: CartError):
-                    before = clean_cart(holder.get("cart"))
-                    cart, message = self.change(before, product_id)
-                    holder["cart"] = cart
+        if isinstance(error, LineErrors):
+            return render_cart_page(self, status=400, errors=error.errors, quantities=error.quantities)
         return super().show_refusal(product_id, error)
 
     def refusal_target(self, product_id: str, error: CartError) -> tuple[str, dict]:
@@ -255,7 +254,7 @@ class CartUpdateHandler(_CartChangeHandler):
             return "/checkout"
         line = self.get_body_argument("line", "") or product_id
         # Back at the line whose Update was pressed, not at the top of the page.
-        return f"/cart#line-{line}" if line in clean_cart(self.session.get("cart")) else "/cart"
+        return f"/cart#line-{line}" if line in clean_cart(self.cart_holder.get("cart")) else "/cart"
 
 
 class CartRemoveHandler(_CartChangeHandler):
