@@ -72,11 +72,11 @@ class _AccountArea(BaseHandler):
                 "browser": browser, "system": system, "address": info.address or "unknown",
                 "started": _when(info.owned_since), "last_seen": _when(info.last_seen),
             })
-        # This device first, then the others, newest first.
-        rows.sort(key=lambda row: not row["current"])
+        config = self.application.config
         await self.render_page("account.html", status=status, account=account, sessions=rows,
                                errors=errors or {}, strength=strength,
-                               min_password_length=MIN_NEW_PASSWORD_LENGTH)
+                               min_password_length=MIN_NEW_PASSWORD_LENGTH,
+                               login_lasts=duration(config.session_max_age), idle_ends=duration(config.session_ttl))
 
 
 class AccountHandler(_AccountArea):
@@ -180,6 +180,15 @@ class PasswordStrengthHandler(BaseHandler):
         strength = await IOLoop.current().run_in_executor(
             self.application.password_hashing, estimate, password, username.strip())
         self.finish(strength.as_dict())
+
+
+def duration(seconds: int) -> str:
+    """Seconds in the largest whole unit that fits: "12 hours", "1 hour", "90 seconds"."""
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def _when(timestamp: float) -> datetime:

@@ -29,7 +29,7 @@ from handlers.limits import LoginLimit, RateLimit, SharedCounters
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.static import StaticFiles
 from shop.catalog import Catalog
-from shop.db import Database, DatabaseUnavailable, open_database
+from shop.db import Database, DatabaseUnavailable, PostgresDatabase, open_database
 from shop.orders import OrderStore
 from shop.throttle import LoginThrottle, TokenBucket
 from shop.users import UserStore
@@ -60,6 +60,9 @@ ROUTES = [
     (r"/healthz", HealthHandler),
 ]
 
+
+# Threads for database work: PostgresDatabase's pool has this many connections.
+DATABASE_THREADS = PostgresDatabase.MAX_CONNECTIONS
 
 # A request slower than this is logged even when ACCESS_LOG=errors.
 SLOW_REQUEST_SECONDS = 0.5
@@ -124,6 +127,10 @@ class ShopApplication(tornado.web.Application):
         # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
         # queue ahead of the database work of checkouts (which hold their session's lock).
         self.password_hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
+        # Database work (BaseHandler.run_database): as many threads as the pool has connections, so
+        # that a hung database can hold no more threads than that; the rest wait their turn, and
+        # give up when their request does.
+        self.database_threads = ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="database")
         limits = config.limits
         # On Redis, the limits are counted there, fleet-wide, at the configured figures; on the
         # other backends (and on Redis when it cannot be asked), in each worker process.
@@ -224,6 +231,8 @@ class ShopApplication(tornado.web.Application):
         if self.shared_counters is not None:
             await self.shared_counters.close()
         self.password_hashing.shutdown(wait=True)
+        # Not waited for: a thread may be stuck reading from a hung database.
+        self.database_threads.shutdown(wait=False, cancel_futures=True)
         self.database_check.close()
         self.database.close()
 

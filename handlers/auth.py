@@ -174,7 +174,7 @@ class LoginHandler(_AccountHandler):
         if len(username) > MAX_USERNAME_LENGTH or password_length(password) > MAX_PASSWORD_LENGTH:
             return None
         pool = self.application.password_hashing
-        user = await IOLoop.current().run_in_executor(pool, self.users.authenticate, username, password)
+        user = await self.run_database("log in", self.users.authenticate, username, password, executor=pool)
         return user
 
 
@@ -200,8 +200,8 @@ class RegisterHandler(_AccountHandler):
                               strength=strength if password else None)
             return
         try:
-            user = await IOLoop.current().run_in_executor(self.application.password_hashing, self.users.register,
-                                                          username, password)
+            user = await self.run_database("register", self.users.register, username, password,
+                                           executor=self.application.password_hashing)
         except UserError as error:
             await self.refuse(status=400, username=username, errors={"username": str(error)})
             return

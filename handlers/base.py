@@ -4,14 +4,17 @@ messages, Jinja2 rendering and error pages for people.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
 import urllib.parse
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Hashable
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.iostream
 import tornado.web
@@ -34,6 +37,11 @@ if TYPE_CHECKING:
     from handlers.application import ShopApplication
 
 log = logging.getLogger("shop.web")
+
+T = TypeVar("T")
+
+# How much longer than DATABASE_TIMEOUT a request waits for its database work (see run_database).
+DATABASE_GRACE_SECONDS = 0.5
 
 SHOP_NAME = "Tornado Trading Post"
 FLASH_COOKIE = "flash"
@@ -60,6 +68,10 @@ BUSY_MESSAGE = (
 DATABASE_UNAVAILABLE_MESSAGE = (
     "We cannot reach our accounts and orders right now. Nothing was changed; "
     "please try again in a moment. Your cart is kept."
+)
+DATABASE_UNCONFIRMED_MESSAGE = (
+    "Our accounts and orders database is not answering, so we could not confirm whether that was "
+    "saved. Please check in a moment before trying again. Your cart is kept."
 )
 MOVED_MESSAGE = (
     "You logged in in another window, so this page is out of date. Nothing was changed; "
@@ -236,6 +248,27 @@ class BaseHandler(tornado.web.RequestHandler):
         except tornado.web.HTTPError:
             return False
         return True
+
+    # --- the database -------------------------------------------------------------------------------
+    async def run_database(self, operation: str, function: Callable[..., T], *args: Any,
+                           executor: Executor | None = None) -> T:
+        """function(*args), blocking database work, on a thread (the database's own, or executor),
+        answered within DATABASE_TIMEOUT (and a grace of half a second) whatever the database does:
+        past it, DatabaseUnavailable
+        naming operation (the page's 503), with outcome_unknown, as the work may still be running.
+        It can no longer commit then (shop.db: call_within), and work that had not started never
+        will."""
+        database = self.application.database
+        deadline = time.monotonic() + database.timeout
+        work = asyncio.get_running_loop().run_in_executor(
+            executor or self.application.database_threads, database.call_within, deadline, function, *args)
+        try:
+            # A little longer than the work's own bounds, so that a failure it can name (a lock
+            # held too long, no connection free) arrives as such, as "nothing was changed".
+            return await asyncio.wait_for(work, database.timeout + DATABASE_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            raise DatabaseUnavailable(operation, f"no answer within {database.timeout + DATABASE_GRACE_SECONDS:g}s",
+                                      outcome_unknown=True) from None
 
     # --- the session --------------------------------------------------------------------------------
     async def load_session(self) -> dict[str, Any]:
@@ -486,6 +519,8 @@ class BaseHandler(tornado.web.RequestHandler):
             status_code = 503
             self.set_status(status_code)
         message = _error_message(status_code, error)
+        if isinstance(error, DatabaseUnavailable) and error.outcome_unknown and self.request.method == "POST":
+            message = DATABASE_UNCONFIRMED_MESSAGE
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         if isinstance(error, ShopError) and error.retry_after is not None:

@@ -12,12 +12,16 @@ from markupsafe import Markup
 
 from handlers.base import BaseHandler, ShopError
 from handlers.catalog import render_product_page
+from handlers.checkout import show_settled_checkout
 from shop import idempotency
 from shop.cart import CartError, CartLine, add_item, clean_cart, parse_quantity, remove_item, set_quantity
 
 
 class CartHandler(BaseHandler):
     async def get(self) -> None:
+        # Only for a person whose last checkout's outcome is unknown does the cart wait on the database.
+        if await show_settled_checkout(self):
+            return
         refused = self.take_refused_form()
         await render_cart_page(self, errors=_string_dict(refused.get("errors")),
                                quantities=_string_dict(refused.get("quantities")))

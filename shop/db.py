@@ -6,6 +6,11 @@ ends and rolls back when it raises, in which SQL is written with `?` placeholder
 in versioned files in shop/migrations/, applied on first use, once per database, under a lock that
 holds across processes. A database that cannot be reached, is full, locked or failing raises
 DatabaseUnavailable, naming the operation and the cause; the password never appears in it.
+
+`call_within(deadline, function)` runs database work that must be over by a deadline (a request
+that answers 503 after DATABASE_TIMEOUT): every wait inside it is bounded by the time left, and a
+transaction that would commit after the deadline rolls back instead, so nothing commits after the
+request's answer.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import sqlite3
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # NNNN_name.sql for every engine, NNNN_name.<engine>.sql where an engine needs its own SQL.
@@ -33,12 +40,18 @@ _MIGRATION_LOCK_KEY = 0x5_40B_DB
 
 class DatabaseUnavailable(Exception):
     """The database cannot do the work right now (down, refusing, full, locked, failing I/O, no
-    connection free within the timeout). Nothing of the transaction was committed."""
+    connection free within the timeout). Nothing of the transaction was committed, unless
+    `outcome_unknown`: the commit was sent and its answer never came, so it may have been made."""
 
-    def __init__(self, operation: str, reason: str) -> None:
+    def __init__(self, operation: str, reason: str, *, outcome_unknown: bool = False) -> None:
         super().__init__(f"{operation}: {reason}")
         self.operation = operation
         self.reason = reason
+        self.outcome_unknown = outcome_unknown
+
+
+class _CommitUnanswered(Exception):
+    """The commit was sent and failed without an answer (the connection broke, the server hung)."""
 
 
 def mask_password(url: str) -> str:
@@ -124,6 +137,25 @@ class Database:
         self.timeout = timeout
         self._migrated = False
         self._migrating = threading.Lock()
+        # The deadline of the work on this thread (call_within), as time.monotonic(); None: none.
+        self._deadline = threading.local()
+
+    def call_within(self, deadline: float, function: Callable[..., T], *args: Any) -> T:
+        """function(*args), database work on this thread that must be over by deadline (a
+        time.monotonic()): refused if it is past already (a request that gave up waiting for a
+        thread), every wait inside bounded by the time left, and no commit after it."""
+        if time.monotonic() >= deadline:
+            raise DatabaseUnavailable("start", "the request stopped waiting before a thread was free")
+        self._deadline.at = deadline
+        try:
+            return function(*args)
+        finally:
+            self._deadline.at = None
+
+    def time_left(self) -> float:
+        """Seconds this thread's work may still wait: the timeout, or less under call_within."""
+        deadline = getattr(self._deadline, "at", None)
+        return self.timeout if deadline is None else max(0.0, deadline - time.monotonic())
 
     @contextmanager
     def transaction(self, operation: str, *, write: bool = True) -> Iterator[Transaction]:
@@ -135,6 +167,9 @@ class Database:
         self.migrate()
         with self._unavailable_as(operation), self._begin(write) as connection:
             yield Transaction(connection, self.placeholder)
+            if self.time_left() <= 0:
+                # Raised inside the transaction: rolled back, never committed after the answer.
+                raise TimeoutError(f"not committed: past the deadline of {self.timeout:g}s")
 
     def migrate(self) -> list[int]:
         """Apply the migrations this database lacks; the versions applied. Once per process; safe
@@ -173,6 +208,10 @@ class Database:
     def _lock_migrations(self, transaction: Transaction) -> None:
         """Make other processes' migrations wait until this transaction ends."""
 
+    def lock_name(self, transaction: Transaction, name: str) -> None:
+        """Hold name until the transaction ends: another transaction locking the same name waits
+        for this one to commit or roll back (even one sent before a hang and finished after it)."""
+
     def _unavailable_reason(self, error: BaseException) -> str | None:
         """Why the database is unavailable, if error says it is; None for an error in the work itself."""
         raise NotImplementedError
@@ -182,6 +221,9 @@ class Database:
     def _unavailable_as(self, operation: str) -> Iterator[None]:
         try:
             yield
+        except _CommitUnanswered as error:
+            reason = self._unavailable_reason(error.__cause__) or str(error.__cause__)
+            raise DatabaseUnavailable(operation, f"commit unanswered: {reason}", outcome_unknown=True) from error
         except Exception as error:
             reason = self._unavailable_reason(error)
             if reason is None:
@@ -264,10 +306,12 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def _begin(self, write: bool) -> Iterator[sqlite3.Connection]:
-        if not self._lock.acquire(timeout=self.timeout):
+        if not self._lock.acquire(timeout=self.time_left()):
             raise TimeoutError(f"the connection stayed busy for {self.timeout:g}s")
         try:
             connection = self._connection
+            # Another process's write lock is waited for no longer than this work may take.
+            connection.execute(f"PRAGMA busy_timeout = {int(self.time_left() * 1000)}")
             # IMMEDIATE takes the write lock up front, so a read-then-write block cannot fail
             # half-way because another process wrote in between. A read needs no write lock: in
             # WAL mode it sees a consistent snapshot and never waits for writers.
@@ -368,7 +412,7 @@ class PostgresDatabase(Database):
                         # a while, so that once PostgreSQL is back the next request starts afresh.
                         reconnect_timeout=max(10.0, 2 * self.timeout),
                         check=ConnectionPool.check_connection,
-                        kwargs={"row_factory": dict_row, "connect_timeout": max(2, round(self.timeout))},
+                        kwargs={"row_factory": dict_row, **self._connection_options()},
                         name="shop",
                     )
                     # wait=False: connections are made in the background; a request waits for
@@ -377,10 +421,41 @@ class PostgresDatabase(Database):
                     self._pool = pool
         return self._pool
 
+    def _connection_options(self) -> dict[str, Any]:
+        """libpq's and the server's bounds on every wait, so that a hung server (stopped, or a
+        network that drops everything) costs a request DATABASE_TIMEOUT, not forever: the connect
+        (libpq counts whole seconds), a statement, a transaction left idle by a client that gave up
+        (the server rolls it back), and TCP keepalives and tcp_user_timeout, which notice a peer
+        that stopped answering the network and so free a thread stuck reading from it."""
+        milliseconds = max(1, round(self.timeout * 1000))
+        return {
+            "connect_timeout": max(2, round(self.timeout)),
+            "options": f"-c statement_timeout={milliseconds} -c idle_in_transaction_session_timeout={milliseconds}",
+            "keepalives": 1,
+            "keepalives_idle": max(1, round(self.timeout)),
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+            "tcp_user_timeout": milliseconds,
+        }
+
     @contextmanager
     def _begin(self, write: bool) -> Iterator[Any]:
-        with self._pool_opened().connection() as connection, connection.transaction():
-            yield connection
+        import psycopg
+
+        with self._pool_opened().connection(timeout=self.time_left()) as connection:
+            committing = False
+            try:
+                with connection.transaction():
+                    yield connection
+                    committing = True
+            except psycopg.Error as error:
+                if committing:
+                    # The commit was sent: whether it was made, only the database knows now.
+                    raise _CommitUnanswered("the commit got no answer") from error
+                raise
+
+    def lock_name(self, transaction: Transaction, name: str) -> None:
+        transaction.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (name,))
 
     def _lock_migrations(self, transaction: Transaction) -> None:
         # Released when the transaction ends: replicas starting together migrate one after another.
@@ -389,8 +464,10 @@ class PostgresDatabase(Database):
     def _unavailable_reason(self, error: BaseException) -> str | None:
         import psycopg
 
-        # PoolTimeout is an OperationalError; so are a refused connection, a server shutting down
-        # and a full disk (SQLSTATE class 53).
+        if isinstance(error, TimeoutError):
+            return str(error)
+        # PoolTimeout is an OperationalError; so are a refused connection, a server shutting down,
+        # a full disk (SQLSTATE class 53) and a statement cancelled by statement_timeout (57014).
         if not isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
             return None
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
