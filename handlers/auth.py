@@ -157,6 +157,7 @@ class LoginHandler(_AccountHandler):
             seconds = whole_seconds(wait)
             log.info("login refused for %ds: too many failures (address %s)", seconds, address)
             self.set_header("Retry-After", str(seconds))
+            self.application.metrics.refused(429, "login_throttle")
             await self.refuse(status=429, username=username[:MAX_USERNAME_LENGTH],
                                  message=TOO_MANY_FAILURES.format(seconds=seconds))
             return
@@ -185,7 +186,7 @@ class RegisterHandler(_AccountHandler):
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "", strip=False)
         try:
-            await self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS)
+            await self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS, "register_limit")
         except ShopError as error:
             self.set_header("Retry-After", str(error.retry_after))
             await self.refuse(status=429, username=username[:MAX_USERNAME_LENGTH], message=error.message)

@@ -124,12 +124,15 @@ def idempotency_field() -> Markup:
 
 class ShopError(tornado.web.HTTPError):
     """An error with a message for the person, shown on the error page with the given status;
-    retry_after (seconds) is sent as Retry-After."""
+    retry_after (seconds) is sent as Retry-After; cause names a refusal for the metrics
+    (handlers.metrics.REFUSAL_CAUSES), counted when the error page is sent."""
 
-    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None,
+                 cause: str | None = None) -> None:
         super().__init__(status_code)
         self.message = message
         self.retry_after = retry_after
+        self.cause = cause
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -199,6 +202,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def count_in_flight(self) -> None:
         """Count this request until on_finish(), so a shutdown waits for it."""
         self.application.in_flight.started()
+        self.application.metrics.request_started()
         self._counted = True
 
     @classmethod
@@ -223,18 +227,21 @@ class BaseHandler(tornado.web.RequestHandler):
         return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
                               self.application.config.limits.trusted_proxies)
 
-    async def check_rate(self, limit: RateLimit, message: str) -> None:
-        """Spend one of this client's tokens in limit, or raise 429 with message (it may hold {seconds})."""
+    async def check_rate(self, limit: RateLimit, message: str, cause: str) -> None:
+        """Spend one of this client's tokens in limit, or raise 429 with message (it may hold {seconds});
+        cause names the limit in the metrics."""
         wait = await limit.take(self.client_address)
         if wait > 0:
             seconds = whole_seconds(wait)
             log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
+            self.application.metrics.refused(429, cause)
             raise ShopError(429, message.format(seconds=seconds), retry_after=seconds)
 
     def on_finish(self) -> None:
         if self._counted:
             self._counted = False
             self.application.in_flight.finished()
+            self.application.metrics.request_finished()
 
     def check_xsrf_cookie(self) -> None:
         """Deferred to prepare(): Tornado calls this before prepare(), and the 403 page should show
@@ -267,8 +274,10 @@ class BaseHandler(tornado.web.RequestHandler):
             # held too long, no connection free) arrives as such, as "nothing was changed".
             return await asyncio.wait_for(work, database.timeout + DATABASE_GRACE_SECONDS)
         except asyncio.TimeoutError:
+            self.application.metrics.database_call(operation, time.monotonic() - deadline + database.timeout,
+                                                   "timeout")
             raise DatabaseUnavailable(operation, f"no answer within {database.timeout + DATABASE_GRACE_SECONDS:g}s",
-                                      outcome_unknown=True) from None
+                                      "timeout", outcome_unknown=True) from None
 
     # --- the session --------------------------------------------------------------------------------
     async def load_session(self) -> dict[str, Any]:
@@ -325,7 +334,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 yield session
                 if session.id is None and session and not session.ended:
                     # About to store a new session: one client may not create them without limit.
-                    await self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
+                    await self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE, "session_limit")
         except StoreUnavailable as error:
             raise self.store_unavailable(error) from None
         except SessionMoved:
@@ -366,8 +375,9 @@ class BaseHandler(tornado.web.RequestHandler):
         # The store's message names the operation and the cause (errno), never a full id.
         log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
         if isinstance(error, StoreFull):
-            return ShopError(503, BUSY_MESSAGE, retry_after=60)
-        return ShopError(503, UNCONFIRMED_MESSAGE if error.maybe_written else UNAVAILABLE_MESSAGE)
+            return ShopError(503, BUSY_MESSAGE, retry_after=60, cause="session_store")
+        return ShopError(503, UNCONFIRMED_MESSAGE if error.maybe_written else UNAVAILABLE_MESSAGE,
+                         cause="session_store")
 
     def flash(self, message: str, kind: str = "info", *, undo: dict[str, Any] | None = None,
               alone: bool = False) -> None:
@@ -518,6 +528,9 @@ class BaseHandler(tornado.web.RequestHandler):
             # Raised by the domain (which knows no HTTP) and uncaught: a 503, not a 500.
             status_code = 503
             self.set_status(status_code)
+            self.application.metrics.refused(503, "database")
+        elif isinstance(error, ShopError) and error.cause is not None:
+            self.application.metrics.refused(status_code, error.cause)
         message = _error_message(status_code, error)
         if isinstance(error, DatabaseUnavailable) and error.outcome_unknown and self.request.method == "POST":
             message = DATABASE_UNCONFIRMED_MESSAGE

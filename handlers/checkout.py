@@ -120,6 +120,7 @@ class CheckoutHandler(BaseHandler):
                     try:
                         order = await self.run_database(
                             "place order", lambda: self.orders.place(user_id, cart, address, checkout_key, email=email))
+                        self.application.metrics.order_placed()
                     except OrderError as error:
                         raise ShopError(400, str(error)) from None
                     except DatabaseUnavailable as error:

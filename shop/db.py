@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,11 +43,20 @@ class DatabaseUnavailable(Exception):
     connection free within the timeout). Nothing of the transaction was committed, unless
     `outcome_unknown`: the commit was sent and its answer never came, so it may have been made."""
 
-    def __init__(self, operation: str, reason: str, *, outcome_unknown: bool = False) -> None:
+    def __init__(self, operation: str, reason: str, kind: str = "unavailable", *,
+                 outcome_unknown: bool = False) -> None:
         super().__init__(f"{operation}: {reason}")
         self.operation = operation
         self.reason = reason
+        # For an operator's counts: "unavailable" (down, refusing, failing), "timeout" (no answer or
+        # no free connection in time, a lock held too long), "full" (out of disk or memory).
+        self.kind = kind
         self.outcome_unknown = outcome_unknown
+
+
+# Told of every transaction: its operation ("place order"), its seconds, and the kind of its
+# DatabaseUnavailable (None when it did not fail that way). Called from the thread that ran it.
+DatabaseObserver = Callable[[str, float, "str | None"], None]
 
 
 class _CommitUnanswered(Exception):
@@ -132,6 +141,8 @@ class Database:
     name = ""
     embedded = False  # True when opening it waits on no network (SQLite's file)
     placeholder = "?"
+    # Set by the application to count the calls (see DatabaseObserver); None: nobody counts.
+    observer: DatabaseObserver | None = None
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
@@ -145,7 +156,7 @@ class Database:
         time.monotonic()): refused if it is past already (a request that gave up waiting for a
         thread), every wait inside bounded by the time left, and no commit after it."""
         if time.monotonic() >= deadline:
-            raise DatabaseUnavailable("start", "the request stopped waiting before a thread was free")
+            raise DatabaseUnavailable("start", "the request stopped waiting before a thread was free", "timeout")
         self._deadline.at = deadline
         try:
             return function(*args)
@@ -164,12 +175,21 @@ class Database:
         operation names the work in a DatabaseUnavailable ("place order"). write=False promises
         the block only reads, so it need not wait for (or hold up) writers.
         """
-        self.migrate()
-        with self._unavailable_as(operation), self._begin(write) as connection:
-            yield Transaction(connection, self.placeholder)
-            if self.time_left() <= 0:
-                # Raised inside the transaction: rolled back, never committed after the answer.
-                raise TimeoutError(f"not committed: past the deadline of {self.timeout:g}s")
+        started = time.monotonic()
+        failure = None
+        try:
+            self.migrate()
+            with self._unavailable_as(operation), self._begin(write) as connection:
+                yield Transaction(connection, self.placeholder)
+                if self.time_left() <= 0:
+                    # Raised inside the transaction: rolled back, never committed after the answer.
+                    raise TimeoutError(f"not committed: past the deadline of {self.timeout:g}s")
+        except DatabaseUnavailable as error:
+            failure = error.kind
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(operation, time.monotonic() - started, failure)
 
     def migrate(self) -> list[int]:
         """Apply the migrations this database lacks; the versions applied. Once per process; safe
@@ -216,6 +236,10 @@ class Database:
         """Why the database is unavailable, if error says it is; None for an error in the work itself."""
         raise NotImplementedError
 
+    def _unavailable_kind(self, error: BaseException) -> str:
+        """The kind of an error _unavailable_reason accepted: "unavailable", "timeout" or "full"."""
+        return "timeout" if isinstance(error, TimeoutError) else "unavailable"
+
     # --- shared ---------------------------------------------------------------------------------
     @contextmanager
     def _unavailable_as(self, operation: str) -> Iterator[None]:
@@ -223,12 +247,13 @@ class Database:
             yield
         except _CommitUnanswered as error:
             reason = self._unavailable_reason(error.__cause__) or str(error.__cause__)
-            raise DatabaseUnavailable(operation, f"commit unanswered: {reason}", outcome_unknown=True) from error
+            raise DatabaseUnavailable(operation, f"commit unanswered: {reason}", "timeout",
+                                      outcome_unknown=True) from error
         except Exception as error:
             reason = self._unavailable_reason(error)
             if reason is None:
                 raise
-            raise DatabaseUnavailable(operation, reason) from error
+            raise DatabaseUnavailable(operation, reason, self._unavailable_kind(error)) from error
 
     def _apply_migrations(self, transaction: Transaction) -> list[int]:
         self._lock_migrations(transaction)
@@ -336,6 +361,14 @@ class SQLiteDatabase(Database):
             if code is not None and code & 0xFF in _SQLITE_UNAVAILABLE:
                 return f"{getattr(error, 'sqlite_errorname', code)} ({error})"
         return None
+
+    def _unavailable_kind(self, error: BaseException) -> str:
+        code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+        if code == sqlite3.SQLITE_FULL:
+            return "full"
+        if isinstance(error, TimeoutError) or code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return "timeout"
+        return "unavailable"
 
     def close(self) -> None:
         with self._lock:
@@ -474,6 +507,18 @@ class PostgresDatabase(Database):
         sqlstate = getattr(error, "sqlstate", None)
         cause = f"{type(error).__name__}{f' {sqlstate}' if sqlstate else ''}: {first_line}"
         return _without(cause, self._password)
+
+    def _unavailable_kind(self, error: BaseException) -> str:
+        from psycopg_pool import PoolTimeout
+
+        sqlstate = getattr(error, "sqlstate", None) or ""
+        # Class 53: insufficient resources (53100 disk full, 53200 out of memory); 57014: a
+        # statement cancelled by statement_timeout.
+        if sqlstate in ("53100", "53200"):
+            return "full"
+        if isinstance(error, (PoolTimeout, TimeoutError)) or sqlstate == "57014":
+            return "timeout"
+        return "unavailable"
 
     def close(self) -> None:
         if self._pool is not None:
