@@ -5,5 +5,6 @@ holds a run's results, its pairs and the targets, `format` writes the tables. Th
 `processes` starts and stops servers (and has the port and health-check helpers the tests share),
 `peers` knows how to start each row, `sections` runs each part of the bench, `stall` drives the stall
 probe, `machine` describes the machine. The `*_probe` modules run inside their own subprocesses,
-`chart` draws the PNG.
+`chart` draws the PNG. `floor_probe` and `redis_probe` measure what the file and Redis stores' own
+system calls and round trips cost alone: the floors.
 """

@@ -1,10 +1,9 @@
 """`python -m bench` (or `make bench`): run the whole bench in one sitting, print the table, write
-bench-results/latest.md and bench-results/latency.png. `--quick` is a smoke run of every part."""
+bench-results/latest.md and bench-results/chart.png. `--quick` is a smoke run of every part."""
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -43,48 +42,50 @@ def parse_names(known: tuple[str, ...]):
     return parse
 
 
-def parse_workers(text: str) -> int:
+def parse_count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of processes, 1 or more")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, 1 or more")
     return value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--seconds", type=int, default=None, help="seconds per cart-mix cell (default 8; 2 with --quick)")
+    parser.add_argument("--seconds", type=int, default=None, help="seconds per cart-mix cell (default 5; 2 with --quick)")
+    parser.add_argument("--rounds", type=parse_count, default=None,
+                        help="interleaved rounds of the cart cells (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 2 s cells, 1 and 16 shoppers, 1,000 and 10,000 files; "
+                        help="smoke run: one round of 2 s cells, 1,000 and 10,000 files; "
                              "writes to bench-results/raw/quick/ unless --out is given")
     parser.add_argument("--shoppers", type=parse_list, help="the page mix's concurrent shoppers, e.g. 1,4,16,64 "
-                                                            "(the API mix runs at 16)")
+                                                            "(default 16, as the API mix)")
     parser.add_argument("--rows", "--backends", type=parse_names(ROWS),
                         help=f"servers to run the cart mixes against, e.g. file,express-file "
                              f"(default {','.join(ROWS)})")
     parser.add_argument("--mixes", type=parse_names(MIXES), help="api, page or both (default both)")
-    parser.add_argument("--workers", type=parse_workers, default=None,
-                        help="WORKERS for the shop on file and redis (memory always gets 1); default: "
-                             "$WORKERS if set, else the shop's own default")
+    parser.add_argument("--cores", type=parse_count, default=None,
+                        help="N: every row runs in 1 process and in N (the shop's WORKERS, the peers' processes; "
+                             "memory and the ceiling in 1 only); default: the machine's cores")
     parser.add_argument("--scale", type=parse_list, help="session files already stored, e.g. 1000,10000,100000")
     parser.add_argument("--sweep-files", type=int, help="expired files to sweep (default 100,000)")
     parser.add_argument("--only", type=parse_sections, help=f"run only these parts: {','.join(SECTIONS)}")
     parser.add_argument("--skip", type=parse_sections, default=(), help="skip these parts")
-    parser.add_argument("--out", type=Path, help="where latest.md and latency.png go (default bench-results/)")
+    parser.add_argument("--out", type=Path, help="where latest.md and chart.png go (default bench-results/)")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                         help="measure nothing: redraw the table and chart from a saved results.json")
-    parser.add_argument("--profile", action="store_true",
-                        help="record a py-spy flame graph of the shop during each 16-shopper cell "
-                             "(bench-results/raw/profile-*.svg; needs py-spy; those cells run a little slower)")
+    parser.add_argument("--profile", choices=("misses", "all", "none"), default="misses",
+                        help="py-spy profiles of the shop on file and redis, one process, one more API-mix cell "
+                             "each: for the stores with a missed target (default), all, or none")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
     args = parser.parse_args(argv)
 
     plan = Plan()
     out = REPO / "bench-results"
     if args.quick:
-        plan.seconds, plan.page_shoppers, plan.scale = 2, (1, 16), (1_000, 10_000)
+        plan.seconds, plan.rounds, plan.scale = 2, 1, (1_000, 10_000)
         plan.sweep_files, plan.memory = 10_000, (10_000,)
         plan.floor_iterations, plan.floor_seconds = 200, 1
         out = plan.raw / "quick"
@@ -92,15 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.seconds < 1:
             parser.error("--seconds must be 1 or more")
         plan.seconds = args.seconds
+    plan.rounds = args.rounds or plan.rounds
     plan.page_shoppers = args.shoppers or plan.page_shoppers
     plan.rows = args.rows or plan.rows
     plan.mixes = args.mixes or plan.mixes
-    if args.workers is None and os.environ.get("WORKERS"):
-        try:
-            args.workers = parse_workers(os.environ["WORKERS"])
-        except argparse.ArgumentTypeError as error:
-            parser.error(f"WORKERS in the environment: {error}")
-    plan.workers = args.workers
+    plan.cores = args.cores or plan.cores
     plan.scale = args.scale or plan.scale
     plan.sweep_files = args.sweep_files or plan.sweep_files
     plan.sections = tuple(s for s in (args.only or SECTIONS) if s not in args.skip)
@@ -115,9 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         except BenchError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
-        if args.profile:
-            report.notes.append("--profile: py-spy sampled the shop (every process) during its 16-shopper cells "
-                                "(flame graphs in bench-results/raw/profile-*.svg), which slows those cells a little")
         if args.quick:
             report.notes.append("quick run: short cells and fewer files, a smoke test rather than the targets' "
                                 "conditions")
@@ -129,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     text = format_report(report)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.md").write_text(text)
-    if report.cart:
-        draw(report, out / "latency.png")
+    if report.rounds:
+        draw(report, out / "chart.png")
     print(text)
-    print(f"\nwrote {out / 'latest.md'}" + (f" and {out / 'latency.png'}" if report.cart else ""), file=sys.stderr)
+    print(f"\nwrote {out / 'latest.md'}" + (f" and {out / 'chart.png'}" if report.rounds else ""), file=sys.stderr)
     if plan.failures:
         print(f"bench: {len(plan.failures)} part(s) failed; see the notes above", file=sys.stderr)
         return 1

@@ -3,10 +3,11 @@ alone, with nothing else around them (no HTTP, no signing, no JSON, no thread po
 
 It makes the calls sessions/file.py makes, in the same order, on a session file of a cart's size:
 a change (the lock stripe opened and flock'ed, the session read, a temp file written, its mtime set,
-fsynced, renamed over the session, the folder fsynced, the lock released) and a read that extends
-the expiry (open, fstat, read, utime, close). It times each alone in one thread, the change without
-its two fsyncs, the two fsyncs alone, and then THREADS threads doing change + read pairs at once,
-each on its own session, for SECONDS. Prints one RESULT line (see bench.parse.FloorResult).
+fsynced, renamed over the session, the folder fsynced, the lock released) and a read with no roll
+due (open, fstat, read, close). It times each alone in one thread (wall time, and the CPU time the
+thread spent, the kernel's work for it included), the change without its two fsyncs, the two
+fsyncs alone, and then THREADS threads doing change + read pairs at once, each on its own session,
+for SECONDS. Prints one RESULT line (see bench.parse.FloorResult).
 
 FOLDER must be on the disk the shop's sessions would be on: fsync must cost what it costs."""
 from __future__ import annotations
@@ -78,12 +79,14 @@ class Session:
             os.close(folder)
 
 
-def per_call_us(action, iterations: int) -> float:
+def per_call_us(action, iterations: int) -> tuple[float, float]:
+    """(wall µs, this thread's CPU µs) per call."""
     action()  # once untimed: the first call pays for creating what the rest reuse
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     for _ in range(iterations):
         action()
-    return (time.perf_counter() - started) / iterations * 1e6
+    cpu = time.thread_time() - cpu_started
+    return (time.perf_counter() - started) / iterations * 1e6, cpu / iterations * 1e6
 
 
 def pairs_per_second(folder: str, threads: int, seconds: float) -> float:
@@ -95,7 +98,7 @@ def pairs_per_second(folder: str, threads: int, seconds: float) -> float:
         session = sessions[index]
         while not stop.is_set():
             session.change()
-            session.read(extend=True)
+            session.read(extend=False)
             counts[index] += 1
 
     workers = [threading.Thread(target=shopper, args=(i,)) for i in range(threads)]
@@ -116,17 +119,18 @@ def main(argv: list[str]) -> int:
     folder, iterations, threads, seconds = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
     os.makedirs(f"{folder}/.locks", exist_ok=True)
     one = Session(folder, "serial")
-    change_us = per_call_us(one.change, iterations)
-    change_nofsync_us = per_call_us(lambda: one.change(fsync=False), iterations)
-    read_us = per_call_us(lambda: one.read(extend=True), iterations)
+    change_us, change_cpu_us = per_call_us(one.change, iterations)
+    change_nofsync_us, _ = per_call_us(lambda: one.change(fsync=False), iterations)
+    read_us, read_cpu_us = per_call_us(lambda: one.read(extend=False), iterations)
     fd = os.open(f"{folder}/fsync-only", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        fsyncs_us = per_call_us(lambda: one.fsyncs_only(fd), iterations)
+        fsyncs_us, _ = per_call_us(lambda: one.fsyncs_only(fd), iterations)
     finally:
         os.close(fd)
     pairs = pairs_per_second(folder, threads, seconds)
     print(f"RESULT change_us={change_us:.1f} change_nofsync_us={change_nofsync_us:.1f} fsyncs_us={fsyncs_us:.1f} "
-          f"read_us={read_us:.1f} threads={threads} pairs_per_s={pairs:.1f}")
+          f"read_us={read_us:.1f} threads={threads} pairs_per_s={pairs:.1f} change_cpu_us={change_cpu_us:.1f} "
+          f"read_cpu_us={read_cpu_us:.1f}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.parse import FloorResult, LoadResult, MemoryResult, StallResult
+from bench.parse import FloorResult, LoadResult, MemoryResult, RoundTripResult, StallResult
 from bench.report import (
     LABELS,
     LOST_UPDATE_REQUESTS,
@@ -10,9 +10,11 @@ from bench.report import (
     MIXES,
     ROWS,
     TARGET_SHOPPERS,
+    Floor,
     Report,
     Target,
     check_targets,
+    floors,
     label,
     pair_ratios,
     ratio,
@@ -22,6 +24,10 @@ DASH = "—"
 
 
 def fmt_rps(value: float | None) -> str:
+    return DASH if value is None else f"{value:,.0f}"
+
+
+def fmt_us(value: float | None) -> str:
     return DASH if value is None else f"{value:,.0f}"
 
 
@@ -42,6 +48,8 @@ def fmt_value(value: float | None, unit: str) -> str:
         return f"{value:.2f} s"
     if unit == "adds":
         return f"{value:,.0f}"
+    if unit == "µs":
+        return f"{value:,.0f} µs"
     return f"{value:.1f} {unit}"
 
 
@@ -56,26 +64,47 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def format_cart_table(report: Report, mix: str) -> str:
-    """One mix: every row at every shopper count measured, with the rows that could not run."""
-    header = ["server", "shoppers", "rps", "p50 ms", "p99 ms", "errors"]
+    """One mix: every server at every process count and shopper count measured (medians over the
+    rounds), with the rows that could not run."""
+    header = ["server", "shoppers", "rps", "CPU µs / request", "p50 ms", "p99 ms", "4xx (own rules)", "faults",
+              "rounds"]
     rows = []
     for row in ROWS:
-        cells = sorted(s for m, b, s in report.cart if m == mix and b == row)
-        for shoppers in cells:
-            r = report.cart[(mix, row, shoppers)]
-            rows.append([label(row, report.processes), str(shoppers), fmt_rps(r.rps), fmt_ms(r.p50_ms),
-                         fmt_ms(r.p99_ms), str(r.errors)])
-        if not cells and row in report.unavailable:
-            rows.append([label(row), DASH, "not available", DASH, DASH, DASH])
+        keys = [k for k in report.keys() if k[0] == mix and k[1] == row]
+        for key in keys:
+            cell = report.get(*key)
+            cpu = fmt_us(cell.cpu_us)
+            if cell.store_cpu_us is not None:
+                cpu += f" (+{fmt_us(cell.store_cpu_us)} redis-server)"
+            rounds = f"{cell.rounds}" + (f" ({cell.failed} failed)" if cell.failed else "")
+            rows.append([label(row, key[2]), str(key[3]), fmt_rps(cell.rps), cpu, fmt_ms(cell.p50_ms),
+                         fmt_ms(cell.p99_ms), f"{cell.refused:,}", f"{cell.errors:,}", rounds])
+        if not keys and row in report.unavailable:
+            rows.append([label(row), DASH, "not available", DASH, DASH, DASH, DASH, DASH, DASH])
     return markdown_table(header, rows)
 
 
 def format_pairs_table(report: Report) -> str:
-    """Like for like at TARGET_SHOPPERS: each shop store against the peers that keep sessions its way."""
-    header = ["mix", "shop", "against", "rps ratio", "p99 ratio"]
-    rows = [[pair.mix, label(pair.shop, report.processes), LABELS[pair.peer], fmt_ratio(pair.rps),
-             fmt_ratio(pair.p99)] for pair in pair_ratios(report)]
+    """Like for like at TARGET_SHOPPERS and equal cores: each shop store against the peers that keep
+    sessions its way; medians of the rounds' ratios."""
+    header = ["mix", "processes each", "shop", "against", "rps ratio", "CPU / request ratio", "rounds"]
+    rows = [[pair.mix, str(pair.processes), LABELS[pair.shop], LABELS[pair.peer], fmt_ratio(pair.rps),
+             fmt_ratio(pair.cpu), str(pair.rounds)] for pair in pair_ratios(report)]
     return markdown_table(header, rows)
+
+
+def format_store_commands(report: Report) -> str:
+    """Redis commands per request of each row on Redis (API mix), from the first round that had no fault."""
+    header = ["server (API mix)", "Redis commands per request (the scripts' own calls inside Redis included)"]
+    rows = []
+    for key in report.keys():
+        if key[0] != "api":
+            continue
+        found = next((r.store_commands for r in report.results(key) if r.store_commands and not r.errors), None)
+        if found:
+            rows.append([label(key[1], key[2]), ", ".join(f"{name} {n:.2f}" for name, n in sorted(found.items())
+                                                          if n >= 0.005)])
+    return markdown_table(header, rows) if rows else ""
 
 
 def format_unavailable(unavailable: dict[str, str]) -> str:
@@ -140,32 +169,93 @@ def format_memory_table(memory: list[MemoryResult]) -> str:
 
 def format_lost_updates_table(report: Report) -> str:
     header = ["server", "acknowledged", "kept", "lost"]
-    rows = [[label(row, report.processes), f"{r.acknowledged}", f"{r.kept}", f"{r.lost}"]
-            for row, r in sorted(report.lost_updates.items(),
-                                 key=lambda item: ROWS.index(item[0]) if item[0] in ROWS else len(ROWS))]
+
+    def order(item):
+        (row, processes), _ = item
+        return (ROWS.index(row) if row in ROWS else len(ROWS), processes)
+
+    rows = [[label(row, processes), f"{r.acknowledged}", f"{r.kept}", f"{r.lost}"]
+            for (row, processes), r in sorted(report.lost_updates.items(), key=order)]
     return markdown_table(header, rows)
 
 
 def format_floor(floor: FloorResult, report: Report) -> str:
     """The file store's system calls alone, against what the shop's file store served."""
-    header = ["the file store's system calls alone (one thread)", "per operation"]
+    header = ["the file store's system calls alone (one thread)", "wall time", "CPU time"]
     rows = [
         ["one change: lock, read, write + fsync a temp file, rename, fsync the folder, unlock",
-         f"{floor.change_us:,.0f} µs"],
-        ["the same without the two fsyncs", f"{floor.change_nofsync_us:,.0f} µs"],
-        ["the two fsyncs alone (after a one-block write)", f"{floor.fsyncs_us:,.0f} µs"],
-        ["one read that extends the expiry: open, fstat, read, utime, close", f"{floor.read_us:,.0f} µs"],
+         f"{floor.change_us:,.0f} µs", fmt_value(floor.change_cpu_us, "µs")],
+        ["the same without the two fsyncs", f"{floor.change_nofsync_us:,.0f} µs", DASH],
+        ["the two fsyncs alone (after a one-block write)", f"{floor.fsyncs_us:,.0f} µs", DASH],
+        ["one read with no roll due: open, fstat, read, close", f"{floor.read_us:,.0f} µs",
+         fmt_value(floor.read_cpu_us, "µs")],
     ]
     text = markdown_table(header, rows)
-    measured = report.get("api", "file")
+    measured = report.get("api", "file", report.cores)
     text += (f"\n\nThe API mix is one change and one read per two requests: on these calls alone one thread "
              f"could serve {fmt_rps(floor.serial_rps)} rps, and {floor.threads} threads at once (one session "
              f"each, as the shoppers) {fmt_rps(floor.parallel_rps)} rps.")
-    if measured is not None:
-        text += (f" The shop's file store served {fmt_rps(measured.rps)} rps in the API mix, "
-                 f"{fmt_ratio(ratio(measured.rps, floor.parallel_rps))} of what these calls alone allow; the "
-                 "gap is everything else a request costs (`--profile` shows where it goes).")
+    if measured is not None and measured.rps is not None:
+        text += (f" The shop's file store ({report.cores} processes) served {fmt_rps(measured.rps)} rps in the "
+                 f"API mix, {fmt_ratio(ratio(measured.rps, floor.parallel_rps))} of what these calls alone allow.")
     return text
+
+
+def format_redis_floor(floor: RoundTripResult) -> str:
+    header = ["the Redis store's round trips alone (its client library, one connection)", "CPU time"]
+    rows = [["one read: GET", fmt_value(floor.read_cpu_us, "µs")],
+            ["one change: EVALSHA lock-and-read, EVALSHA write-and-release", fmt_value(floor.change_cpu_us, "µs")],
+            ["per request of the API mix (one read and one change per two requests)",
+             fmt_value(floor.cpu_per_request_us, "µs")]]
+    return markdown_table(header, rows)
+
+
+def format_floors(found: list[Floor]) -> str:
+    """Each shop store's CPU per request against its floor: memory's CPU per request plus the
+    store's own system calls or round trips."""
+    header = ["store (1 process, API mix)", "memory's CPU / request", "+ the store's own calls", "= floor",
+              "measured", "above the floor"]
+    rows = [[LABELS[f.row], fmt_value(f.memory_us, "µs"), fmt_value(f.store_us, "µs"), fmt_value(f.floor_us, "µs"),
+             fmt_value(f.measured_us, "µs"),
+             DASH if f.gap_us is None else f"{f.gap_us:,.0f} µs ({fmt_ratio(ratio(f.measured_us, f.floor_us))})"]
+            for f in found]
+    return markdown_table(header, rows)
+
+
+def format_misses(report: Report, targets: list[Target]) -> str:
+    """For every missed target that measures a shop row: where that row's CPU stands against its
+    floor, and what the profile of the store (one process, API mix) shows."""
+    by_row = {f.row: f for f in floors(report)}
+    lines = []
+    for target in targets:
+        if target.status != "missed" or target.row not in ("file", "redis", "memory"):
+            continue
+        cell = report.get("api", target.row, target.processes)
+        floor = by_row.get(target.row)
+        text = f"- **{target.name}**: {fmt_value(target.value, target.unit)} (needed {target.op} " \
+               f"{fmt_value(target.limit, target.unit)})."
+        if cell is not None and cell.cpu_us is not None:
+            text += f" {label(target.row, target.processes)} spent {fmt_us(cell.cpu_us)} µs of CPU per request."
+        if floor is not None and floor.floor_us is not None:
+            text += (f" Its floor (memory {fmt_us(floor.memory_us)} µs + the store's own calls "
+                     f"{fmt_us(floor.store_us)} µs) is {fmt_us(floor.floor_us)} µs")
+            if floor.gap_us is None:
+                text += "."
+            else:
+                where = "above" if floor.gap_us >= 0 else "below"
+                text += f"; one process measured {fmt_us(abs(floor.gap_us))} µs {where} it."
+        elif target.row == "memory":
+            ceiling = report.get("api", "ceiling", 1)
+            if ceiling is not None and ceiling.cpu_us is not None:
+                text += f" The bare Tornado ceiling, one process: {fmt_us(ceiling.cpu_us)} µs per request."
+        profile = report.profiles.get(target.row)
+        if profile is not None:
+            areas, leaves = profile
+            text += (f" Profile of {label(target.row, 1)}, its Python work (py-spy --gil): "
+                     + ", ".join(f"{name} {share:.0%}" for share, name in areas[:5])
+                     + "; hottest frames: " + ", ".join(f"`{name}` {share:.0%}" for share, name in leaves[:3]) + ".")
+        lines.append(text)
+    return "\n".join(lines)
 
 
 def format_targets(targets: list[Target]) -> str:
@@ -182,33 +272,53 @@ def format_machine(machine: dict[str, str]) -> str:
 
 def format_report(report: Report) -> str:
     """The whole run as one markdown document: what `bench-results/latest.md` holds."""
+    targets = check_targets(report)
     parts = [
-        "# Bench: sessions under the cart mixes, side by side with the peers",
+        "# Bench: sessions under the cart mixes, side by side with the peers, at equal cores",
         "",
-        f"Each shopper its own session (`../shared/peers/bench_cart.sh`), alternating `POST /cart/add` with "
-        f"`GET /api/cart` (API mix) or `GET /cart` (page mix), {report.seconds} s per cell. Ratios are from "
-        f"this one sitting; absolute figures drift on this machine. WORKERS: {report.workers}.",
+        f"Each shopper its own session (`../shared/peers/cart_mix.lua` under wrk, {TARGET_SHOPPERS} shoppers unless "
+        f"a table says otherwise), alternating `POST /cart/add` with `GET /api/cart` (API mix) or `GET /cart` (page "
+        f"mix), {report.seconds} s per cell, {len(report.rounds)} interleaved rounds (each round runs every cell "
+        f"once). Figures are medians over the rounds; a ratio is the median of the same round's ratios. Every pair "
+        f"runs at equal cores: the shop's `WORKERS=1` against one peer process, `WORKERS={report.cores}` against "
+        f"{report.cores}. CPU µs / request: the CPU time of the server's processes (all of them, from /proc) over "
+        f"the cell, divided by the requests it answered; the bench's redis-server is counted apart. 4xx answers "
+        f"are the servers' own rules (the shop's cap of 99 of a product), counted, not faults; a 5xx or a socket "
+        f"error fails its round of the cell.",
         "",
         "## Machine",
         format_machine(report.machine),
         "",
         f"## Targets ({TARGET_SHOPPERS} shoppers)",
-        format_targets(check_targets(report)),
+        format_targets(targets),
         "",
     ]
+    misses = format_misses(report, targets)
+    if misses:
+        parts += ["## Where the missed targets stand", misses, ""]
+    found = floors(report)
+    if found:
+        parts += ["## CPU per request against the floor", format_floors(found), ""]
     if pair_ratios(report):
-        parts += [f"## Like for like ({TARGET_SHOPPERS} shoppers)", format_pairs_table(report), ""]
+        parts += [f"## Like for like ({TARGET_SHOPPERS} shoppers, equal processes)", format_pairs_table(report), ""]
     for mix in MIXES:
-        if any(m == mix for m, _, _ in report.cart):
+        if any(k[0] == mix for k in report.keys()):
             parts += [f"## {MIX_TITLES[mix]}", format_cart_table(report, mix), ""]
+    commands = format_store_commands(report)
+    if commands:
+        parts += ["## Redis commands per request (the bench's redis-server, `INFO commandstats` over each cell)",
+                  commands, ""]
     if report.unavailable:
         parts += ["## Not available", format_unavailable(report.unavailable), ""]
     if report.lost_updates:
         parts += [f"## Lost updates: {LOST_UPDATE_REQUESTS} simultaneous add-to-cart requests from one session "
                   "(`../shared/peers/lost_updates.py`)", format_lost_updates_table(report), ""]
     if report.floor:
-        parts += ["## The physical floor: the file store's system calls alone (`bench/floor_probe.py`)",
+        parts += ["## The file store's floor: its system calls alone (`bench/floor_probe.py`)",
                   format_floor(report.floor, report), ""]
+    if report.redis_floor:
+        parts += ["## The Redis store's floor: its round trips alone (`bench/redis_probe.py`)",
+                  format_redis_floor(report.redis_floor), ""]
     if report.scale:
         parts += [f"## Scale: file store, page mix, {TARGET_SHOPPERS} shoppers, with session files already "
                   "in the folder", format_scale_table(report.scale), ""]

@@ -49,17 +49,33 @@ def _snippet(text: str, limit: int = 300) -> str:
 
 @dataclass(frozen=True)
 class LoadResult:
-    """One wrk run of the cart mix."""
+    """One wrk run of a cart mix, and (`cpu_us`, filled in by the bench) the CPU time the server's
+    processes spent per request answered; `store_cpu_us` the same for the bench's redis-server."""
 
     rps: float
     p50_ms: float
     p99_ms: float
     non2xx3xx: int = 0
     socket_errors: int = 0
+    status_4xx: int | None = None   # the server's own rules (the shop's cap of 99 of a product)
+    status_5xx: int | None = None
+    cpu_us: float | None = None
+    store_cpu_us: float | None = None
+    # Redis commands per request answered, by name, as the bench's redis-server counted them over
+    # the cell (INFO commandstats; the scripts' own calls inside Redis included)
+    store_commands: dict[str, float] | None = None
+
+    @property
+    def refused(self) -> int:
+        """4xx answers: a server's own rules, counted and reported, not faults."""
+        return self.status_4xx or 0
 
     @property
     def errors(self) -> int:
-        return self.non2xx3xx + self.socket_errors
+        """Faults: 5xx answers and socket errors. Output of an older cart_mix.lua, without the
+        classes apart, counts every non-2xx/3xx answer."""
+        answers = self.non2xx3xx if self.status_5xx is None else self.status_5xx
+        return answers + self.socket_errors
 
 
 def parse_load_result(text: str) -> LoadResult:
@@ -71,7 +87,34 @@ def parse_load_result(text: str) -> LoadResult:
         p99_ms=_number(pairs, "p99_ms"),
         non2xx3xx=int(_number(pairs, "non2xx3xx", int)),
         socket_errors=int(_number(pairs, "socket_errors", int)),
+        status_4xx=_optional(pairs, "status_4xx", int),
+        status_5xx=_optional(pairs, "status_5xx", int),
     )
+
+
+def parse_commandstats(text: str) -> dict[str, int]:
+    """Calls by command from Redis's `INFO commandstats` (`cmdstat_get:calls=12,usec=...`)."""
+    calls = {}
+    for line in text.splitlines():
+        name, sep, fields = line.strip().partition(":")
+        if not sep or not name.startswith("cmdstat_"):
+            continue
+        found = dict(field.partition("=")[::2] for field in fields.split(","))
+        try:
+            calls[name.removeprefix("cmdstat_")] = int(found["calls"])
+        except (KeyError, ValueError):
+            raise ParseError(f"no calls= in {line.strip()!r}") from None
+    return calls
+
+
+def parse_proc_stat(text: str) -> tuple[int, int]:
+    """(session id, utime + stime in clock ticks) from one /proc/PID/stat line."""
+    try:
+        # the fields after the command name (which may hold spaces and parentheses) start after its last ")"
+        fields = text.rsplit(")", 1)[1].split()
+        return int(fields[3]), int(fields[11]) + int(fields[12])
+    except (IndexError, ValueError):
+        raise ParseError(f"not a /proc/PID/stat line: {_snippet(text)}") from None
 
 
 @dataclass(frozen=True)
@@ -229,8 +272,10 @@ class FloorResult:
     `change_us`: one change as the store makes it (lock, read, write a temp file, fsync it, rename,
     fsync the folder, unlock); `change_nofsync_us` the same without the two fsyncs; `fsyncs_us` the
     two fsyncs alone (after the one-block write that gives them something to do); `read_us` one read
-    that extends the expiry. `pairs_per_s`: change + read pairs per second from `threads` threads
-    at once, each on its own session (the API mix's two requests, minus everything but the calls)."""
+    (open, fstat, read, close: a read with no roll due). Wall time, one thread. `change_cpu_us` and
+    `read_cpu_us`: the CPU time the same calls cost the thread (the kernel's work on its behalf).
+    `pairs_per_s`: change + read pairs per second from `threads` threads at once, each on its own
+    session (the API mix's two requests, minus everything but the calls)."""
 
     change_us: float
     change_nofsync_us: float
@@ -238,6 +283,8 @@ class FloorResult:
     read_us: float
     threads: int
     pairs_per_s: float
+    change_cpu_us: float | None = None
+    read_cpu_us: float | None = None
 
     @property
     def serial_rps(self) -> float:
@@ -249,9 +296,17 @@ class FloorResult:
         """The same from `threads` threads at once: the most the file store could serve here."""
         return 2 * self.pairs_per_s
 
+    @property
+    def cpu_per_request_us(self) -> float | None:
+        """The calls' CPU per request of the API mix (one change and one read per two requests)."""
+        if self.change_cpu_us is None or self.read_cpu_us is None:
+            return None
+        return (self.change_cpu_us + self.read_cpu_us) / 2
+
 
 def parse_floor_result(text: str) -> FloorResult:
-    """Parse `RESULT change_us=... change_nofsync_us=... fsyncs_us=... read_us=... threads=... pairs_per_s=...`."""
+    """Parse `RESULT change_us=... change_nofsync_us=... fsyncs_us=... read_us=... threads=... pairs_per_s=...`
+    (and, when present, change_cpu_us= and read_cpu_us=)."""
     pairs = parse_kv_line(text)
     result = FloorResult(
         change_us=_number(pairs, "change_us"),
@@ -260,7 +315,77 @@ def parse_floor_result(text: str) -> FloorResult:
         read_us=_number(pairs, "read_us"),
         threads=int(_number(pairs, "threads", int)),
         pairs_per_s=_number(pairs, "pairs_per_s"),
+        change_cpu_us=_optional(pairs, "change_cpu_us"),
+        read_cpu_us=_optional(pairs, "read_cpu_us"),
     )
     if result.change_us + result.read_us == 0 or result.threads == 0:
         raise ParseError("a zero time or no threads: nothing was measured")
     return result
+
+
+@dataclass(frozen=True)
+class RoundTripResult:
+    """The Redis store's round trips alone (bench.redis_probe), as its client makes them: the CPU
+    time this process spends per `read` (one GET of a cart) and per `change` (the two EVALSHA of a
+    locked change: lock and read, write and release), on the store's own client library."""
+
+    read_cpu_us: float
+    change_cpu_us: float
+    iterations: int
+
+    @property
+    def cpu_per_request_us(self) -> float:
+        """Per request of the API mix: one change and one read per two requests."""
+        return (self.read_cpu_us + self.change_cpu_us) / 2
+
+
+def parse_round_trip_result(text: str) -> RoundTripResult:
+    """Parse `RESULT read_cpu_us=... change_cpu_us=... iterations=...` from bench.redis_probe."""
+    pairs = parse_kv_line(text)
+    result = RoundTripResult(read_cpu_us=_number(pairs, "read_cpu_us"), change_cpu_us=_number(pairs, "change_cpu_us"),
+                             iterations=int(_number(pairs, "iterations", int)))
+    if result.iterations == 0:
+        raise ParseError("iterations=0: nothing was measured")
+    return result
+
+
+# Where a sample of the shop's time goes, by the innermost frame of the stack from one of these
+# places (py-spy's frames read "function (path/file.py:line)"); the first that matches names it.
+PROFILE_AREAS = (
+    ("the session store (file_io, file, redis, memory)",
+     ("sessions/file_io.py", "sessions/file.py", "sessions/redis.py", "sessions/memory.py")),
+    ("the Redis client library", ("redis/",)),
+    ("the session manager and its JSON", ("sessions/manager.py", "sessions/codec.py")),
+    ("the thread pool's hand-offs", ("concurrent/futures/", "threading.py", "queue.py")),
+    ("the shop's handlers, templates and cart rules", ("handlers/", "shop/", "jinja2/", "templates/")),
+    ("Tornado: HTTP parsing, routing, writing, cookies", ("tornado/",)),
+    ("the event loop (uvloop's own work: callbacks, sockets)", ("asyncio/", "uvloop/")),
+)
+
+
+def summarize_profile(collapsed: str, top: int = 5) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
+    """From py-spy's raw (collapsed) output, `frame;frame;...;leaf COUNT` per line: the share of
+    samples in each PROFILE_AREAS area (largest first; "other" for the rest), and the `top` leaf
+    frames by their own share. Shares are fractions of all samples."""
+    areas: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = stack.split(";")
+        leaves[frames[-1]] = leaves.get(frames[-1], 0) + samples
+        area = next((name for frame in reversed(frames) for name, places in PROFILE_AREAS
+                     if any(place in frame for place in places)), "other")
+        areas[area] = areas.get(area, 0) + samples
+    if total == 0:
+        raise ParseError("no samples in the profile")
+
+    def shares(counts: dict[str, int], limit: int | None = None) -> list[tuple[float, str]]:
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return [(n / total, name) for name, n in ranked]
+
+    return shares(areas), shares(leaves, top)

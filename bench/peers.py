@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.report import LABELS
 from bench.processes import REPO, BenchError, RedisServer, Service, Unavailable, free_port, run_logged
 
-PEER_FILES = ("bench_cart.sh", "cart_mix.lua", "make_cookies.py", "lost_updates.py", "tornado_ceiling.py",
+PEER_FILES = ("cart_mix.lua", "node_cluster.js", "make_cookies.py", "lost_updates.py", "tornado_ceiling.py",
               "express-file-store/package.json", "express-file-store/server.js",
               "express-file-store/reap_bench.js", "express-redis/package.json", "express-redis/server.js",
               "flask-session/run.sh", "flask-session/app.py", "flask-session/requirements.txt")
@@ -70,7 +70,9 @@ def new_prefix(row: str) -> str:
 def start_row(row: str, *, python: str, raw: Path, peers: Path, scratch: Path, log_name: str,
               workers: int | None = None, redis: RedisServer | None = None,
               session_dir: Path | None = None) -> Service:
-    """A Service (not started yet) for one row. Raises Unavailable when a tool it needs is missing."""
+    """A Service (not started yet) for one row in `workers` processes (the shop's WORKERS, the
+    express peers under ../shared/peers/node_cluster.js, Flask's gunicorn workers; None: the
+    shop's default and one peer process). Raises Unavailable when a tool it needs is missing."""
     port = free_port()
     log = raw / f"{log_name}.log"
     if row in NEEDS_REDIS and redis is None:
@@ -90,15 +92,22 @@ def start_row(row: str, *, python: str, raw: Path, peers: Path, scratch: Path, l
         env = dict(os.environ, PORT=str(port), SESSION_DIR=str(scratch / "sessions"))
         if redis_url is not None:
             env.update(REDIS_URL=redis_url, PREFIX=new_prefix(row))
-        return Service(LABELS[row], ["node", "server.js"], env=env, cwd=folder, port=port,
-                       ready_path="/healthz", log=log)
+        # node by its full path: the cluster's workers run as process.execPath, so the primary's
+        # command line then matches theirs and Service.processes() counts the workers.
+        node = shutil.which("node") or "node"
+        argv = [node, "server.js"]
+        if workers is not None and workers > 1:
+            env["WORKERS"] = str(workers)
+            argv = [node, str(peers / "node_cluster.js")]
+        return Service(LABELS[row], argv, env=env, cwd=folder, port=port, ready_path="/healthz", log=log)
     if row in FLASK_TYPES:
         env = dict(os.environ, PORT=str(port), SESSION_TYPE=FLASK_TYPES[row],
-                   SESSION_DIR=str(scratch / "flask-sessions"))
+                   SESSION_DIR=str(scratch / "flask-sessions"), WORKERS=str(workers or 1))
         if redis_url is not None:
             env.update(REDIS_URL=redis_url, PREFIX=new_prefix(row))
+        # The first start makes the peer's venv and installs Flask into it: minutes, not seconds.
         return Service(LABELS[row], ["sh", str(peers / "flask-session" / "run.sh")], env=env, cwd=scratch,
-                       port=port, ready_path="/healthz", log=log)
+                       port=port, ready_path="/healthz", log=log, ready_timeout=600)
     if row == "ceiling":
         env = dict(os.environ, PORT=str(port))
         # tornado_ceiling.py serves no /healthz; its home page answers once it listens.

@@ -75,6 +75,20 @@ def stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
     process.wait()
 
 
+def session_cpu_seconds(session: int) -> float:
+    """The CPU time (user + system, seconds) of every live process in the session `session` (a
+    process started with start_new_session=True and everything it forked): a server's whole tree."""
+    from bench.parse import ParseError, parse_proc_stat
+
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ParseError):
+            owner, used = parse_proc_stat(Path(f"/proc/{pid}/stat").read_text())
+            if owner == session:
+                ticks += used
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def processes_like_leader(pgid: int) -> int:
     """How many processes of the group `pgid` run the leader's command line (the leader and the
     workers it forked; not helpers it spawned with other commands)."""
@@ -98,9 +112,10 @@ class Service:
     """A server subprocess in its own process group, ready once `ready_path` answers 200."""
 
     def __init__(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, port: int,
-                 ready_path: str, log: Path) -> None:
+                 ready_path: str, log: Path, ready_timeout: float = 60) -> None:
         self.name, self.argv, self.env, self.cwd = name, argv, env, cwd
         self.port, self.ready_path, self.log = port, ready_path, log
+        self.ready_timeout = ready_timeout
         self.base_url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
@@ -118,7 +133,7 @@ class Service:
             self.process = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_for_healthz(self.base_url, timeout=60, alive=lambda: self.process.poll() is None,
+            wait_for_healthz(self.base_url, timeout=self.ready_timeout, alive=lambda: self.process.poll() is None,
                              path=self.ready_path)
         except RuntimeError:  # it exited
             self.stop()
@@ -149,6 +164,10 @@ class Service:
             return 0
         count = processes_like_leader(self.process.pid)
         return count - 1 if count > 1 else count
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds its processes have used so far (see session_cpu_seconds)."""
+        return session_cpu_seconds(self.process.pid) if self.alive else 0.0
 
     def died(self) -> str:
         return (f"{self.name} (pid {self.process.pid}) exited with {self.process.returncode} during the run, "
@@ -188,6 +207,23 @@ class RedisServer:
             time.sleep(0.05)
         return self
 
+    def cpu_seconds(self) -> float:
+        return session_cpu_seconds(self.process.pid) if self.process is not None else 0.0
+
+    def command_calls(self) -> dict[str, int]:
+        """Calls by command since it started (INFO commandstats)."""
+        from bench.parse import parse_commandstats
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(b"INFO commandstats\r\n")
+            reply = b""
+            while not 0 < _bulk_length(reply) <= len(reply):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        return parse_commandstats(reply.decode("utf-8", "replace"))
+
     def _pong(self) -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
             sock.sendall(b"PING\r\n")
@@ -199,6 +235,14 @@ class RedisServer:
             stop_group(self.process)
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _bulk_length(reply: bytes) -> int:
+    """The whole length of a RESP bulk string reply (`$N\\r\\n` + N bytes + `\\r\\n`), from its header."""
+    header, sep, _ = reply.partition(b"\r\n")
+    if not sep or not header.startswith(b"$"):
+        return 0
+    return len(header) + 2 + int(header[1:]) + 2
 
 
 def run_logged(argv: list[str], log: Path, *, timeout: float, cwd: Path = REPO,

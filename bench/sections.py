@@ -4,6 +4,7 @@ that breaks is a failure in the notes, and the rest still runs. Raw outputs land
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -23,12 +24,26 @@ from bench.parse import (
     parse_lost_updates,
     parse_memory_result,
     parse_peer_reap,
+    parse_round_trip_result,
     parse_sweep_result,
     summarize_error_answers,
+    summarize_profile,
 )
 from bench.peers import NEEDS_REDIS, check_wrk, ensure_express, find_peers, start_row
 from bench.processes import REPO, BenchError, RedisServer, Service, Unavailable, run_logged, scratch_dir
-from bench.report import LABELS, LOST_UPDATE_REQUESTS, MIXES, ROWS, SHOP_ROWS, TARGET_SHOPPERS, Report
+from bench.report import (
+    LABELS,
+    LOST_UPDATE_REQUESTS,
+    MIXES,
+    ROWS,
+    SHOP_ROWS,
+    TARGET_SHOPPERS,
+    Key,
+    Report,
+    check_targets,
+    label,
+    process_counts,
+)
 
 SECTIONS = ("cart", "floor", "scale", "sweep", "stall", "memory", "reap")
 # The GET half of each mix. The ceiling has no /api/cart; its /cart is already a bare list, the
@@ -39,13 +54,14 @@ CEILING_API_PATH = "/cart"
 
 @dataclass
 class Plan:
-    seconds: int = 8
+    seconds: int = 5
+    rounds: int = 3
     warmup_seconds: int = 1
     mixes: tuple[str, ...] = MIXES
-    page_shoppers: tuple[int, ...] = (1, 4, 16, 64)   # the page mix's sweep of shoppers
+    page_shoppers: tuple[int, ...] = (TARGET_SHOPPERS,)   # the page mix's shoppers (at N processes)
     api_shoppers: tuple[int, ...] = (TARGET_SHOPPERS,)
     rows: tuple[str, ...] = ROWS
-    workers: int | None = None                         # WORKERS for the shop; None: the shop's default
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)  # N: the shop's WORKERS=N against N peer processes
     scale: tuple[int, ...] = (1_000, 10_000, 100_000)
     sweep_files: int = 100_000
     memory: tuple[int, ...] = (10_000, 50_000)
@@ -54,22 +70,36 @@ class Plan:
     sections: tuple[str, ...] = SECTIONS
     raw: Path = REPO / "bench-results" / "raw"
     python: str = sys.executable
-    profile: bool = False
+    profile: str = "misses"     # py-spy profiles of the shop's stores: "misses", "all" or "none"
     failures: list[str] = field(default_factory=list)
 
-    def shoppers(self, mix: str) -> tuple[int, ...]:
-        return self.api_shoppers if mix == "api" else self.page_shoppers
+    def servers(self) -> list[tuple[str, int]]:
+        """(row, processes) of every server the cart section starts."""
+        return [(row, n) for row in self.rows for n in process_counts(row, self.cores)]
 
-    def cells_per_row(self) -> int:
-        return sum(len(self.shoppers(mix)) for mix in self.mixes)
+    def cells(self) -> list[Key]:
+        """Every cell of a round: the API mix on every server; the page mix on each row at its most
+        processes (N, or 1 for the rows that only run one)."""
+        cells = []
+        for mix in self.mixes:
+            for row, processes in self.servers():
+                if mix == "page" and processes != max(process_counts(row, self.cores)):
+                    continue
+                shoppers = self.api_shoppers if mix == "api" else self.page_shoppers
+                cells += [(mix, row, processes, n) for n in shoppers]
+        return cells
 
     def steps(self) -> int:
         count = 0
         if "cart" in self.sections:
-            count += len(self.rows) * (2 + self.cells_per_row())
+            count += 2 * len(self.servers()) + self.rounds * len(self.cells())
+            if self.profile != "none":
+                count += sum(1 for row in ("file", "redis") if row in self.rows)
+        if "floor" in self.sections:
+            count += 2
         if "scale" in self.sections:
             count += 2 * len(self.scale)
-        count += sum(1 for s in ("floor", "sweep", "stall", "reap") if s in self.sections)
+        count += sum(1 for s in ("sweep", "stall", "reap") if s in self.sections)
         if "memory" in self.sections:
             count += len(self.memory)
         return count
@@ -92,7 +122,7 @@ class Progress:
         """Yields a list; append a one-line summary of the result to it."""
         self.done += 1
         elapsed = int(time.monotonic() - self.started)
-        print(f"[{self.done:>2}/{self.total} {elapsed // 60}:{elapsed % 60:02d}] {text} ... ",
+        print(f"[{self.done:>3}/{self.total} {elapsed // 60}:{elapsed % 60:02d}] {text} ... ",
               end="", file=self.stream, flush=True)
         summary: list[str] = []
         try:
@@ -115,63 +145,80 @@ def fail(plan: Plan, report: Report, message: str) -> None:
 
 
 def describe(result: LoadResult) -> str:
-    from bench.format import fmt_ms, fmt_rps
+    from bench.format import fmt_ms, fmt_rps, fmt_us
 
-    errors = f", {result.errors} errors" if result.errors else ""
-    return f"{fmt_rps(result.rps)} rps, p50 {fmt_ms(result.p50_ms)} ms, p99 {fmt_ms(result.p99_ms)} ms{errors}"
+    cpu = f", {fmt_us(result.cpu_us)} µs CPU/request" if result.cpu_us is not None else ""
+    refused = f", {result.refused:,} 4xx" if result.refused else ""
+    errors = f", {result.errors} FAULTS" if result.errors else ""
+    return (f"{fmt_rps(result.rps)} rps{cpu}, p50 {fmt_ms(result.p50_ms)} ms, p99 {fmt_ms(result.p99_ms)} ms"
+            f"{refused}{errors}")
 
 
 # ------------------------------------------------------------------------------------- load
 
-def cart_mix(peers: Path, base_url: str, shoppers: int, seconds: int, log: Path, cart_path: str = "/cart") -> LoadResult:
-    """The peers' own bench_cart.sh (make_cookies.py + wrk + cart_mix.lua); its RESULT line."""
-    out = run_logged(["sh", str(peers / "bench_cart.sh"), base_url, str(shoppers), str(seconds)], log,
-                     timeout=seconds + 180, env=dict(os.environ, CART_PATH=cart_path))
+def cart_mix(plan: Plan, peers: Path, service: Service, shoppers: int, seconds: int, log: Path,
+             cart_path: str = "/cart", redis: RedisServer | None = None, profile: Path | None = None) -> LoadResult:
+    """The peers' own cart mix (make_cookies.py, then wrk with cart_mix.lua, as bench_cart.sh runs
+    them), with the CPU time the server's processes (and `redis`'s, when given) spent meanwhile.
+    With `profile`, py-spy samples the server's leader process while wrk runs, into that file."""
+    cookies = log.with_suffix(".cookies")
+    cookies.write_text(run_logged([plan.python, str(peers / "make_cookies.py"), service.base_url, str(shoppers)],
+                                  log.with_suffix(".cookies.log"), timeout=120))
+    with contextlib.ExitStack() as stack:
+        if profile is not None:
+            stack.enter_context(_py_spy(service, max(1, seconds - 1), profile))
+        cpu, store_cpu = service.cpu_seconds(), redis.cpu_seconds() if redis else 0.0
+        calls = redis.command_calls() if redis else {}
+        out = run_logged(["wrk", "-t", str(shoppers), "-c", str(shoppers), "-d", f"{seconds}s", "--latency",
+                          "-s", str(peers / "cart_mix.lua"), service.base_url], log, timeout=seconds + 120,
+                         env=dict(os.environ, COOKIES_FILE=str(cookies), CART_PATH=cart_path))
+        cpu, store_cpu = service.cpu_seconds() - cpu, (redis.cpu_seconds() - store_cpu) if redis else 0.0
+        calls = {name: n - calls.get(name, 0) for name, n in redis.command_calls().items()} if redis else {}
     try:
-        return parse_load_result(out)
+        result = parse_load_result(out)
     except ParseError as error:
         raise BenchError(f"{error} (see {log})") from None
+    answered = result.rps * seconds
+    if answered == 0:
+        return result
+    commands = {name: n / answered for name, n in sorted(calls.items()) if n > 0 and name != "info"}
+    return dataclasses.replace(result, cpu_us=cpu / answered * 1e6,
+                               store_cpu_us=store_cpu / answered * 1e6 if redis else None,
+                               store_commands=commands if redis else None)
 
 
-def py_spy() -> str:
-    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
-    if found is None:
-        raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy==0.4.3")
-    return found
+def py_spy() -> str | None:
+    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
 
 
 @contextlib.contextmanager
-def profiled(plan: Plan, row: str, service: Service, shoppers: int, name: str) -> Iterator[None]:
-    """With --profile, a py-spy flame graph of the shop (all its worker processes) over a 16-shopper cell."""
-    if not (plan.profile and row in SHOP_ROWS and shoppers == TARGET_SHOPPERS):
-        yield
-        return
-    spy = subprocess.Popen([py_spy(), "record", "--pid", str(service.process.pid), "--subprocesses",
-                            "--nonblocking", "--rate", "100", "--duration", str(max(1, plan.seconds - 1)),
-                            "-o", str(plan.raw / f"profile-{name}.svg")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _py_spy(service: Service, seconds: int, out: Path) -> Iterator[None]:
+    # --gil: only samples that hold the GIL, the Python work of the process; a system call (an
+    # fsync, a wait for a socket) runs without it, and the floors measure those apart.
+    recorder = subprocess.Popen([py_spy(), "record", "--pid", str(service.process.pid), "--nonblocking", "--gil",
+                                 "--rate", "200", "--duration", str(seconds), "--format", "raw", "-o", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield
     finally:
         try:
-            spy.wait(timeout=60)
+            recorder.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            spy.kill()
-            spy.wait()
+            recorder.kill()
+            recorder.wait()
 
 
-def measure(plan: Plan, peers: Path, row: str, service: Service, shoppers: int, log: Path, report: Report,
-            cart_path: str = "/cart") -> LoadResult:
+def measure(plan: Plan, peers: Path, service: Service, shoppers: int, log: Path, report: Report,
+            cart_path: str = "/cart", redis: RedisServer | None = None) -> LoadResult:
     """One cell. A server that something outside the bench stopped meanwhile (the machine is
     shared) is started again and the cell measured once more; the note says so."""
     for attempt in (1, 2):
         if not service.alive:
             service.start()
-            cart_mix(peers, service.base_url, TARGET_SHOPPERS, plan.warmup_seconds, log.with_suffix(".warmup.txt"),
+            cart_mix(plan, peers, service, TARGET_SHOPPERS, plan.warmup_seconds, log.with_suffix(".warmup.txt"),
                      cart_path)
         try:
-            with profiled(plan, row, service, shoppers, log.stem):
-                result = cart_mix(peers, service.base_url, shoppers, plan.seconds, log, cart_path)
+            result = cart_mix(plan, peers, service, shoppers, plan.seconds, log, cart_path, redis)
         except BenchError:
             if service.alive or attempt == 2:
                 raise
@@ -187,7 +234,8 @@ def measure(plan: Plan, peers: Path, row: str, service: Service, shoppers: int, 
 # ------------------------------------------------------------------------------------- the cart mixes
 
 def run_cart(plan: Plan, peers: Path, progress: Progress, report: Report) -> None:
-    """Every row: start it, warm it up, count lost updates, then every cell of every mix."""
+    """Start every server (warm it up, count its lost updates), then the rounds: each runs every
+    cell once, in the opposite order to the round before; then, for the shop's stores, a profile."""
     with contextlib.ExitStack() as stack:
         redis = None
         if any(row in NEEDS_REDIS for row in plan.rows):
@@ -198,83 +246,132 @@ def run_cart(plan: Plan, peers: Path, progress: Progress, report: Report) -> Non
                     report.unavailable[row] = str(error)
             except BenchError as error:
                 fail(plan, report, f"the bench's redis-server: {error}")
-        for row in plan.rows:
+        services: dict[tuple[str, int], Service] = {}
+        for row, processes in plan.servers():
             if row in report.unavailable:
-                progress.skip(2 + plan.cells_per_row())
+                progress.skip(2)
                 continue
-            _run_row(plan, peers, progress, report, row, redis)
+            service = _start_server(plan, peers, progress, report, row, processes, redis, stack)
+            if service is not None:
+                services[(row, processes)] = service
+        cells = [cell for cell in plan.cells() if (cell[1], cell[2]) in services]
+        progress.skip(plan.rounds * (len(plan.cells()) - len(cells)))
+        for number in range(plan.rounds):
+            measured: dict[Key, LoadResult] = {}
+            report.rounds.append(measured)
+            for mix, row, processes, shoppers in (cells if number % 2 == 0 else cells[::-1]):
+                service = services[(row, processes)]
+                with contextlib.suppress(BenchError), progress.step(
+                        f"round {number + 1}/{plan.rounds}, {mix} mix: {label(row, processes)}, "
+                        f"{shoppers} shoppers, {plan.seconds} s") as out:
+                    try:
+                        result = measure(plan, peers, service, shoppers,
+                                         plan.raw / f"{mix}-{row}-{processes}p-{shoppers}-r{number + 1}.txt", report,
+                                         _cart_path(mix, row), redis if row in NEEDS_REDIS else None)
+                    except BenchError as error:
+                        fail(plan, report, f"round {number + 1}, {mix} mix, {label(row, processes)}, "
+                                           f"{shoppers} shoppers: {error}")
+                        raise
+                    measured[(mix, row, processes, shoppers)] = result
+                    out.append(describe(result))
+                    if result.errors:
+                        fail(plan, report, f"round {number + 1}, {mix} mix, {label(row, processes)}: "
+                                           f"{result.errors} faults (5xx or socket errors); the round is left out")
+        _profile_stores(plan, peers, progress, report, services)
+        for (row, processes), service in services.items():
+            refused = sum(r.refused for measured in report.rounds for (m, b, n, s), r in measured.items()
+                          if (b, n) == (row, processes))
+            if row in SHOP_ROWS and refused:
+                service.stop()
+                answers = summarize_error_answers(service.log.read_text(errors="replace"))
+                report.notes.append(f"{label(row, processes)}: {refused:,} 4xx answers over the rounds; in its log: "
+                                    f"{answers or 'none logged'}" + _cap_note(answers))
     if "ceiling" in plan.rows and "api" in plan.mixes:
         report.notes.append(f"{LABELS['ceiling']}: `tornado_ceiling.py` has no `/api/cart`; in the API mix it "
                             f"answers `GET {CEILING_API_PATH}`, which for it is already a bare list, the same work")
 
 
-def _run_row(plan: Plan, peers: Path, progress: Progress, report: Report, row: str,
-             redis: RedisServer | None) -> None:
-    with scratch_dir(f"bench-{row}-") as scratch, contextlib.ExitStack() as stack:
-        first_path = _cart_path(plan.mixes[0], row)
-        try:
-            with progress.step(f"{LABELS[row]}: start, warm up {plan.warmup_seconds} s") as out:
-                service = stack.enter_context(start_row(
-                    row, python=plan.python, raw=plan.raw, peers=peers, scratch=scratch,
-                    log_name=f"server-{row}", workers=plan.workers, redis=redis))
-                cart_mix(peers, service.base_url, TARGET_SHOPPERS, plan.warmup_seconds,
-                         plan.raw / f"cart-{row}-warmup.txt", first_path)
-                if row in SHOP_ROWS:
-                    report.processes[row] = service.processes()
-                out.append(f"ready on {service.base_url}"
-                           + (f", {report.processes[row]} process(es)" if row in SHOP_ROWS else ""))
-            with contextlib.suppress(BenchError, ParseError), \
-                    progress.step(f"lost updates: {LABELS[row]}, {LOST_UPDATE_REQUESTS} simultaneous adds") as out:
-                report.lost_updates[row] = lost_updates(plan, peers, service, row, report)
-                out.append(f"kept {report.lost_updates[row].kept} of {report.lost_updates[row].acknowledged}")
-        except Unavailable as error:
-            report.unavailable[row] = str(error)
-            progress.skip(1 + plan.cells_per_row())
-            return
-        except (BenchError, OSError) as error:
-            fail(plan, report, f"{LABELS[row]}: {error}")
-            progress.skip(1 + plan.cells_per_row())
-            return
-        for mix in plan.mixes:
-            path = _cart_path(mix, row)
-            for shoppers in plan.shoppers(mix):
-                with contextlib.suppress(BenchError), \
-                        progress.step(f"{mix} mix: {LABELS[row]}, {shoppers} shoppers, {plan.seconds} s") as out:
-                    try:
-                        result = measure(plan, peers, row, service, shoppers,
-                                         plan.raw / f"{mix}-{row}-{shoppers}.txt", report, path)
-                    except BenchError as error:
-                        fail(plan, report, f"{mix} mix, {LABELS[row]}, {shoppers} shoppers: {error}")
-                        raise
-                    report.cart[(mix, row, shoppers)] = result
-                    out.append(describe(result))
-        if row in SHOP_ROWS and any(r.non2xx3xx for (_, b, _), r in report.cart.items() if b == row):
-            service.stop()
-            answers = summarize_error_answers(service.log.read_text(errors="replace"))
-            why = ("; that is the shop refusing to hold more than 99 of one product: the cart mix adds 1 of "
-                   "one of 20 products per POST, so one session passes 20 x 99 = 1,980 adds within a cell "
-                   "when the shop is fast (the peers have no such cap)"
-                   if answers.startswith("400 POST /cart/add x") and answers.count(" x") == 1 else "")
-            report.notes.append(f"{LABELS[row]}: error answers in its log: {answers or 'none logged'}{why}")
+def _cap_note(answers: str) -> str:
+    if answers.startswith("400 POST /cart/add x") and answers.count(" x") == 1:
+        return ("; that is the shop refusing to hold more than 99 of one product: the cart mix adds 1 of one of 20 "
+                "products per POST, so one session passes 20 x 99 = 1,980 adds when the shop is fast (the peers "
+                "have no such cap); counted, not a fault")
+    return ""
+
+
+def _start_server(plan: Plan, peers: Path, progress: Progress, report: Report, row: str, processes: int,
+                  redis: RedisServer | None, stack: contextlib.ExitStack) -> Service | None:
+    scratch = stack.enter_context(scratch_dir(f"bench-{row}-{processes}p-"))
+    try:
+        with progress.step(f"{label(row, processes)}: start, warm up {plan.warmup_seconds} s") as out:
+            service = stack.enter_context(start_row(
+                row, python=plan.python, raw=plan.raw, peers=peers, scratch=scratch,
+                log_name=f"server-{row}-{processes}p", workers=processes, redis=redis))
+            cart_mix(plan, peers, service, TARGET_SHOPPERS, plan.warmup_seconds,
+                     plan.raw / f"warmup-{row}-{processes}p.txt", _cart_path(plan.mixes[0], row))
+            serving = service.processes()
+            if serving != processes:
+                report.notes.append(f"{label(row, processes)}: {serving} processes served, not {processes}")
+            out.append(f"ready on {service.base_url}, {serving} process(es)")
+        with contextlib.suppress(BenchError, ParseError), progress.step(
+                f"lost updates: {label(row, processes)}, {LOST_UPDATE_REQUESTS} simultaneous adds") as out:
+            kept = report.lost_updates[(row, processes)] = lost_updates(plan, peers, service, row, processes, report)
+            out.append(f"kept {kept.kept} of {kept.acknowledged}")
+        return service
+    except Unavailable as error:
+        report.unavailable[row] = str(error)
+        progress.skip(1)
+    except (BenchError, OSError) as error:
+        fail(plan, report, f"{label(row, processes)}: {error}")
+        progress.skip(1)
+    return None
+
+
+def _profile_stores(plan: Plan, peers: Path, progress: Progress, report: Report,
+                    services: dict[tuple[str, int], Service]) -> None:
+    """A py-spy profile of the shop on `file` and on `redis` (one process, one more API-mix cell):
+    for every store with a missed target (plan.profile "misses"), or all (plan.profile "all")."""
+    if plan.profile == "none":
+        return
+    missed = {t.row for t in check_targets(report) if t.status == "missed"}
+    for row in (r for r in ("file", "redis") if r in plan.rows):
+        service = services.get((row, 1))
+        if service is None or (plan.profile == "misses" and row not in missed):
+            progress.skip(1)
+            continue
+        if py_spy() is None:
+            progress.skip(1)
+            report.notes.append(f"no profile of {LABELS[row]}: py-spy is not installed "
+                                "(.venv/bin/pip install py-spy==0.4.3)")
+            continue
+        with contextlib.suppress(BenchError, ParseError, OSError), progress.step(
+                f"profile: {label(row, 1)}, API mix, {plan.seconds} s under py-spy") as out:
+            folded = plan.raw / f"profile-{row}.txt"
+            cart_mix(plan, peers, service, TARGET_SHOPPERS, plan.seconds, plan.raw / f"profile-{row}-load.txt",
+                     CART_PATHS["api"], profile=folded)
+            report.profiles[row] = summarize_profile(folded.read_text())
+            out.append(", ".join(f"{name} {share:.0%}" for share, name in report.profiles[row][0][:3]))
 
 
 def _cart_path(mix: str, row: str) -> str:
     return CEILING_API_PATH if (mix == "api" and row == "ceiling") else CART_PATHS[mix]
 
 
-def lost_updates(plan: Plan, peers: Path, service: Service, row: str, report: Report) -> LostUpdateResult:
+def lost_updates(plan: Plan, peers: Path, service: Service, row: str, processes: int,
+                 report: Report) -> LostUpdateResult:
     try:
         stdout = run_logged([plan.python, str(peers / "lost_updates.py"), service.base_url, str(LOST_UPDATE_REQUESTS)],
-                            plan.raw / f"lost-updates-{row}.txt", timeout=120)
+                            plan.raw / f"lost-updates-{row}-{processes}p.txt", timeout=120)
         return parse_lost_updates(stdout)
     except (BenchError, ParseError) as error:
-        fail(plan, report, f"lost updates, {LABELS[row]}: {error}")
+        fail(plan, report, f"lost updates, {label(row, processes)}: {error}")
         raise
 
 
 # ------------------------------------------------------------------------------------- the other parts
 
 def run_floor(plan: Plan, progress: Progress, report: Report) -> None:
+    """Each shared store's own work alone: the file store's system calls, the Redis store's round trips."""
     with scratch_dir("bench-floor-") as scratch:
         try:
             with progress.step(f"floor: the file store's system calls alone, {plan.floor_iterations:,} "
@@ -282,10 +379,22 @@ def run_floor(plan: Plan, progress: Progress, report: Report) -> None:
                 stdout = run_logged([plan.python, "-m", "bench.floor_probe", str(scratch), str(plan.floor_iterations),
                                      str(TARGET_SHOPPERS), str(plan.floor_seconds)], plan.raw / "floor.txt", timeout=600)
                 report.floor = parse_floor_result(stdout)
-                out.append(f"change {report.floor.change_us:,.0f} µs, read {report.floor.read_us:,.0f} µs, "
-                           f"API-mix floor {report.floor.parallel_rps:,.0f} rps")
+                out.append(f"change {report.floor.change_us:,.0f} µs ({report.floor.change_cpu_us:,.0f} µs CPU), "
+                           f"read {report.floor.read_us:,.0f} µs ({report.floor.read_cpu_us:,.0f} µs CPU)")
         except (BenchError, ParseError, OSError) as error:
             fail(plan, report, f"floor: {error}")
+    try:
+        with progress.step(f"floor: the Redis store's round trips alone, {plan.floor_iterations:,} iterations") as out, \
+                RedisServer(plan.raw / "redis-server-floor.log") as redis:
+            stdout = run_logged([plan.python, "-m", "bench.redis_probe", redis.url, str(plan.floor_iterations)],
+                                plan.raw / "redis-floor.txt", timeout=600)
+            report.redis_floor = parse_round_trip_result(stdout)
+            out.append(f"read {report.redis_floor.read_cpu_us:,.0f} µs, change {report.redis_floor.change_cpu_us:,.0f} "
+                       "µs of CPU")
+    except Unavailable as error:
+        report.notes.append(f"no floor for the Redis store: {error}")
+    except (BenchError, ParseError, OSError) as error:
+        fail(plan, report, f"redis floor: {error}")
 
 
 def run_scale(plan: Plan, peers: Path, progress: Progress, report: Report, fmt) -> None:
@@ -302,12 +411,12 @@ def run_scale(plan: Plan, peers: Path, progress: Progress, report: Report, fmt) 
                 with progress.step(f"scale: shop, file, {count:,} stored, {TARGET_SHOPPERS} shoppers, "
                                    f"{plan.seconds} s") as out:
                     with start_row("file", python=plan.python, raw=plan.raw, peers=peers, scratch=scratch,
-                                   log_name=f"server-scale-{count}", workers=plan.workers,
+                                   log_name=f"server-scale-{count}", workers=plan.cores,
                                    session_dir=sessions) as service:
-                        cart_mix(peers, service.base_url, TARGET_SHOPPERS, plan.warmup_seconds,
+                        cart_mix(plan, peers, service, TARGET_SHOPPERS, plan.warmup_seconds,
                                  plan.raw / f"scale-{count}-warmup.txt")
-                        result = measure(plan, peers, "file", service, TARGET_SHOPPERS,
-                                         plan.raw / f"scale-{count}.txt", report)
+                        result = measure(plan, peers, service, TARGET_SHOPPERS, plan.raw / f"scale-{count}.txt",
+                                         report)
                     report.scale[count] = result
                     out.append(describe(result))
             except (BenchError, OSError) as error:
@@ -378,10 +487,10 @@ def run(plan: Plan) -> Report:
     if {"cart", "scale", "stall"} & set(plan.sections):
         check_wrk()
     plan.raw.mkdir(parents=True, exist_ok=True)
-    report = Report(machine=machine_info(), seconds=plan.seconds,
-                    workers="the shop's default" if plan.workers is None else str(plan.workers))
+    report = Report(machine=machine_info(), seconds=plan.seconds, cores=plan.cores)
     progress = Progress(plan.steps())
-    progress.log(f"bench: {plan.steps()} steps, {plan.seconds} s per cell; raw output in {plan.raw}")
+    progress.log(f"bench: {plan.steps()} steps, {plan.seconds} s per cell, {plan.rounds} rounds, 1 and {plan.cores} "
+                 f"processes; raw output in {plan.raw}")
     if "cart" in plan.sections:
         run_cart(plan, peers, progress, report)
     if "floor" in plan.sections:

@@ -4,12 +4,17 @@ messages, Jinja2 rendering and error pages for people.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import json
+import urllib.parse
 import logging
 import re
-from collections.abc import AsyncIterator, Hashable
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import AsyncIterator, Callable, Hashable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.iostream
 import tornado.web
@@ -23,7 +28,7 @@ from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_ca
 from shop.catalog import Catalog
 from shop import idempotency
 from shop.db import DatabaseUnavailable
-from shop.money import format_cents
+from shop.money import format_cents, format_price
 from shop.orders import OrderStore
 from shop.throttle import whole_seconds
 from shop.users import UserStore
@@ -33,8 +38,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shop.web")
 
+T = TypeVar("T")
+
+# How much longer than DATABASE_TIMEOUT a request waits for its database work (see run_database).
+DATABASE_GRACE_SECONDS = 0.5
+
 SHOP_NAME = "Tornado Trading Post"
 FLASH_COOKIE = "flash"
+# A refused form's messages and values, carried across the redirect to the page that shows them.
+REFUSED_FORM_COOKIE = "refused_form"
+MAX_REFUSED_FORM_CHARS = 3000
+SESSION_ENDED_MESSAGE = (
+    "Your session had ended (it ran out, or was ended from another device), so that was not done yet. "
+    "Nothing was lost: log in and you will be back where you were."
+)
 MAX_FLASH_MESSAGES = 5
 UNAVAILABLE_MESSAGE = (
     "We cannot reach your shopping session right now. Nothing was changed; please try again in a moment."
@@ -51,6 +68,10 @@ BUSY_MESSAGE = (
 DATABASE_UNAVAILABLE_MESSAGE = (
     "We cannot reach our accounts and orders right now. Nothing was changed; "
     "please try again in a moment. Your cart is kept."
+)
+DATABASE_UNCONFIRMED_MESSAGE = (
+    "Our accounts and orders database is not answering, so we could not confirm whether that was "
+    "saved. Please check in a moment before trying again. Your cart is kept."
 )
 MOVED_MESSAGE = (
     "You logged in in another window, so this page is out of date. Nothing was changed; "
@@ -89,6 +110,7 @@ def make_template_env(template_path: str) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = format_cents
+    env.filters["price"] = format_price
     env.globals["free_shipping_from_cents"] = FREE_SHIPPING_FROM_CENTS
     env.globals["idempotency_field"] = idempotency_field
     return env
@@ -102,12 +124,15 @@ def idempotency_field() -> Markup:
 
 class ShopError(tornado.web.HTTPError):
     """An error with a message for the person, shown on the error page with the given status;
-    retry_after (seconds) is sent as Retry-After."""
+    retry_after (seconds) is sent as Retry-After; cause names a refusal for the metrics
+    (handlers.metrics.REFUSAL_CAUSES), counted when the error page is sent."""
 
-    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None,
+                 cause: str | None = None) -> None:
         super().__init__(status_code)
         self.message = message
         self.retry_after = retry_after
+        self.cause = cause
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -119,7 +144,11 @@ class BaseHandler(tornado.web.RequestHandler):
     def initialize(self) -> None:
         # Until the session is read, pages (an error page too) show an empty one.
         self.session: dict[str, Any] = {}
+        self.session_id: str | None = None
         self.current_user = None
+        # A logged-in person's cart lives in the account's record (sessions.SessionManager.owner_record),
+        # the same on every device; an anonymous one's in the session.
+        self.account_record: dict[str, Any] | None = None
         self._session_read = False
         self._cart: PricedCart | None = None
         self._outgoing_flashes: list[dict[str, str]] = []
@@ -173,6 +202,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def count_in_flight(self) -> None:
         """Count this request until on_finish(), so a shutdown waits for it."""
         self.application.in_flight.started()
+        self.application.metrics.request_started()
         self._counted = True
 
     @classmethod
@@ -197,18 +227,21 @@ class BaseHandler(tornado.web.RequestHandler):
         return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
                               self.application.config.limits.trusted_proxies)
 
-    async def check_rate(self, limit: RateLimit, message: str) -> None:
-        """Spend one of this client's tokens in limit, or raise 429 with message (it may hold {seconds})."""
+    async def check_rate(self, limit: RateLimit, message: str, cause: str) -> None:
+        """Spend one of this client's tokens in limit, or raise 429 with message (it may hold {seconds});
+        cause names the limit in the metrics."""
         wait = await limit.take(self.client_address)
         if wait > 0:
             seconds = whole_seconds(wait)
             log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
+            self.application.metrics.refused(429, cause)
             raise ShopError(429, message.format(seconds=seconds), retry_after=seconds)
 
     def on_finish(self) -> None:
         if self._counted:
             self._counted = False
             self.application.in_flight.finished()
+            self.application.metrics.request_finished()
 
     def check_xsrf_cookie(self) -> None:
         """Deferred to prepare(): Tornado calls this before prepare(), and the 403 page should show
@@ -223,6 +256,29 @@ class BaseHandler(tornado.web.RequestHandler):
             return False
         return True
 
+    # --- the database -------------------------------------------------------------------------------
+    async def run_database(self, operation: str, function: Callable[..., T], *args: Any,
+                           executor: Executor | None = None) -> T:
+        """function(*args), blocking database work, on a thread (the database's own, or executor),
+        answered within DATABASE_TIMEOUT (and a grace of half a second) whatever the database does:
+        past it, DatabaseUnavailable
+        naming operation (the page's 503), with outcome_unknown, as the work may still be running.
+        It can no longer commit then (shop.db: call_within), and work that had not started never
+        will."""
+        database = self.application.database
+        deadline = time.monotonic() + database.timeout
+        work = asyncio.get_running_loop().run_in_executor(
+            executor or self.application.database_threads, database.call_within, deadline, function, *args)
+        try:
+            # A little longer than the work's own bounds, so that a failure it can name (a lock
+            # held too long, no connection free) arrives as such, as "nothing was changed".
+            return await asyncio.wait_for(work, database.timeout + DATABASE_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            self.application.metrics.database_call(operation, time.monotonic() - deadline + database.timeout,
+                                                   "timeout")
+            raise DatabaseUnavailable(operation, f"no answer within {database.timeout + DATABASE_GRACE_SECONDS:g}s",
+                                      "timeout", outcome_unknown=True) from None
+
     # --- the session --------------------------------------------------------------------------------
     async def load_session(self) -> dict[str, Any]:
         """The person's session as a snapshot for reading (never locked, never saved), read once per
@@ -231,21 +287,35 @@ class BaseHandler(tornado.web.RequestHandler):
             try:
                 # A HEAD only looks: it does not roll the session's ttl (a write in every store).
                 session = await self.sessions.load(self, read_only=self.request.method == "HEAD")
+                self._show_session(session, session.owner, session.id)
+                if self.current_user is not None:
+                    self.account_record = await self.sessions.load_owner_record(account_owner(self.current_user))
             except StoreUnavailable as error:
                 raise self.store_unavailable(error) from None
-            self._show_session(session)
         return self.session
 
     @property
     def cart(self) -> PricedCart:
-        """The session's cart, priced at the catalog's prices (products no longer sold left out)."""
+        """This person's cart (the account's when logged in), priced at the catalog's prices
+        (products no longer sold left out)."""
         if self._cart is None:
-            self._cart = price_cart(clean_cart(self.session.get("cart")), self.catalog)
+            self._cart = price_cart(clean_cart(self.cart_holder.get("cart")), self.catalog)
         return self._cart
 
-    def _show_session(self, session: dict[str, Any]) -> None:
+    @property
+    def cart_holder(self) -> dict[str, Any]:
+        """Where this person's cart is kept: the account's record when logged in, else the session."""
+        if self.current_user is not None and self.account_record is not None:
+            return self.account_record
+        return self.session
+
+    def _show_session(self, session: dict[str, Any], owner: str | None, session_id: str | None) -> None:
         self.session = session
-        self.current_user = _user_from(session)
+        self.session_id = session_id
+        user = _user_from(session)
+        # A login counts only in a session that belongs to that account (sessions from before
+        # issue 16 do not, and are asked to log in again): every login is then listed on /account.
+        self.current_user = user if user is not None and owner == account_owner(user) else None
         self._cart = None
         self._session_read = True
 
@@ -260,16 +330,44 @@ class BaseHandler(tornado.web.RequestHandler):
         try:
             async with self.sessions.transaction(self) as session:
                 # Until the block ends, pages (an error page too) show the session as it was read.
-                self._show_session(dict(session))
+                self._show_session(dict(session), session.owner, session.id)
                 yield session
                 if session.id is None and session and not session.ended:
                     # About to store a new session: one client may not create them without limit.
-                    await self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
+                    await self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE, "session_limit")
         except StoreUnavailable as error:
             raise self.store_unavailable(error) from None
         except SessionMoved:
             raise ShopError(409, MOVED_MESSAGE) from None
-        self._show_session(session)
+        self._show_session(session, session.owner, session.id)
+
+    @contextlib.asynccontextmanager
+    async def update_cart(self) -> AsyncIterator[dict[str, Any]]:
+        """Change this person's cart: yields its holder (the account's record when logged in, else
+        the session) locked across every process and re-read; saved when the block ends, nothing
+        saved if it raises. The holder also keeps what belongs with the cart (one-time keys)."""
+        await self.load_session()  # who is logged in decides where the cart is
+        if self.current_user is None:
+            async with self.update_session() as session:
+                if self.current_user is not None:
+                    # Logged in by another tab since this request began: its cart is the account's now.
+                    raise ShopError(409, MOVED_MESSAGE)
+                yield session
+            return
+        try:
+            async with self.sessions.owner_record(account_owner(self.current_user),
+                                                  ttl=self.application.config.account_cart_ttl) as record:
+                self.account_record, self._cart = dict(record), None
+                yield record
+        except StoreUnavailable as error:
+            raise self.store_unavailable(error) from None
+        self.account_record, self._cart = record, None
+
+    def session_ended(self, form_page: str) -> None:
+        """Answer a form sent without a login (it ran out, or was ended elsewhere): 303 to the login
+        page, which brings the person back to form_page, with a message that nothing was lost."""
+        self.flash(SESSION_ENDED_MESSAGE, "error")
+        self.redirect("/login?" + urllib.parse.urlencode({"next": local_path(form_page)}), status=303)
 
     def store_unavailable(self, error: StoreUnavailable) -> ShopError:
         """The 503 for a session store that failed, logged; its message says what the shop knows:
@@ -277,31 +375,40 @@ class BaseHandler(tornado.web.RequestHandler):
         # The store's message names the operation and the cause (errno), never a full id.
         log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
         if isinstance(error, StoreFull):
-            return ShopError(503, BUSY_MESSAGE, retry_after=60)
-        return ShopError(503, UNCONFIRMED_MESSAGE if error.maybe_written else UNAVAILABLE_MESSAGE)
+            return ShopError(503, BUSY_MESSAGE, retry_after=60, cause="session_store")
+        return ShopError(503, UNCONFIRMED_MESSAGE if error.maybe_written else UNAVAILABLE_MESSAGE,
+                         cause="session_store")
 
-    def flash(self, message: str, kind: str = "info") -> None:
-        """Keep a message for the next page this person sees (kind: info, success or error).
+    def flash(self, message: str, kind: str = "info", *, undo: dict[str, Any] | None = None,
+              alone: bool = False) -> None:
+        """Keep a message for the next page this person sees (kind: info, success or error); undo
+        (product_id, quantity, name) adds an Undo button that puts a removed cart line back; alone
+        drops the messages still waiting (a logout: they were for the person who left).
 
         Messages ride in a short-lived signed cookie, not in the session: showing one on the next
         page then costs no session write, which on the file store is a durable write.
         """
-        if not self._outgoing_flashes:
+        if not self._outgoing_flashes and not alone:
             self._outgoing_flashes = self._incoming_flashes()
-        self._outgoing_flashes = [*self._outgoing_flashes, {"kind": kind, "text": message}][-MAX_FLASH_MESSAGES:]
-        self.set_signed_cookie(FLASH_COOKIE, json.dumps(self._outgoing_flashes), expires_days=None,
-                               httponly=True, samesite="Lax", secure=self.sessions.secure)
+        if alone:
+            self._outgoing_flashes = []
+        entry: dict[str, Any] = {"kind": kind, "text": message}
+        if undo is not None:
+            entry["undo"] = undo
+        self._outgoing_flashes = [*self._outgoing_flashes, entry][-MAX_FLASH_MESSAGES:]
+        self.set_signed_cookie(self.application.cookie_name(FLASH_COOKIE), json.dumps(self._outgoing_flashes),
+                               expires_days=None, httponly=True, samesite="Lax", secure=self.sessions.secure)
 
     def take_flashes(self) -> list[dict[str, str]]:
         """The messages waiting for this person; they are shown once."""
         messages = self._incoming_flashes()
         # A HEAD shows nothing, so it leaves the messages for the next GET.
         if messages and self.request.method != "HEAD":
-            self.clear_cookie(FLASH_COOKIE)
+            self.clear_cookie(self.application.cookie_name(FLASH_COOKIE), secure=self.sessions.secure)
         return messages
 
     def _incoming_flashes(self) -> list[dict[str, str]]:
-        raw = self.get_signed_cookie(FLASH_COOKIE, max_age_days=1)
+        raw = self.get_signed_cookie(self.application.cookie_name(FLASH_COOKIE), max_age_days=1)
         if raw is None:
             return []
         try:
@@ -309,6 +416,39 @@ class BaseHandler(tornado.web.RequestHandler):
         except ValueError:
             return []
         return [m for m in messages if _is_message(m)] if isinstance(messages, list) else []
+
+    # --- a refused form, shown by a GET (Post/Redirect/Get) ---------------------------------------
+    def is_navigation(self) -> bool:
+        """The browser is loading a page (a form sent without JavaScript), by its Fetch Metadata
+        header `Sec-Fetch-Mode: navigate`: such a refusal goes through a redirect, so that Back or
+        a reload never asks to send the form again. Other clients get the 4xx the contract names."""
+        return self.request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+
+    def redirect_refused(self, url: str, state: dict[str, Any]) -> None:
+        """303 to url (a local path, perhaps with #fragment), whose GET shows the refusal in state
+        (the messages and the values as sent, JSON-serializable; never a password) through
+        take_refused_form(). Carried in a short-lived signed cookie, like flash messages."""
+        path = url.split("#", 1)[0].split("?", 1)[0]
+        raw = json.dumps({"path": path, **state})
+        if len(raw) <= MAX_REFUSED_FORM_CHARS:
+            self.set_signed_cookie(self.application.cookie_name(REFUSED_FORM_COOKIE), raw, expires_days=None, httponly=True, samesite="Lax",
+                                   secure=self.sessions.secure)
+        self.redirect(url, status=303)
+
+    def take_refused_form(self) -> dict[str, Any]:
+        """The refused form's state for this page, shown once; {} when there is none."""
+        name = self.application.cookie_name(REFUSED_FORM_COOKIE)
+        raw = self.get_signed_cookie(name, max_age_days=1)
+        if raw is None:
+            return {}
+        self.clear_cookie(name, secure=self.sessions.secure)
+        try:
+            state = json.loads(raw)
+        except ValueError:
+            return {}
+        if not isinstance(state, dict) or state.get("path") != self.request.path:
+            return {}
+        return state
 
     # --- rendering ----------------------------------------------------------------------------------
     def wants_json(self) -> bool:
@@ -388,7 +528,12 @@ class BaseHandler(tornado.web.RequestHandler):
             # Raised by the domain (which knows no HTTP) and uncaught: a 503, not a 500.
             status_code = 503
             self.set_status(status_code)
+            self.application.metrics.refused(503, "database")
+        elif isinstance(error, ShopError) and error.cause is not None:
+            self.application.metrics.refused(status_code, error.cause)
         message = _error_message(status_code, error)
+        if isinstance(error, DatabaseUnavailable) and error.outcome_unknown and self.request.method == "POST":
+            message = DATABASE_UNCONFIRMED_MESSAGE
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         if isinstance(error, ShopError) and error.retry_after is not None:
@@ -421,6 +566,35 @@ class NotFoundHandler(BaseHandler):
         self.count_in_flight()
         await self.load_session()  # the page shows the person's header
         raise ShopError(404, NOT_FOUND_MESSAGE)
+
+
+def login_required(form_page: str | None = None) -> Callable:
+    """For a handler method that needs a login (instead of Tornado's @authenticated, whose POST
+    answers a bare 403): a GET goes to the login page and back; a form sent without a login goes
+    to the login page and back to form_page (the page the form was on), told nothing was lost."""
+
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        async def wrapper(self: BaseHandler, *args: Any, **kwargs: Any) -> None:
+            await self.load_session()
+            if self.current_user is None:
+                if self.request.method in ("GET", "HEAD"):
+                    self.redirect("/login?" + urllib.parse.urlencode({"next": self.request.uri}))
+                else:
+                    self.session_ended(form_page or self.request.path)
+                return
+            result = method(self, *args, **kwargs)
+            if result is not None:
+                await result
+
+        return wrapper
+
+    return decorate
+
+
+def account_owner(user: dict[str, Any]) -> str:
+    """The owner of a logged-in person's sessions and record in the session library: the user's id."""
+    return str(user["id"])
 
 
 def _user_from(session: dict[str, Any]) -> dict[str, Any] | None:

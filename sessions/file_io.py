@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import logging
 import os
 import secrets
@@ -25,7 +24,8 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
-from .store import StoreStats, is_valid_session_id, short_id
+from . import codec
+from .store import StoreStats, is_valid_session_id, roll_due, short_id
 
 log = logging.getLogger("sessions.file")
 
@@ -66,7 +66,8 @@ def session_path(directory: str, session_id: str) -> str:
 
 
 def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None:
-    """The session's data, or None when there is no live session; with extend_ttl, roll its expiry."""
+    """The session's data, or None when there is no live session; with extend_ttl, roll its expiry
+    to now + extend_ttl when a roll is due (store.roll_due)."""
     try:
         fd = os.open(session_path(directory, session_id), os.O_RDONLY)
     except FileNotFoundError:
@@ -77,7 +78,8 @@ def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None
         if status.st_mtime <= now:
             return None  # expired: the sweeper deletes it; it is never brought back
         data = decode(_read_all(fd, status.st_size), status.st_ino)
-        if extend_ttl is not None:
+        # Rolled only when due (store.roll_due): most reads then change nothing on the disk.
+        if extend_ttl is not None and roll_due(status.st_mtime - now, extend_ttl):
             expires_at = now + extend_ttl
             # On the descriptor we read: if a writer replaced the file meanwhile, this touches
             # the old inode only, and the new file carries its own fresh expiry.
@@ -381,6 +383,19 @@ def _unlink_if_expired(paths: list[str]) -> int:
     return removed
 
 
+# A full disk or quota: for an operator, another matter than a folder that is gone or unreadable.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def failure_kind(error: OSError) -> str:
+    """The kind of a failed call, as sessions.events.FAILURE_KINDS names it."""
+    if error.errno in _FULL_ERRNOS:
+        return "full"
+    if error.errno == errno.ETIMEDOUT:
+        return "timeout"
+    return "unavailable"
+
+
 def refusing_writes(directory: str | os.PathLike) -> str | None:
     """"full" when the folder's file system has no space left for us, "read_only" when it is
     mounted read-only; None otherwise (two fields of one statvfs)."""
@@ -406,12 +421,12 @@ def _read_all(fd: int, size: int) -> bytes:
 
 
 def encode(data: dict) -> bytes:
-    return json.dumps({"v": FORMAT_VERSION, "data": data}, separators=(",", ":")).encode()
+    return codec.encode({"v": FORMAT_VERSION, "data": data})
 
 
 def decode(raw: bytes, inode: int) -> dict:
     try:
-        document = json.loads(raw)
+        document = codec.decode(raw)
     except Exception as error:
         # Not only JSONDecodeError: invalid UTF-8 (UnicodeDecodeError), nesting deeper than the
         # parser's stack (RecursionError), an integer of thousands of digits (ValueError), ...

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import AsyncIterator, Callable
 
+from . import codec
 from .store import LockedSession, StoreSettings, StoreStats, check_owner, check_session_id, short_id
 
 log = logging.getLogger("sessions.memory")
@@ -68,14 +68,14 @@ class MemoryStore:
             sessions[session_id] = (now + extend_ttl, payload)
             # Only when the expiry moves: the order of the dict stays the order of expiry.
             sessions.move_to_end(session_id)
-        return json.loads(payload)
+        return codec.decode(payload)
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
         check_session_id(session_id)
         self._put(session_id, data, ttl)
 
     def _put(self, session_id: str, data: dict, ttl: int) -> None:
-        payload = json.dumps(data, separators=(",", ":"))
+        payload = codec.encode(data)
         current = self._class_of(session_id)
         if current is None:
             self._make_room()

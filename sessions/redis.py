@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
@@ -37,8 +37,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from . import codec
+from .events import NO_EVENTS, SessionEvents
 from .store import (
-    LockedSession, StoreFull, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key,
+    LockedSession,
+    StoreFull,
+    StoreSettings,
+    StoreStats,
+    StoreUnavailable,
+    check_session_id,
+    owner_key,
+    roll_due,
     short_id,
 )
 
@@ -47,6 +56,9 @@ log = logging.getLogger("sessions.redis")
 T = TypeVar("T")
 
 ID_LENGTH = 43
+# How many sessions' expiries a process remembers (see RedisStore._expiries): the most recently
+# used; one forgotten costs its next read a GETEX instead of a GET, nothing more.
+_EXPIRIES_KEPT = 100_000
 _SCAN_BATCH = 1_000
 
 # Worth another try: the connection broke, could not be made, or an answer did not come in time.
@@ -110,9 +122,11 @@ class RedisStore:
     expires_by_itself = True
 
     def __init__(self, url: str, *, prefix: str = "shop:session:", timeout: float = 2.0, retries: int = 5,
-                 retry_delay: float = 0.05, lock_lease: float = 10.0, lock_timeout: float = 30.0) -> None:
+                 retry_delay: float = 0.05, lock_lease: float = 10.0, lock_timeout: float = 30.0,
+                 events: SessionEvents = NO_EVENTS) -> None:
         if retries < 0:
             raise ValueError("retries must be 0 or more")
+        self.events = events
         if timeout <= 0 or lock_lease <= 0 or lock_timeout <= 0:
             raise ValueError("timeout, lock_lease and lock_timeout must be positive")
         self.prefix = prefix
@@ -130,6 +144,11 @@ class RedisStore:
         self._release = self._redis.register_script(_RELEASE)
         self._add_owned = self._redis.register_script(_ADD_OWNED)
         self._background: set[asyncio.Task] = set()
+        # The expiry (time.time()) this process last gave each session, by a write or a roll: a
+        # read is a plain GET until a roll is due (store.roll_due), a GETEX then. Only ever a lower
+        # bound, as other processes only move an expiry later (a rolled or saved session) or
+        # delete the key (then GET finds nothing), so no roll that is due is skipped.
+        self._expiries: OrderedDict[str, float] = OrderedDict()
         # A write was refused as out of memory, and none succeeded since: full, whatever INFO says.
         self._refused_as_full = False
 
@@ -137,7 +156,7 @@ class RedisStore:
     def from_settings(cls, settings: StoreSettings) -> RedisStore:
         if settings.url is None:
             raise ValueError("the redis store needs a url")
-        options: dict = {"retries": settings.retries}
+        options: dict = {"retries": settings.retries, "events": settings.events or NO_EVENTS}
         if settings.key_prefix is not None:
             options["prefix"] = settings.key_prefix
         if settings.timeout is not None:
@@ -148,21 +167,29 @@ class RedisStore:
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         key = self._key(check_session_id(session_id))
-        if extend_ttl is None:
+        now = time.time()
+        if extend_ttl is None or not roll_due(self._expiries.get(session_id, now) - now, extend_ttl):
             raw = await self._call("read", session_id, lambda: self._redis.get(key))
         else:
             raw = await self._call("read", session_id, lambda: self._redis.getex(key, px=_ms(extend_ttl)))
+            if raw is not None:
+                self._remember_expiry(session_id, now + extend_ttl)
+        if raw is None:
+            self._expiries.pop(session_id, None)
         return _without_receipts(self._decode(session_id, raw))
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
         key = self._key(check_session_id(session_id))
         payload = _encode(data)  # a TypeError for data that is not JSON belongs to the caller
+        expires_at = time.time() + ttl
         await self._call("write", session_id, lambda: self._redis.set(key, payload, px=_ms(ttl)))
+        self._remember_expiry(session_id, expires_at)
 
     async def destroy(self, session_id: str) -> None:
         """Delete the session and its lock: works on a full Redis (DEL needs no memory), and a
         request still holding the lock then writes nothing back (its release finds the lock gone)."""
         check_session_id(session_id)
+        self._expiries.pop(session_id, None)
         keys = (self._key(session_id), self._lock_key(session_id))
         await self._call("delete", session_id, lambda: self._redis.delete(*keys))
 
@@ -247,9 +274,9 @@ class RedisStore:
                 await self._drop_idle_connections()
             except (RedisError, asyncio.TimeoutError) as error:
                 failure = error
-                raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
+                raise StoreUnavailable(f"redis does not answer: {_reason(failure)}", kind=_kind(failure)) from None
         else:
-            raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
+            raise StoreUnavailable(f"redis does not answer: {_reason(failure)}", kind=_kind(failure)) from None
         if info.get("role") == "slave" and str(info.get("slave_read_only", 1)) == "1":
             raise StoreFull("redis is a read-only replica", state="read_only")
         maxmemory, used = int(info.get("maxmemory") or 0), int(info.get("used_memory") or 0)
@@ -283,13 +310,14 @@ class RedisStore:
             if answer[0] == 1:
                 return self._decode(session_id, answer[1])
             if time.monotonic() > deadline:
-                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s")
+                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s",
+                                       kind="timeout")
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.1)
 
     async def _apply_and_unlock(self, session_id: str, token: str, action: str, payload: str, ttl_ms: int) -> None:
         keys = self._release_keys(session_id)
-        receipt = json.dumps(token)
+        receipt = codec.encode(token).decode()
         unanswered = False
 
         async def release() -> int:
@@ -301,17 +329,23 @@ class RedisStore:
                 unanswered = action != "none"
                 raise
 
+        expires_at = time.time() + ttl_ms / 1000
         try:
             # A retry whose first try ran but lost its answer finds the receipt: 1, as the first would have.
             if await self._call("write", session_id, release) == 1:
+                if action == "save":
+                    self._remember_expiry(session_id, expires_at)
+                elif action == "destroy":
+                    self._expiries.pop(session_id, None)
                 return
         except StoreUnavailable as error:
             if unanswered and not isinstance(error, StoreFull):
-                raise StoreUnavailable(f"{error} (the change may have been written)", maybe_written=True) from None
+                raise StoreUnavailable(f"{error} (the change may have been written)", maybe_written=True,
+                                       kind=error.kind) from None
             raise
         raise StoreUnavailable(
             f"lost the lock of session {short_id(session_id)} (its {self.lock_lease}s lease ran out "
-            "before the change was written): nothing was written", maybe_written=unanswered)
+            "before the change was written): nothing was written", maybe_written=unanswered, kind="timeout")
 
     async def _unlock_quietly(self, session_id: str, token: str) -> None:
         try:
@@ -327,6 +361,12 @@ class RedisStore:
         task.add_done_callback(self._background.discard)
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _remember_expiry(self, session_id: str, expires_at: float) -> None:
+        self._expiries[session_id] = expires_at
+        self._expiries.move_to_end(session_id)
+        if len(self._expiries) > _EXPIRIES_KEPT:
+            self._expiries.popitem(last=False)
 
     def _key(self, session_id: str) -> str:
         return self.prefix + session_id
@@ -352,7 +392,7 @@ class RedisStore:
                 await self._drop_idle_connections()
                 if attempt + 1 == attempts:
                     raise StoreUnavailable(f"cannot {what} session {short_id(session_id)} after {attempts} "
-                                           f"tries: {_reason(error)}") from error
+                                           f"tries: {_reason(error)}", kind=_kind(error)) from error
             except OutOfMemoryError as error:
                 self._refused_as_full = True
                 raise StoreFull(f"cannot {what} session {short_id(session_id)}: redis is full: "
@@ -361,7 +401,8 @@ class RedisStore:
                 raise StoreFull(f"cannot {what} session {short_id(session_id)}: redis is read-only: "
                                 f"{_reason(error)}", state="read_only") from error
             except RedisError as error:
-                raise StoreUnavailable(f"cannot {what} session {short_id(session_id)}: {_reason(error)}") from error
+                raise StoreUnavailable(f"cannot {what} session {short_id(session_id)}: {_reason(error)}",
+                                       kind=_kind(error)) from error
             await asyncio.sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
 
@@ -380,10 +421,11 @@ class RedisStore:
         if raw is None:
             return None
         try:
-            data = json.loads(raw)
+            data = codec.decode(raw)
         except ValueError:
             data = None
         if not isinstance(data, dict):
+            self.events.store_failure(self.name, "read", "corrupt")
             log.warning("session %s does not hold a JSON object: read as no session", short_id(session_id))
             return None
         return data
@@ -400,8 +442,8 @@ def _without_receipts(data: dict | None) -> dict | None:
     return data
 
 
-def _encode(data: dict) -> str:
-    return json.dumps(data, separators=(",", ":"))
+def _encode(data: dict) -> bytes:
+    return codec.encode(data)
 
 
 def _ms(seconds: float) -> int:
@@ -410,6 +452,13 @@ def _ms(seconds: float) -> int:
 
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _kind(error: BaseException) -> str:
+    """The kind of a failed call, as sessions.events.FAILURE_KINDS names it."""
+    if isinstance(error, (RedisTimeoutError, asyncio.TimeoutError)):
+        return "timeout"
+    return "unavailable"  # a full Redis is StoreFull, whose kind is "full"
 
 
 def _reason(error: BaseException) -> str:

@@ -14,8 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncContextManager, Callable, Protocol, runtime_checkable
 
+from .events import SessionEvents
+
 # secrets.token_urlsafe(32) is 32 random bytes in unpadded base64url: always 43 characters.
 SESSION_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
+
+
+# A read rolls a session's expiry only once a tenth of its ttl has passed since the last roll
+# (connect-mongo's `touchAfter`), so most reads write nothing. The price: a session lives between
+# 0.9 and 1.0 ttl after its last request, never less.
+ROLL_AFTER_FRACTION = 0.1
+
+
+def roll_due(expires_in: float, ttl: float) -> bool:
+    """Whether a read that would roll the expiry to now + ttl should: true once less than
+    (1 - ROLL_AFTER_FRACTION) x ttl is left. Both in seconds; expires_in may be negative."""
+    return expires_in < ttl * (1 - ROLL_AFTER_FRACTION)
 
 
 def new_session_id() -> str:
@@ -74,11 +88,15 @@ class InvalidSessionId(StoreError, ValueError):
 
 class StoreUnavailable(StoreError):
     """The store could not be read or written, after its retries. Nothing was changed, unless
-    `maybe_written`: a write was sent and its answer never came (a timeout), so it may have been made."""
+    `maybe_written`: a write was sent and its answer never came (a timeout), so it may have been made.
 
-    def __init__(self, message: str, *, maybe_written: bool = False) -> None:
+    `kind` says why, for an operator's counts (sessions.events.FAILURE_KINDS): "unavailable" (cannot
+    reach it, or it refused), "timeout" (no answer in time, or a lock that stayed taken), "full"."""
+
+    def __init__(self, message: str, *, maybe_written: bool = False, kind: str = "unavailable") -> None:
         super().__init__(message)
         self.maybe_written = maybe_written
+        self.kind = kind
 
 
 class StoreFull(StoreUnavailable):
@@ -87,7 +105,7 @@ class StoreFull(StoreUnavailable):
     was changed; reads and deletes still work."""
 
     def __init__(self, message: str, *, state: str = "full") -> None:
-        super().__init__(message)
+        super().__init__(message, kind="full")
         self.state = state
 
 
@@ -104,6 +122,7 @@ class StoreSettings:
     url: str | None = None  # a network store's server, e.g. redis://host:6379/0
     key_prefix: str | None = None  # a network store's key prefix
     timeout: float | None = None  # seconds any one call to a network store may take
+    events: SessionEvents | None = None  # told of corrupt sessions found (see sessions.events)
 
 
 @dataclass(frozen=True)
@@ -155,7 +174,8 @@ class SessionStore(Protocol):
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         """The session's data, or None when it is unknown or expired. With extend_ttl, the expiry is
-        rolled to now + extend_ttl in the same step (one round trip for stores that can)."""
+        rolled to now + extend_ttl in the same step (one round trip for stores that can) when
+        `roll_due`: a store may skip a roll that would move it by less than a tenth of the ttl."""
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
         """Store data (JSON-compatible) as the whole session, expiring ttl seconds from now."""

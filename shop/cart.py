@@ -126,6 +126,40 @@ def remove_item(cart: dict[str, int], product_id: str) -> dict[str, int]:
     return updated
 
 
+def remove_ordered(cart: dict[str, int], ordered: dict[str, int]) -> dict[str, int]:
+    """The cart without what an order took from it (ordered: product id -> quantity): each line
+    less that quantity, so that what was added after the order stays."""
+    updated = clean_cart(cart)
+    for product_id, quantity in ordered.items():
+        left = updated.get(product_id, 0) - quantity
+        if left > 0:
+            updated[product_id] = left
+        else:
+            updated.pop(product_id, None)
+    return updated
+
+
+def merge_carts(account: dict[str, int], anonymous: dict[str, int],
+                catalog: Catalog) -> tuple[dict[str, int], list[str]]:
+    """The account's cart with an anonymous cart added in at login (django-oscar's basket merge):
+    quantities of a product are added, and capped at MAX_QUANTITY. Returns the merged cart and one
+    sentence per line merged, saying what was added (and where the cap took some off)."""
+    merged = clean_cart(account)
+    notes = []
+    for product_id, quantity in clean_cart(anonymous).items():
+        product = catalog.get(product_id)
+        if product is None:
+            continue
+        before = merged.get(product_id, 0)
+        merged[product_id] = min(before + quantity, MAX_QUANTITY)
+        if before + quantity > MAX_QUANTITY:
+            notes.append(f"{product.name}: {before} + {quantity} is more than the {MAX_QUANTITY} a cart can "
+                         f"hold of one product, so your cart now has {MAX_QUANTITY}.")
+        else:
+            notes.append(f"{quantity} × {product.name}")
+    return merged, notes
+
+
 def item_count(cart: dict[str, int]) -> int:
     """The number of items (sum of quantities), as shown in the header."""
     return sum(clean_cart(cart).values())

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shop.db import Database
+from shop.passwords import normalized
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 MIN_PASSWORD_LENGTH = 8
@@ -35,6 +36,15 @@ class UserError(ValueError):
 class User:
     id: int
     username: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the account page shows of a user."""
+
+    id: int
+    username: str
+    created_at: datetime
 
 
 class PasswordHasher:
@@ -100,12 +110,13 @@ class UserStore:
         if self._find(username) is not None:
             raise UserError("That username is taken.")
         # Hash outside any transaction: it is the slow part and needs no database.
-        password_hash = self._hasher.hash(password)
+        password_hash = self._hasher.hash(normalized(password))
         created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._db.transaction("register") as transaction:
             # DO NOTHING: someone else may have taken the name since the check above.
             row = transaction.execute(
-                "INSERT INTO users (username, password_hash, created_at, password_as_typed) VALUES (?, ?, ?, 1)"
+                "INSERT INTO users (username, password_hash, created_at, password_as_typed, password_nfc)"
+                " VALUES (?, ?, ?, 1, 1)"
                 " ON CONFLICT DO NOTHING RETURNING id",
                 (username, password_hash, created_at),
             ).fetchone()
@@ -116,19 +127,50 @@ class UserStore:
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password is right, else None; one scrypt either way, whoever asks.
 
-        The password counts exactly as typed. An account registered before passwords were kept as
-        typed stored it without its surrounding spaces: for those alone, a password with such
-        spaces is also tried stripped (a second scrypt)."""
+        The password counts exactly as typed, in its NFC form. An account whose hash predates NFC
+        (password_nfc = 0) also tries the text as sent, and is rehashed in NFC once it logs in. An
+        account registered before passwords were kept as typed stored it without its surrounding
+        spaces: for those alone, a password with such spaces is also tried stripped."""
         row = self._find(username.strip())
         stored = row["password_hash"] if row is not None else self._dummy_hash
         if row is None:
-            self._hasher.verify(password, stored)
+            self._hasher.verify(normalized(password), stored)
             return None
-        if self._hasher.verify(password, stored) or (
-                not row["password_as_typed"] and password != password.strip()
-                and self._hasher.verify(password.strip(), stored)):
-            return User(id=row["id"], username=row["username"])
+        candidates = [normalized(password)]
+        if not row["password_nfc"]:
+            candidates.append(password)
+        if not row["password_as_typed"] and password != password.strip():
+            candidates += [normalized(password.strip()), password.strip()]
+        for candidate in dict.fromkeys(candidates):  # each distinct text once, in order
+            if self._hasher.verify(candidate, stored):
+                if not row["password_nfc"]:
+                    self._store_password(row["id"], candidate, "rehash a password in NFC")
+                return User(id=row["id"], username=row["username"])
         return None
+
+    def verify_password(self, user_id: int, password: str) -> bool:
+        """True when password is user_id's current password (for a change of password)."""
+        row = self._find_by_id(user_id)
+        if row is None:
+            return False
+        return self.authenticate(row["username"], password) is not None
+
+    def change_password(self, user_id: int, password: str) -> None:
+        """Replace user_id's password (its rules are checked by the caller: shop.passwords)."""
+        self._store_password(user_id, normalized(password), "change a password")
+
+    def account(self, user_id: int) -> Account | None:
+        row = self._find_by_id(user_id)
+        if row is None:
+            return None
+        return Account(id=row["id"], username=row["username"],
+                       created_at=datetime.fromisoformat(row["created_at"]))
+
+    def _store_password(self, user_id: int, text: str, operation: str) -> None:
+        password_hash = self._hasher.hash(normalized(text))
+        with self._db.transaction(operation) as transaction:
+            transaction.execute("UPDATE users SET password_hash = ?, password_nfc = 1 WHERE id = ?",
+                                (password_hash, user_id))
 
     def ensure_demo_user(self) -> User:
         """Create the advertised demo account unless it exists; safe to call at every start."""
@@ -146,5 +188,11 @@ class UserStore:
         # lower() on both sides: usernames are unique whatever their case, in every engine.
         with self._db.transaction("find user", write=False) as transaction:
             return transaction.execute(
-                "SELECT id, username, password_hash, password_as_typed FROM users WHERE lower(username) = lower(?)", (username,)
+                "SELECT id, username, password_hash, password_as_typed, password_nfc FROM users"
+                " WHERE lower(username) = lower(?)", (username,)
             ).fetchone()
+
+    def _find_by_id(self, user_id: int) -> Mapping[str, Any] | None:
+        with self._db.transaction("find user", write=False) as transaction:
+            return transaction.execute(
+                "SELECT id, username, created_at FROM users WHERE id = ?", (user_id,)).fetchone()

@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from bench.__main__ import parse_names, parse_workers
+from bench.__main__ import parse_count, parse_names
 from bench.report import ROWS
 from bench.sections import Plan
 
@@ -17,16 +17,25 @@ def test_rows_are_named_and_kept_in_the_tables_order():
             parse_names(ROWS)(bad)
 
 
-def test_workers_is_a_positive_whole_number():
-    assert parse_workers("2") == 2
+def test_cores_and_rounds_are_positive_whole_numbers():
+    assert parse_count("2") == 2
     for bad in ("0", "-1", "two", "1.5"):
         with pytest.raises(argparse.ArgumentTypeError):
-            parse_workers(bad)
+            parse_count(bad)
 
 
-def test_plan_counts_a_step_per_start_lost_update_and_cell():
-    plan = Plan(rows=("file", "express-file"), page_shoppers=(1, 16), api_shoppers=(16,), scale=(1000,),
+def test_every_row_runs_at_1_and_n_processes_and_the_page_mix_at_n_only():
+    plan = Plan(rows=("memory", "file", "express-file"), cores=2)
+    assert plan.servers() == [("memory", 1), ("file", 1), ("file", 2), ("express-file", 1), ("express-file", 2)]
+    assert plan.cells() == [("api", "memory", 1, 16), ("api", "file", 1, 16), ("api", "file", 2, 16),
+                            ("api", "express-file", 1, 16), ("api", "express-file", 2, 16),
+                            ("page", "memory", 1, 16), ("page", "file", 2, 16), ("page", "express-file", 2, 16)]
+
+
+def test_plan_counts_a_step_per_start_lost_update_cell_of_every_round_and_profile():
+    plan = Plan(rows=("file", "express-file"), cores=2, rounds=3, page_shoppers=(1, 16), scale=(1000,),
                 memory=(10_000,), sections=("cart", "floor", "scale", "memory"))
-    # per row: start + lost updates + 1 api cell + 2 page cells; scale: fill + cell; floor; memory
-    assert plan.steps() == 2 * 5 + 2 + 1 + 1
-    assert Plan(mixes=("api",), rows=("file",), sections=("cart",)).steps() == 3
+    # 4 servers: start + lost updates; a round: 4 api cells + 2 x 2 page cells; a profile of file;
+    # floor: file and redis; scale: fill + cell; memory
+    assert plan.steps() == 4 * 2 + 3 * 8 + 1 + 2 + 2 + 1
+    assert Plan(mixes=("api",), rows=("file",), cores=1, rounds=1, profile="none", sections=("cart",)).steps() == 3

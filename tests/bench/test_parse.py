@@ -15,9 +15,13 @@ from bench.parse import (
     parse_lost_updates,
     parse_memory_result,
     parse_peer_reap,
+    parse_commandstats,
+    parse_proc_stat,
+    parse_round_trip_result,
     parse_stall_result,
     parse_sweep_result,
     summarize_error_answers,
+    summarize_profile,
 )
 
 WRK_OUTPUT = """Running 8s test @ http://127.0.0.1:3100
@@ -30,6 +34,29 @@ def test_parse_load_result_reads_the_result_line():
     result = parse_load_result(WRK_OUTPUT)
     assert result == LoadResult(rps=950, p50_ms=15.77, p99_ms=34.11, non2xx3xx=4, socket_errors=3)
     assert result.errors == 7
+
+
+def test_the_shops_own_4xx_rules_are_counted_apart_from_faults():
+    result = parse_load_result("RESULT rps=950 p50_ms=1 p99_ms=2 non2xx3xx=130 socket_errors=1 status_4xx=120 "
+                               "status_5xx=10\n")
+    assert (result.refused, result.errors) == (120, 11)
+    assert parse_load_result("RESULT rps=950 p50_ms=1 p99_ms=2 non2xx3xx=1513 socket_errors=0 status_4xx=1513 "
+                             "status_5xx=0\n").errors == 0
+
+
+def test_commandstats_give_the_calls_by_command():
+    text = ("# Commandstats\r\ncmdstat_get:calls=12,usec=40,usec_per_call=3.33,rejected_calls=0,failed_calls=0\r\n"
+            "cmdstat_config|resetstat:calls=1,usec=9,usec_per_call=9.00\r\n")
+    assert parse_commandstats(text) == {"get": 12, "config|resetstat": 1}
+    with pytest.raises(ParseError):
+        parse_commandstats("cmdstat_get:usec=40")
+
+
+def test_proc_stat_gives_the_session_and_the_cpu_ticks_even_with_a_strange_command_name():
+    line = "4242 (my (odd) name) S 1 4242 4200 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 3 0 1 2 3\n"
+    assert parse_proc_stat(line) == (4200, 281)
+    with pytest.raises(ParseError):
+        parse_proc_stat("4242 (short) S 1")
 
 
 def test_parse_load_result_takes_the_last_result_line():
@@ -131,6 +158,34 @@ def test_parse_floor_result_and_what_it_implies():
                                 threads=16, pairs_per_s=1500.0)
     assert floor.serial_rps == pytest.approx(4000.0)   # two requests per 500 µs
     assert floor.parallel_rps == pytest.approx(3000.0)
+    assert floor.cpu_per_request_us is None
+    with_cpu = parse_floor_result(FLOOR_LINE + " change_cpu_us=90.0 read_cpu_us=10.0")
+    assert with_cpu.cpu_per_request_us == pytest.approx(50.0)   # one change and one read per two requests
+
+
+def test_parse_round_trip_result():
+    found = parse_round_trip_result("RESULT read_cpu_us=40.0 change_cpu_us=100.0 iterations=2000\n")
+    assert found.cpu_per_request_us == pytest.approx(70.0)
+    with pytest.raises(ParseError):
+        parse_round_trip_result("RESULT read_cpu_us=40.0 change_cpu_us=100.0 iterations=0\n")
+
+
+def test_a_profile_is_summed_by_the_innermost_frame_of_a_known_area():
+    collapsed = "\n".join([
+        "<module> (app.py:1);run (uvloop/__init__.py:92);write (tornado/iostream.py:1) 50",
+        "<module> (app.py:1);run (uvloop/__init__.py:92);_commit (sessions/manager.py:9);dumps (json/encoder.py:3) 20",
+        "_bootstrap (threading.py:1);_worker (concurrent/futures/thread.py:83);write (sessions/file_io.py:101) 20",
+        "<module> (app.py:1);something (elsewhere.py:1) 10",
+        "garbage line",
+    ])
+    areas, leaves = summarize_profile(collapsed, top=2)
+    assert areas == [(0.5, "Tornado: HTTP parsing, routing, writing, cookies"),
+                     (0.2, "the session manager and its JSON"),
+                     (0.2, "the session store (file_io, file, redis, memory)"),
+                     (0.1, "other")]
+    assert leaves == [(0.5, "write (tornado/iostream.py:1)"), (0.2, "dumps (json/encoder.py:3)")]
+    with pytest.raises(ParseError):
+        summarize_profile("")
 
 
 @pytest.mark.parametrize("text", [

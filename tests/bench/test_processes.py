@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bench.parse import parse_floor_result
+from bench.parse import parse_floor_result, parse_round_trip_result
 from bench.peers import shop_env
 from bench.processes import (
     BenchError,
@@ -20,6 +20,7 @@ from bench.processes import (
     Unavailable,
     free_port,
     processes_like_leader,
+    session_cpu_seconds,
     stop_group,
 )
 from tests.availability import unavailable
@@ -72,6 +73,29 @@ def test_workers_are_counted_and_stopping_the_group_leaves_none(tmp_path):
     assert processes_like_leader(leader.pid) == 0
 
 
+BUSY_CHILD = """
+import os, time
+if os.fork() == 0:
+    end = time.process_time() + 0.5
+    while time.process_time() < end:
+        pass
+    print('child done', flush=True)
+    time.sleep(600)
+time.sleep(600)
+"""
+
+
+def test_a_servers_cpu_time_counts_every_process_it_forked(tmp_path):
+    leader = subprocess.Popen([sys.executable, "-c", BUSY_CHILD], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        assert leader.stdout.readline().strip() == "child done"
+        # the child's half second of busy work is the leader's server's too
+        assert 0.4 <= session_cpu_seconds(leader.pid) < 5   # /proc counts in clock ticks: a little slack below
+    finally:
+        stop_group(leader)
+
+
 def test_the_benchs_redis_server_answers_and_leaves_nothing(tmp_path):
     if shutil.which("redis-server") is None:
         unavailable("redis-server is not installed")
@@ -80,6 +104,11 @@ def test_the_benchs_redis_server_answers_and_leaves_nothing(tmp_path):
             sock.sendall(b"CONFIG GET save\r\n")
             reply = sock.recv(200)
         assert b"save" in reply and b"$0" in reply   # no snapshots
+        before = redis.command_calls()
+        with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as sock:
+            sock.sendall(b"SET k v\r\n")
+            assert sock.recv(100) == b"+OK\r\n"
+        assert redis.command_calls()["set"] == before.get("set", 0) + 1
         folder = redis.folder
         assert redis.url == f"redis://127.0.0.1:{redis.port}/0"
     assert not folder.exists()
@@ -92,9 +121,20 @@ def test_the_floor_probe_prints_a_line_the_parser_reads(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     floor = parse_floor_result(done.stdout)
-    assert floor.threads == 2 and floor.pairs_per_s > 0
+    assert floor.threads == 2 and floor.pairs_per_s > 0 and floor.cpu_per_request_us > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".locks", "fsync-only", "parallel-000.json", "parallel-001.json", "serial.json"]
+
+
+def test_the_redis_probe_prints_a_line_the_parser_reads(tmp_path):
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed")
+    with RedisServer(tmp_path / "redis.log") as redis:
+        done = subprocess.run([sys.executable, "-m", "bench.redis_probe", redis.url, "20"],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    found = parse_round_trip_result(done.stdout)
+    assert found.iterations == 20 and found.read_cpu_us > 0 and found.change_cpu_us > 0
 
 
 def test_shop_env_passes_workers_only_when_asked_and_memory_always_one(tmp_path, monkeypatch):

@@ -244,13 +244,16 @@ def test_orders_placed_before_guest_checkout_keep_their_lines_and_still_print(ma
     # The schema as it was before migration 4 (guest orders, states): the real files, up to 3.
     monkeypatch.setattr(shop.db, "load_migrations", lambda engine: [m for m in every_migration(engine) if m.version < 4])
     before = open_database(url, timeout=5)
-    alice = UserStore(before, PasswordHasher(n=2**4)).register("alice", "password1")
     with before.transaction("an order of before") as transaction:
+        # A user row as the schema of before holds it (today's UserStore writes later columns too).
+        (alice_id,) = [row["id"] for row in transaction.execute(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'x', '2025-01-01T00:00:00+00:00')"
+            " RETURNING id").fetchall()]
         transaction.execute(
             "INSERT INTO orders (user_id, created_at, ship_name, ship_street, ship_city, ship_postcode,"
             " ship_country, subtotal_cents, shipping_cents, total_cents, item_count)"
             " VALUES (?, '2025-01-02T03:04:05+00:00', 'Dana Demo', '1 SW Main St', 'Portland', '97201', 'US',"
-            " 2800, 495, 3295, 2)", (alice.id,))
+            " 2800, 495, 3295, 2)", (alice_id,))
         (old_id,) = [row["id"] for row in transaction.execute("SELECT id FROM orders").fetchall()]
         transaction.execute("INSERT INTO order_lines VALUES (?, 0, 'mug', 'Old Mug', 1400, 2, 2800)", (old_id,))
     before.close()
@@ -260,10 +263,17 @@ def test_orders_placed_before_guest_checkout_keep_their_lines_and_still_print(ma
     try:
         assert after.migrate()[0] == 4
         orders = OrderStore(after)
-        (old,) = orders.list_for_user(alice.id)
+        (old,) = orders.list_for_user(alice_id)
         assert [(line.name, line.quantity) for line in old.lines] == [("Old Mug", 2)]
         assert old.address.lines() == ["Dana Demo", "1 SW Main St", "Portland, 97201", "United States"]
         guest = orders.place(None, price_cart({"mug": 1}, make_catalog()), PORTLAND, email="g@example.com")
         assert guest.id > old.id and orders.list_for_guest([guest.id, old.id]) == [guest]
     finally:
         after.close()
+
+
+def test_a_used_guest_key_never_hands_over_that_order(orders):
+    key = new_checkout_key()
+    orders.place(None, price_cart({"mug": 1}, make_catalog()), PORTLAND, key, email="a@example.com")
+    with pytest.raises(OrderError, match="expired"):
+        orders.place(None, price_cart({"pen": 1}, make_catalog()), PORTLAND, key, email="b@example.com")

@@ -23,7 +23,7 @@ def test_a_full_disk_answers_503_with_a_message_and_heals_without_a_restart(star
 
     filler = fill(data_dir)
     newcomer = Browser(app.url)
-    for page in (newcomer.post("/register", username="fullDisk1", password="long enough"),
+    for page in (newcomer.post("/register", username="fullDisk1", password="long enough lantern"),
                  newcomer.post("/cart/add", product_id="chefs-knife"),
                  shopper.post("/cart/add", product_id="chefs-knife")):
         assert page.status == 503, page.status
@@ -37,7 +37,7 @@ def test_a_full_disk_answers_503_with_a_message_and_heals_without_a_restart(star
         assert shopper.cart() == {"stoneware-mug": 2}
 
     filler.unlink()
-    assert newcomer.post("/register", username="fullDisk1", password="long enough").status == 303
+    assert newcomer.post("/register", username="fullDisk1", password="long enough lantern").status == 303
     assert newcomer.get("/").current_user == "fullDisk1"
     assert shopper.post("/cart/add", product_id="chefs-knife").status == 303
     if placed.status == 503:

@@ -107,8 +107,8 @@ async def test_two_tabs_placing_at_once_place_the_cart_once(client, auth, app, p
 @pytest.mark.gen_test
 async def test_orders_lists_only_my_orders(make_client, product_ids):
     alice, bob = make_client(), make_client()
-    await alice.post("/register", {"username": "alice", "password": "alice-password"})
-    await bob.post("/register", {"username": "bob", "password": "bob-password"})
+    await alice.post("/register", {"username": "alice", "password": "alice lantern harbour"})
+    await bob.post("/register", {"username": "bob", "password": "bob lantern harbour"})
     await alice.add(product_ids[0], 1)
     alice_order = (await alice.post("/checkout", SHIPPING)).headers["Location"]
     await bob.add(product_ids[1], 1)

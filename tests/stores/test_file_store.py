@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sessions import FileStore, StoreUnavailable, new_session_id
+from sessions import FileStore, StoreUnavailable, file_io, new_session_id
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -55,6 +55,22 @@ async def test_session_file_is_private_json_with_its_expiry_as_mtime(file_store)
     assert json.loads(path.read_text()) == {"v": 1, "data": {"cart": {"mug": 1}}}
     assert path.stat().st_mode & 0o777 == 0o600
     assert before + 600 <= path.stat().st_mtime <= time.time() + 600
+
+
+@pytest.mark.gen_test
+async def test_a_read_rolls_the_expiry_only_once_a_tenth_of_the_ttl_has_passed(file_store):
+    store = file_store()
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 1000)
+    path = session_path(store, session_id)
+    written = path.stat().st_mtime
+    assert await store.load(session_id, extend_ttl=1000) == {"n": 1}
+    assert path.stat().st_mtime == written  # all 1,000 s still ahead: no roll due, nothing written
+    later = time.time() + 899  # as if 101 s had passed since the write
+    os.utime(path, (later, later))
+    before = time.time()
+    assert await store.load(session_id, extend_ttl=1000) == {"n": 1}
+    assert before + 1000 <= path.stat().st_mtime <= time.time() + 1000
 
 
 @pytest.mark.gen_test
@@ -304,3 +320,19 @@ async def test_the_sweep_runs_in_another_process(file_store, monkeypatch):
     await asyncio.sleep(1.2)
     assert await store.sweep_expired() == 2
     assert len(session_files(store.directory)) == 1
+
+
+@pytest.mark.gen_test
+async def test_a_sweep_deletes_the_index_markers_of_sessions_gone_and_keeps_the_live_ones(file_store, monkeypatch):
+    store = file_store()
+    live, gone = new_session_id(), new_session_id()
+    await store.save(live, {"n": 1}, 60)
+    for session_id in (live, gone):
+        await store.add_owned("7", session_id, 60)
+    await store.add_owned("8", new_session_id(), 60)  # an owner whose only session never came
+    monkeypatch.setattr(file_io, "OWNER_MARKER_GRACE", 0)  # in this process: the sweep below runs here
+    await asyncio.sleep(0.05)
+    file_io.sweep_directory(str(store.directory), stale_temp_after=3600, threads=1)
+    assert set(await store.owned("7")) == {live}
+    assert await store.owned("8") == {}
+    assert len(list(store.owners_directory.iterdir())) == 1  # the empty owner folder went too

@@ -75,6 +75,42 @@ async def test_load_with_extend_ttl_is_one_getex(make_redis_store, direct, prefi
 
 
 @pytest.mark.gen_test
+async def test_a_read_is_a_plain_get_until_a_tenth_of_the_ttl_has_passed(make_redis_store, direct, prefix):
+    store = make_redis_store()
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 600)
+    async with store.locked(session_id) as held:
+        held.save({"n": 2}, 600)
+    direct.config_resetstat()
+    for _ in range(3):
+        assert await store.load(session_id, extend_ttl=600) == {"n": 2}
+    # Another process knows nothing of this one's writes: its first read rolls.
+    assert await make_redis_store().load(session_id, extend_ttl=600) == {"n": 2}
+    run = commands_run(direct)
+    for setup in ("config|resetstat", "hello"):  # hello: the second store's new connection
+        run.pop(setup, None)
+    assert run == {"get": 3, "getex": 1}
+
+
+@pytest.mark.gen_test
+async def test_a_change_is_two_round_trips_with_the_scripts_loaded_once(make_redis_store, direct):
+    store = make_redis_store()
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 0}, 600)
+    direct.script_flush()
+    for n in range(1, 4):
+        direct.config_resetstat()
+        async with store.locked(session_id) as held:
+            held.save({"n": held.data["n"] + 1}, 600)
+        run = commands_run(direct)
+        # What the scripts run inside Redis is counted too; the client sent only EVALSHA (and, the
+        # first time, SCRIPT LOAD after Redis answered NOSCRIPT).
+        sent = {name: calls for name, calls in run.items() if name in ("evalsha", "eval", "script|load", "exists")}
+        assert sent == ({"evalsha": 4, "script|load": 2} if n == 1 else {"evalsha": 2})
+    assert await store.load(session_id) == {"n": 3}
+
+
+@pytest.mark.gen_test
 async def test_expired_sessions_are_gone_by_themselves_and_nothing_is_swept(make_redis_store):
     store = make_redis_store()
     await store.save(new_session_id(), {"old": True}, 1)

@@ -67,6 +67,9 @@ def test_config_is_frozen(env):
 
 @pytest.mark.parametrize("name, value, allowed", [
     ("SESSION_TTL", "-5", "expected a whole number of seconds greater than 0"),
+    ("SESSION_MAX_AGE", "0", "expected a whole number of seconds greater than 0"),
+    ("SESSION_MAX_AGE", "12h", "greater than 0"),
+    ("ACCOUNT_CART_TTL", "-1", "expected a whole number of seconds greater than 0"),
     ("SESSION_TTL", "0", "greater than 0"),
     ("SESSION_TTL", "1h", "greater than 0"),
     ("SESSION_RETRIES", "-1", "0 or more"),
@@ -87,6 +90,10 @@ def test_config_is_frozen(env):
     ("REDIS_URL", "unix://relative/socket", "unix://"),
     ("COOKIE_SECURE", "maybe", "expected 0 or 1"),
     ("SESSION_MAX_MEMORY_SESSIONS", "0", "greater than 0"),
+    ("METRICS_PORT", "0", "from 1 to 65535"),
+    ("METRICS_PORT", "metrics", "from 1 to 65535"),
+    ("METRICS_PORT", "8888", "a port other than PORT"),
+    ("LOG_FORMAT", "xml", "expected one of text, json"),
 ])
 def test_an_invalid_value_is_one_line_naming_variable_value_and_rule(env, name, value, allowed):
     with pytest.raises(ConfigError) as raised:
@@ -293,3 +300,20 @@ def test_access_log_is_errors_by_default_and_all_on_request(env):
     assert Config.from_env({**env, "ACCESS_LOG": "all"}).access_log == "all"
     with pytest.raises(ConfigError, match=r"^ACCESS_LOG='everything' is not valid: expected one of errors, all$"):
         Config.from_env({**env, "ACCESS_LOG": "everything"})
+
+
+def test_the_account_settings_have_defaults_and_are_read(env):
+    config = Config.from_env(env)
+    assert (config.session_max_age, config.account_cart_ttl) == (43_200, 2_592_000)
+    config = Config.from_env({**env, "SESSION_MAX_AGE": "600", "ACCOUNT_CART_TTL": "86400"})
+    assert (config.session_max_age, config.account_cart_ttl) == (600, 86_400)
+
+
+def test_metrics_are_off_and_logs_are_text_unless_asked(env, tmp_path):
+    config = Config.from_env(env)
+    assert config.metrics_port is None
+    assert config.log_format == "text"
+    asked = Config.from_env({**env, "METRICS_PORT": "9400", "LOG_FORMAT": "json"})
+    assert asked.metrics_port == 9400
+    assert asked.log_format == "json"
+    assert asked.metrics_dir == tmp_path / "data" / "metrics"
