@@ -12,8 +12,12 @@ import sys
 
 from sessions import StoreUnavailable
 
+from tornado.httpserver import HTTPServer
+
 from config import Config, ConfigError
 from handlers.application import ShopApplication
+from handlers.logs import configure_logging
+from handlers.metrics import mark_process_dead, metrics_application, prepare_directory
 from handlers.server import ShopHTTPServer
 from workers import exit_on_stop_signals, listening_sockets, run_workers
 
@@ -26,20 +30,31 @@ def make_app(config: Config) -> ShopApplication:
     return ShopApplication(config)
 
 
-async def serve(config: Config, sockets: list[socket.socket] | None = None, worker: int = 0) -> None:
+async def serve(config: Config, sockets: list[socket.socket] | None = None, worker: int = 0,
+                metrics_sockets: list[socket.socket] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then stop accepting, let in-flight requests finish, and return.
 
     With sockets (bound by the supervisor before it forked), serve on those as worker number
-    `worker`; only worker 0 sweeps expired sessions."""
+    `worker`; only worker 0 sweeps expired sessions and, with METRICS_PORT set, serves /metrics
+    (on metrics_sockets, or a port it binds itself), reporting every worker's counts."""
+    if config.metrics_port is not None and sockets is None:
+        prepare_directory(config.metrics_dir)  # one process: nobody else did
     app = make_app(config)
+    metrics_server = None
     try:
         server = ShopHTTPServer(app, config.limits)
         if sockets is None:
             server.listen(config.port, config.host)
         else:
             server.add_sockets(sockets)
+        if config.metrics_port is not None and worker == 0:
+            metrics_server = HTTPServer(metrics_application(app))
+            if metrics_sockets is None:
+                metrics_server.listen(config.metrics_port, config.host)
+            else:
+                metrics_server.add_sockets(metrics_sockets)
     except OSError as error:
-        log.error("cannot listen on %s:%d: %s", config.host, config.port, error.strerror or error)
+        log.error("cannot listen on %s:%d or its METRICS_PORT: %s", config.host, config.port, error.strerror or error)
         await app.close()
         raise SystemExit(1) from None
     if worker == 0:
@@ -58,6 +73,8 @@ async def serve(config: Config, sockets: list[socket.socket] | None = None, work
 
     log.info("stopping: no new connections; waiting for %d request(s) in flight", app.in_flight.count)
     server.stop()
+    if metrics_server is not None:
+        metrics_server.stop()
     if not await app.in_flight.wait_idle(DRAIN_TIMEOUT_SECONDS):
         log.warning("stopping with %d request(s) still in flight after %ds",
                     app.in_flight.count, DRAIN_TIMEOUT_SECONDS)
@@ -93,23 +110,46 @@ def main() -> None:
         print(f"configuration error: {error}", file=sys.stderr)
         sys.exit(2)
     # With several workers each line says which process wrote it.
-    process = " [%(process)d]" if config.workers > 1 else ""
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s{process} %(name)s: %(message)s")
+    configure_logging(config.log_format, show_pid=config.workers > 1)
     if config.workers == 1:
         exit_on_stop_signals()
         run_event_loop(serve(config))
         return
+    metrics_sockets = None
     try:
         sockets = listening_sockets(config.port, config.host)
+        if config.metrics_port is not None:
+            metrics_sockets = listening_sockets(config.metrics_port, config.host)
     except OSError as error:
-        log.error("cannot listen on %s:%d: %s", config.host, config.port, error.strerror or error)
+        log.error("cannot listen on %s:%d or its METRICS_PORT: %s", config.host, config.port, error.strerror or error)
         sys.exit(1)
     log.info("starting %d workers on %s:%d", config.workers, config.host, config.port)
-    sys.exit(run_workers(config.workers, lambda worker: _serve_worker(config, sockets, worker)))
+    worker_ended = None
+    if config.metrics_port is not None:
+        # Before the fork: every worker then writes its counts where the others do.
+        prepare_directory(config.metrics_dir)
+        worker_ended = _metrics_of_dead_workers(config)
+    sys.exit(run_workers(config.workers, lambda worker: _serve_worker(config, sockets, worker, metrics_sockets),
+                         worker_ended))
 
 
-def _serve_worker(config: Config, sockets: list[socket.socket], worker: int) -> int:
-    run_event_loop(serve(config, sockets, worker))
+def _metrics_of_dead_workers(config: Config):
+    """What the supervisor does when a worker ends: tidy its live gauges, count a restart."""
+    from handlers.metrics import PrometheusMetrics
+
+    restarts = PrometheusMetrics({})
+
+    def worker_ended(pid: int, restarting: bool) -> None:
+        mark_process_dead(pid, config.metrics_dir)
+        if restarting:
+            restarts.worker_restarted()
+
+    return worker_ended
+
+
+def _serve_worker(config: Config, sockets: list[socket.socket], worker: int,
+                  metrics_sockets: list[socket.socket] | None) -> int:
+    run_event_loop(serve(config, sockets, worker, metrics_sockets if worker == 0 else None))
     return 0
 
 

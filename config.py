@@ -23,6 +23,10 @@ from shop.db import check_database_url, mask_password, sqlite_path
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 # errors: requests answered 4xx/5xx or slower than SLOW_REQUEST_SECONDS; all: every request.
 ACCESS_LOG_CHOICES = ("errors", "all")
+# text: `time LEVEL logger: message request_id=…`; json: one JSON object a line (handlers/logs.py).
+LOG_FORMAT_CHOICES = ("text", "json")
+# DATA_DIR/metrics: where each process writes its counts for /metrics (emptied at every start).
+METRICS_FOLDER = "metrics"
 
 COOKIE_SECRET_FILE = "cookie_secret"
 MIN_SECRET_LENGTH = 16
@@ -101,8 +105,15 @@ class Config:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "shop.db"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.data_dir / METRICS_FOLDER
     workers: int = 1
     access_log: str = "errors"
+    # Where /metrics is served (never on the shop's own port); None: no metrics are kept.
+    metrics_port: int | None = None
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -121,6 +132,15 @@ class Config:
         access_log = env.text("ACCESS_LOG", "errors")
         if access_log not in ACCESS_LOG_CHOICES:
             raise ConfigError(f"ACCESS_LOG={_shown(access_log)} is not valid: expected one of {', '.join(ACCESS_LOG_CHOICES)}")
+        log_format = env.text("LOG_FORMAT", "text")
+        if log_format not in LOG_FORMAT_CHOICES:
+            raise ConfigError(f"LOG_FORMAT={_shown(log_format)} is not valid: expected one of {', '.join(LOG_FORMAT_CHOICES)}")
+        metrics_port = None
+        if env.get("METRICS_PORT") is not None:
+            metrics_port = env.whole_number("METRICS_PORT", 0, lowest=1, highest=65535, unit="a port number")
+            if metrics_port == port:
+                raise ConfigError(f"METRICS_PORT={_shown(str(metrics_port))} is not valid: expected a port other than PORT "
+                                  f"({port}), so that /metrics is never served to the shop's visitors")
         ttl = env.whole_number("SESSION_TTL", 3600, lowest=1, unit="a whole number of seconds")
         retries = env.whole_number("SESSION_RETRIES", 5, lowest=0, unit="a whole number of retries")
         reap_interval = env.whole_number(
@@ -183,6 +203,8 @@ class Config:
             limits=Limits.from_env(env),
             workers=workers,
             access_log=access_log,
+            metrics_port=metrics_port,
+            log_format=log_format,
         )
 
 

@@ -30,9 +30,12 @@ RESTART_PAUSE_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
 
 
-def run_workers(count: int, serve_worker: Callable[[int], int]) -> int:
+def run_workers(count: int, serve_worker: Callable[[int], int],
+                worker_ended: Callable[[int, bool], None] | None = None) -> int:
     """Fork `count` workers that each call serve_worker(index) and exit with what it returns;
     supervise them until SIGTERM/SIGINT; return the parent's exit status (0 after a clean stop).
+    worker_ended(pid, restarting) is called when a worker has ended, before any restart (the shop
+    tidies the dead worker's metrics and counts the restart there).
 
     Call it after binding the listening sockets and before starting any thread or event loop:
     a fork copies only the calling thread."""
@@ -73,6 +76,11 @@ def run_workers(count: int, serve_worker: Callable[[int], int]) -> int:
             continue
         index, started = children.pop(pid)
         code = os.waitstatus_to_exitcode(wait_status)
+        if worker_ended is not None:
+            try:
+                worker_ended(pid, not stopping)
+            except Exception:
+                log.exception("after worker %d (pid %d) ended", index, pid)
         if stopping:
             if code != 0:
                 log.warning("worker %d (pid %d) stopped with status %d", index, pid, code)

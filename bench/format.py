@@ -239,8 +239,11 @@ def format_misses(report: Report, targets: list[Target]) -> str:
         if floor is not None and floor.floor_us is not None:
             text += (f" Its floor (memory {fmt_us(floor.memory_us)} µs + the store's own calls "
                      f"{fmt_us(floor.store_us)} µs) is {fmt_us(floor.floor_us)} µs")
-            text += (f"; one process measured {fmt_us(floor.gap_us)} µs above it." if floor.gap_us is not None
-                     else ".")
+            if floor.gap_us is None:
+                text += "."
+            else:
+                where = "above" if floor.gap_us >= 0 else "below"
+                text += f"; one process measured {fmt_us(abs(floor.gap_us))} µs {where} it."
         elif target.row == "memory":
             ceiling = report.get("api", "ceiling", 1)
             if ceiling is not None and ceiling.cpu_us is not None:

@@ -26,10 +26,13 @@ from handlers.compression import FastGzip
 from handlers.fragments import Fragments
 from handlers.health import DatabaseCheck, HealthHandler
 from handlers.limits import LoginLimit, RateLimit, SharedCounters
+from handlers.logs import RequestIdHeader, log_access
+from handlers.metrics import UNMATCHED_ROUTE, Metrics, PrometheusMetrics, route_names
+from handlers.server import client_address
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.static import StaticFiles
 from shop.catalog import Catalog
-from shop.db import Database, DatabaseUnavailable, open_database
+from shop.db import Database, DatabaseUnavailable, PostgresDatabase, open_database
 from shop.orders import OrderStore
 from shop.throttle import LoginThrottle, TokenBucket
 from shop.users import UserStore
@@ -60,6 +63,9 @@ ROUTES = [
     (r"/healthz", HealthHandler),
 ]
 
+
+# Threads for database work: PostgresDatabase's pool has this many connections.
+DATABASE_THREADS = PostgresDatabase.MAX_CONNECTIONS
 
 # A request slower than this is logged even when ACCESS_LOG=errors.
 SLOW_REQUEST_SECONDS = 0.5
@@ -97,8 +103,14 @@ class ShopApplication(tornado.web.Application):
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        # Counted only when METRICS_PORT is set (the supervisor or serve() prepared its folder).
+        self.route_names = route_names([*ROUTES, (r"/static/(.*)", StaticFiles)])
+        self.metrics: Metrics = (PrometheusMetrics(self.route_names) if config.metrics_port is not None
+                                 else Metrics())
         self.catalog = Catalog.load(ROOT / "data" / "products.json")
         self.database: Database = open_database(config.database_url, config.database_timeout)
+        if self.metrics.enabled:
+            self.database.observer = self.metrics.database_call
         self.users = UserStore(self.database)
         # A file is there at once: migrate and seed the demo account now. A database server may not
         # be up yet: start_database_seeding() keeps trying, and database work answers 503 until then.
@@ -114,16 +126,22 @@ class ShopApplication(tornado.web.Application):
             url=config.redis_url,
             key_prefix=config.session_redis_prefix,
             timeout=config.session_redis_timeout,
+            events=self.metrics,
         ))
         self.sessions = SessionManager(
             self.session_store, ttl=config.session_ttl, max_age=config.session_max_age,
             cookie_name=self.cookie_name("session"), secure=config.cookie_secure,
-            client=lambda handler: (handler.request.headers.get("User-Agent", ""), handler.client_address))
+            client=lambda handler: (handler.request.headers.get("User-Agent", ""), handler.client_address),
+            events=self.metrics)
         self.sweeper: Sweeper | None = None
         self.in_flight = InFlightRequests()
         # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
         # queue ahead of the database work of checkouts (which hold their session's lock).
         self.password_hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
+        # Database work (BaseHandler.run_database): as many threads as the pool has connections, so
+        # that a hung database can hold no more threads than that; the rest wait their turn, and
+        # give up when their request does.
+        self.database_threads = ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="database")
         limits = config.limits
         # On Redis, the limits are counted there, fleet-wide, at the configured figures; on the
         # other backends (and on Redis when it cannot be asked), in each worker process.
@@ -152,7 +170,7 @@ class ShopApplication(tornado.web.Application):
         super().__init__(
             ROUTES,
             # compress_response=True, at gzip level 1 (see handlers/compression.py for the figures).
-            transforms=[FastGzip],
+            transforms=[RequestIdHeader, FastGzip],
             default_handler_class=NotFoundHandler,
             cookie_secret=config.cookie_secret,
             xsrf_cookies=True,
@@ -174,9 +192,12 @@ class ShopApplication(tornado.web.Application):
         """The access log: by default only what an operator acts on (4xx, 5xx, slow requests).
         A line for every request cost the memory store 13% of its throughput, and where the shop
         sits behind nginx, nginx keeps the full log anyway. ACCESS_LOG=all logs every request."""
+        self.metrics.request(handler)
         if (self.config.access_log == "all" or handler.get_status() >= 400
                 or handler.request.request_time() >= SLOW_REQUEST_SECONDS):
-            super().log_request(handler)
+            log_access(handler, client_address(handler.request.remote_ip, handler.request.headers.get("X-Forwarded-For"),
+                                               self.config.limits.trusted_proxies),
+                       self.route_names.get(type(handler), UNMATCHED_ROUTE))
 
     def start_sweeper(self) -> None:
         """Delete expired sessions every SESSION_REAP_INTERVAL seconds (0: never; nor for a store
@@ -224,6 +245,8 @@ class ShopApplication(tornado.web.Application):
         if self.shared_counters is not None:
             await self.shared_counters.close()
         self.password_hashing.shutdown(wait=True)
+        # Not waited for: a thread may be stuck reading from a hung database.
+        self.database_threads.shutdown(wait=False, cancel_futures=True)
         self.database_check.close()
         self.database.close()
 

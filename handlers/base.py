@@ -4,14 +4,17 @@ messages, Jinja2 rendering and error pages for people.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
 import urllib.parse
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Hashable
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.iostream
 import tornado.web
@@ -25,7 +28,7 @@ from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_ca
 from shop.catalog import Catalog
 from shop import idempotency
 from shop.db import DatabaseUnavailable
-from shop.money import format_cents
+from shop.money import format_cents, format_price
 from shop.orders import OrderStore
 from shop.throttle import whole_seconds
 from shop.users import UserStore
@@ -35,8 +38,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shop.web")
 
+T = TypeVar("T")
+
+# How much longer than DATABASE_TIMEOUT a request waits for its database work (see run_database).
+DATABASE_GRACE_SECONDS = 0.5
+
 SHOP_NAME = "Tornado Trading Post"
 FLASH_COOKIE = "flash"
+# A refused form's messages and values, carried across the redirect to the page that shows them.
+REFUSED_FORM_COOKIE = "refused_form"
+MAX_REFUSED_FORM_CHARS = 3000
 SESSION_ENDED_MESSAGE = (
     "Your session had ended (it ran out, or was ended from another device), so that was not done yet. "
     "Nothing was lost: log in and you will be back where you were."
@@ -57,6 +68,10 @@ BUSY_MESSAGE = (
 DATABASE_UNAVAILABLE_MESSAGE = (
     "We cannot reach our accounts and orders right now. Nothing was changed; "
     "please try again in a moment. Your cart is kept."
+)
+DATABASE_UNCONFIRMED_MESSAGE = (
+    "Our accounts and orders database is not answering, so we could not confirm whether that was "
+    "saved. Please check in a moment before trying again. Your cart is kept."
 )
 MOVED_MESSAGE = (
     "You logged in in another window, so this page is out of date. Nothing was changed; "
@@ -95,6 +110,7 @@ def make_template_env(template_path: str) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = format_cents
+    env.filters["price"] = format_price
     env.globals["free_shipping_from_cents"] = FREE_SHIPPING_FROM_CENTS
     env.globals["idempotency_field"] = idempotency_field
     return env
@@ -108,12 +124,15 @@ def idempotency_field() -> Markup:
 
 class ShopError(tornado.web.HTTPError):
     """An error with a message for the person, shown on the error page with the given status;
-    retry_after (seconds) is sent as Retry-After."""
+    retry_after (seconds) is sent as Retry-After; cause names a refusal for the metrics
+    (handlers.metrics.REFUSAL_CAUSES), counted when the error page is sent."""
 
-    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(self, status_code: int, message: str, *, retry_after: int | None = None,
+                 cause: str | None = None) -> None:
         super().__init__(status_code)
         self.message = message
         self.retry_after = retry_after
+        self.cause = cause
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -183,6 +202,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def count_in_flight(self) -> None:
         """Count this request until on_finish(), so a shutdown waits for it."""
         self.application.in_flight.started()
+        self.application.metrics.request_started()
         self._counted = True
 
     @classmethod
@@ -207,18 +227,21 @@ class BaseHandler(tornado.web.RequestHandler):
         return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
                               self.application.config.limits.trusted_proxies)
 
-    async def check_rate(self, limit: RateLimit, message: str) -> None:
-        """Spend one of this client's tokens in limit, or raise 429 with message (it may hold {seconds})."""
+    async def check_rate(self, limit: RateLimit, message: str, cause: str) -> None:
+        """Spend one of this client's tokens in limit, or raise 429 with message (it may hold {seconds});
+        cause names the limit in the metrics."""
         wait = await limit.take(self.client_address)
         if wait > 0:
             seconds = whole_seconds(wait)
             log.info("%s %s refused: rate limit for %s", self.request.method, self.request.path, self.client_address)
+            self.application.metrics.refused(429, cause)
             raise ShopError(429, message.format(seconds=seconds), retry_after=seconds)
 
     def on_finish(self) -> None:
         if self._counted:
             self._counted = False
             self.application.in_flight.finished()
+            self.application.metrics.request_finished()
 
     def check_xsrf_cookie(self) -> None:
         """Deferred to prepare(): Tornado calls this before prepare(), and the 403 page should show
@@ -232,6 +255,29 @@ class BaseHandler(tornado.web.RequestHandler):
         except tornado.web.HTTPError:
             return False
         return True
+
+    # --- the database -------------------------------------------------------------------------------
+    async def run_database(self, operation: str, function: Callable[..., T], *args: Any,
+                           executor: Executor | None = None) -> T:
+        """function(*args), blocking database work, on a thread (the database's own, or executor),
+        answered within DATABASE_TIMEOUT (and a grace of half a second) whatever the database does:
+        past it, DatabaseUnavailable
+        naming operation (the page's 503), with outcome_unknown, as the work may still be running.
+        It can no longer commit then (shop.db: call_within), and work that had not started never
+        will."""
+        database = self.application.database
+        deadline = time.monotonic() + database.timeout
+        work = asyncio.get_running_loop().run_in_executor(
+            executor or self.application.database_threads, database.call_within, deadline, function, *args)
+        try:
+            # A little longer than the work's own bounds, so that a failure it can name (a lock
+            # held too long, no connection free) arrives as such, as "nothing was changed".
+            return await asyncio.wait_for(work, database.timeout + DATABASE_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            self.application.metrics.database_call(operation, time.monotonic() - deadline + database.timeout,
+                                                   "timeout")
+            raise DatabaseUnavailable(operation, f"no answer within {database.timeout + DATABASE_GRACE_SECONDS:g}s",
+                                      "timeout", outcome_unknown=True) from None
 
     # --- the session --------------------------------------------------------------------------------
     async def load_session(self) -> dict[str, Any]:
@@ -288,7 +334,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 yield session
                 if session.id is None and session and not session.ended:
                     # About to store a new session: one client may not create them without limit.
-                    await self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE)
+                    await self.check_rate(self.application.session_limit, TOO_MANY_SESSIONS_MESSAGE, "session_limit")
         except StoreUnavailable as error:
             raise self.store_unavailable(error) from None
         except SessionMoved:
@@ -330,18 +376,27 @@ class BaseHandler(tornado.web.RequestHandler):
         # The store's message names the operation and the cause (errno), never a full id.
         log.warning("503 for %s %s: session store unavailable: %s", self.request.method, self.request.path, error)
         if isinstance(error, StoreFull):
-            return ShopError(503, BUSY_MESSAGE, retry_after=60)
-        return ShopError(503, UNCONFIRMED_MESSAGE if error.maybe_written else UNAVAILABLE_MESSAGE)
+            return ShopError(503, BUSY_MESSAGE, retry_after=60, cause="session_store")
+        return ShopError(503, UNCONFIRMED_MESSAGE if error.maybe_written else UNAVAILABLE_MESSAGE,
+                         cause="session_store")
 
-    def flash(self, message: str, kind: str = "info") -> None:
-        """Keep a message for the next page this person sees (kind: info, success or error).
+    def flash(self, message: str, kind: str = "info", *, undo: dict[str, Any] | None = None,
+              alone: bool = False) -> None:
+        """Keep a message for the next page this person sees (kind: info, success or error); undo
+        (product_id, quantity, name) adds an Undo button that puts a removed cart line back; alone
+        drops the messages still waiting (a logout: they were for the person who left).
 
         Messages ride in a short-lived signed cookie, not in the session: showing one on the next
         page then costs no session write, which on the file store is a durable write.
         """
-        if not self._outgoing_flashes:
+        if not self._outgoing_flashes and not alone:
             self._outgoing_flashes = self._incoming_flashes()
-        self._outgoing_flashes = [*self._outgoing_flashes, {"kind": kind, "text": message}][-MAX_FLASH_MESSAGES:]
+        if alone:
+            self._outgoing_flashes = []
+        entry: dict[str, Any] = {"kind": kind, "text": message}
+        if undo is not None:
+            entry["undo"] = undo
+        self._outgoing_flashes = [*self._outgoing_flashes, entry][-MAX_FLASH_MESSAGES:]
         self.set_signed_cookie(self.application.cookie_name(FLASH_COOKIE), json.dumps(self._outgoing_flashes),
                                expires_days=None, httponly=True, samesite="Lax", secure=self.sessions.secure)
 
@@ -362,6 +417,39 @@ class BaseHandler(tornado.web.RequestHandler):
         except ValueError:
             return []
         return [m for m in messages if _is_message(m)] if isinstance(messages, list) else []
+
+    # --- a refused form, shown by a GET (Post/Redirect/Get) ---------------------------------------
+    def is_navigation(self) -> bool:
+        """The browser is loading a page (a form sent without JavaScript), by its Fetch Metadata
+        header `Sec-Fetch-Mode: navigate`: such a refusal goes through a redirect, so that Back or
+        a reload never asks to send the form again. Other clients get the 4xx the contract names."""
+        return self.request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+
+    def redirect_refused(self, url: str, state: dict[str, Any]) -> None:
+        """303 to url (a local path, perhaps with #fragment), whose GET shows the refusal in state
+        (the messages and the values as sent, JSON-serializable; never a password) through
+        take_refused_form(). Carried in a short-lived signed cookie, like flash messages."""
+        path = url.split("#", 1)[0].split("?", 1)[0]
+        raw = json.dumps({"path": path, **state})
+        if len(raw) <= MAX_REFUSED_FORM_CHARS:
+            self.set_signed_cookie(self.application.cookie_name(REFUSED_FORM_COOKIE), raw, expires_days=None, httponly=True, samesite="Lax",
+                                   secure=self.sessions.secure)
+        self.redirect(url, status=303)
+
+    def take_refused_form(self) -> dict[str, Any]:
+        """The refused form's state for this page, shown once; {} when there is none."""
+        name = self.application.cookie_name(REFUSED_FORM_COOKIE)
+        raw = self.get_signed_cookie(name, max_age_days=1)
+        if raw is None:
+            return {}
+        self.clear_cookie(name, secure=self.sessions.secure)
+        try:
+            state = json.loads(raw)
+        except ValueError:
+            return {}
+        if not isinstance(state, dict) or state.get("path") != self.request.path:
+            return {}
+        return state
 
     # --- rendering ----------------------------------------------------------------------------------
     def wants_json(self) -> bool:
@@ -441,7 +529,12 @@ class BaseHandler(tornado.web.RequestHandler):
             # Raised by the domain (which knows no HTTP) and uncaught: a 503, not a 500.
             status_code = 503
             self.set_status(status_code)
+            self.application.metrics.refused(503, "database")
+        elif isinstance(error, ShopError) and error.cause is not None:
+            self.application.metrics.refused(status_code, error.cause)
         message = _error_message(status_code, error)
+        if isinstance(error, DatabaseUnavailable) and error.outcome_unknown and self.request.method == "POST":
+            message = DATABASE_UNCONFIRMED_MESSAGE
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         if isinstance(error, ShopError) and error.retry_after is not None:

@@ -9,19 +9,22 @@ with it, static/js/address.js swaps the fields in place.
 
 The order (the database) and the emptied cart (the session store) are two writes: if the second
 fails, the person is told that the order stands and the cart could not be emptied; the form's
-one-time key makes a resubmit show that order instead of placing another."""
+one-time key makes a resubmit show that order instead of placing another. If the database hangs
+while the order commits, nobody knows whether it was placed: the session keeps the form's key as a
+pending checkout, and the person's next visit to the cart, checkout or orders settles it (the order
+exists: its lines leave the cart and the person is shown it; it does not: the cart stays as it is)."""
 
 from __future__ import annotations
 
 import logging
 import urllib.parse
 
-from tornado.ioloop import IOLoop
-
 from handlers.base import BaseHandler, ShopError
 from shop.addresses import ADDRESS_FIELDS, COUNTRIES, COUNTRY_NAMES, DEFAULT_COUNTRY, fields_for, validate_shipping
+from shop.cart import clean_cart, remove_ordered
+from shop.db import DatabaseUnavailable
 from shop.orders import (
-    CHECKOUT_KEY_PATTERN, FORM_EXPIRED, MAX_GUEST_ORDERS, OrderError, new_checkout_key, validate_email,
+    CHECKOUT_KEY_PATTERN, FORM_EXPIRED, MAX_GUEST_ORDERS, Order, OrderError, new_checkout_key, validate_email,
 )
 
 log = logging.getLogger("shop.checkout")
@@ -37,6 +40,18 @@ ORDER_PLACED_CART_KEPT = (
 ACCOUNT_FORM_FIELD = "for_account"
 EMPTY_CART = "Your cart is empty. Add something to it before checking out."
 ALREADY_PLACED = "This order was already placed; here it is. Nothing was ordered twice."
+ORDER_UNCONFIRMED = (
+    "Our orders database is not answering, so we could not confirm whether your order was placed. "
+    "Your cart is kept for now: come back in a minute and we will check, and show you the order if "
+    "it was placed. Please do not order again until then."
+)
+STILL_SETTLING = (
+    "We are still checking whether your last order was placed, so we cannot place another yet. "
+    "Nothing was changed; please try again in a minute."
+)
+SETTLED_PLACED = "Your order #{order_id} was placed after all. Its items have left your cart."
+# The session's field naming a checkout whose outcome is not known yet: {"key": …, "user_id": …}.
+PENDING_CHECKOUT = "pending_checkout"
 
 
 class CheckoutHandler(BaseHandler):
@@ -46,6 +61,8 @@ class CheckoutHandler(BaseHandler):
         await self.load_session()
 
     async def get(self) -> None:
+        if await show_settled_checkout(self):
+            return
         cart = self.cart
         if cart.is_empty:
             self.flash(EMPTY_CART)
@@ -79,7 +96,11 @@ class CheckoutHandler(BaseHandler):
         if errors:
             await self.show_form(status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key)
             return
-        order = already_placed = None
+        if await show_settled_checkout(self):
+            return
+        if self.cart_holder.get(PENDING_CHECKOUT):
+            raise ShopError(503, STILL_SETTLING)
+        order = already_placed = unconfirmed = None
         # The order is written while the cart is locked: a second tab (or device) placing the same
         # cart at the same moment waits, then finds the cart already empty.
         try:
@@ -91,21 +112,27 @@ class CheckoutHandler(BaseHandler):
                     # A form submitted again (Back, then Place order) shows its order and leaves
                     # the cart alone: what is in it now was added since. A guest's only if this
                     # session placed it.
-                    found = await IOLoop.current().run_in_executor(
-                        None, self.orders.find_by_checkout_key, user_id, checkout_key
-                    )
+                    found = await self.run_database("find order", self.orders.find_by_checkout_key,
+                                                    user_id, checkout_key)
                     if found is not None and (user_id is not None or found.id in guest_orders):
                         already_placed = found
                 if already_placed is None and not cart.is_empty:
                     try:
-                        order = await IOLoop.current().run_in_executor(
-                            None, lambda: self.orders.place(user_id, cart, address, checkout_key, email=email)
-                        )
+                        order = await self.run_database(
+                            "place order", lambda: self.orders.place(user_id, cart, address, checkout_key, email=email))
+                        self.application.metrics.order_placed()
                     except OrderError as error:
                         raise ShopError(400, str(error)) from None
-                    holder["cart"] = {}
-                    if user_id is None:
-                        holder["guest_orders"] = [*guest_orders, order.id][-MAX_GUEST_ORDERS:]
+                    except DatabaseUnavailable as error:
+                        if not (error.outcome_unknown and checkout_key is not None):
+                            raise
+                        # Saved with the cart (kept as it is): the next visit settles it.
+                        holder[PENDING_CHECKOUT] = {"key": checkout_key, "user_id": user_id}
+                        unconfirmed = error
+                    else:
+                        holder["cart"] = {}
+                        if user_id is None:
+                            holder["guest_orders"] = [*guest_orders, order.id][-MAX_GUEST_ORDERS:]
         except ShopError as error:
             if order is None:
                 raise
@@ -114,6 +141,9 @@ class CheckoutHandler(BaseHandler):
             self.flash(ORDER_PLACED_CART_KEPT.format(order_id=order.id), "error")
             self.redirect(f"/orders/{order.id}", status=303)
             return
+        if unconfirmed is not None:
+            log.warning("order outcome unknown, to be settled at the next visit: %s", unconfirmed)
+            raise ShopError(503, ORDER_UNCONFIRMED, retry_after=60)
         if already_placed is not None:
             self.flash(ALREADY_PLACED, "success")
             self.redirect(f"/orders/{already_placed.id}", status=303)
@@ -139,6 +169,46 @@ class CheckoutHandler(BaseHandler):
             guest=self.current_user is None, login_url="/login?" + urllib.parse.urlencode({"next": "/checkout"}),
             checkout_key=checkout_key or new_checkout_key(), **context,
         )
+
+
+async def show_settled_checkout(handler: BaseHandler) -> bool:
+    """Settle this person's pending checkout, if there is one; True when it turned out placed, and
+    the answer is then a redirect to that order. While the database still does not answer, it stays
+    pending (and the page is shown as it is)."""
+    order = await settle_pending_checkout(handler)
+    if order is None:
+        return False
+    handler.flash(SETTLED_PLACED.format(order_id=order.id), "success")
+    handler.redirect(f"/orders/{order.id}", status=303)
+    return True
+
+
+async def settle_pending_checkout(handler: BaseHandler) -> Order | None:
+    """The order of this session's pending checkout if it was placed after all (its lines then
+    leave the cart); None if there is none pending, it was not placed (the marker goes), or the
+    database still does not answer (the marker stays, for the next visit)."""
+    await handler.load_session()
+    pending = handler.cart_holder.get(PENDING_CHECKOUT)
+    if not isinstance(pending, dict) or not isinstance(pending.get("key"), str):
+        return None
+    user_id = pending.get("user_id") if type(pending.get("user_id")) is int else None
+    try:
+        # Waits for a transaction placing that key that is still running, so "none" is final.
+        order = await handler.run_database("settle checkout", handler.orders.settle_checkout, user_id, pending["key"])
+    except DatabaseUnavailable as error:
+        log.info("pending checkout not settled yet: %s", error)
+        return None
+    async with handler.update_cart() as holder:
+        if holder.get(PENDING_CHECKOUT) != pending:
+            return None  # another request of this person settled it meanwhile
+        del holder[PENDING_CHECKOUT]
+        if order is not None:
+            holder["cart"] = remove_ordered(clean_cart(holder.get("cart")),
+                                            {line.product_id: line.quantity for line in order.lines})
+            if order.user_id is None:
+                holder["guest_orders"] = [*guest_order_ids(holder), order.id][-MAX_GUEST_ORDERS:]
+    log.info("pending checkout settled: %s", f"order {order.id} was placed" if order else "nothing was placed")
+    return order
 
 
 def guest_order_ids(session: dict) -> list[int]:

@@ -14,7 +14,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from handlers.base import BaseHandler
-from sessions import StoreFull, StoreUnavailable
+from sessions import SessionStore, StoreFull, StoreUnavailable
 from shop.db import Database
 
 HOSTNAME = socket.gethostname()
@@ -63,10 +63,16 @@ class HealthHandler(BaseHandler):
         })
 
     async def _session_store_state(self) -> str:
-        try:
-            await self.application.session_store.ping()
-        except StoreFull as error:
-            return error.state  # "full" or "read_only": it answers, but refuses writes
-        except StoreUnavailable:
-            return "unavailable"
-        return "ok"
+        return await session_store_state(self.application.session_store)
+
+
+async def session_store_state(store: SessionStore) -> str:
+    """"ok" when the session store answers its ping; "full" or "read_only" when it answers but
+    refuses writes; "unavailable" when it does not answer (for /healthz and /metrics)."""
+    try:
+        await store.ping()
+    except StoreFull as error:
+        return error.state
+    except StoreUnavailable:
+        return "unavailable"
+    return "ok"

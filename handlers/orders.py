@@ -4,10 +4,9 @@ orders their session placed (handlers/checkout.py keeps their ids in it). Anyone
 from __future__ import annotations
 
 from tornado.httputil import url_concat
-from tornado.ioloop import IOLoop
 
 from handlers.base import BaseHandler, ShopError
-from handlers.checkout import guest_order_ids
+from handlers.checkout import guest_order_ids, show_settled_checkout
 from shop.orders import Order
 
 
@@ -33,9 +32,9 @@ class _OrdersBase(BaseHandler):
 
 class OrdersHandler(_OrdersBase):
     async def get(self) -> None:
-        if self.must_log_in():
+        if self.must_log_in() or await show_settled_checkout(self):
             return
-        orders = await IOLoop.current().run_in_executor(None, self._list)
+        orders = await self.run_database("list orders", self._list)
         await self.render_page("orders.html", orders=orders,
                                guest_note=self.guest_note() if guest_order_ids(self.session) else None)
 
@@ -48,9 +47,9 @@ class OrdersHandler(_OrdersBase):
 
 class OrderHandler(_OrdersBase):
     async def get(self, order_id: str) -> None:
-        if self.must_log_in():
+        if self.must_log_in() or await show_settled_checkout(self):
             return
-        order = await IOLoop.current().run_in_executor(None, self._find, order_id)
+        order = await self.run_database("read order", self._find, order_id)
         if order is None:
             raise ShopError(404, "We could not find that order among yours."
                             + ("" if self.current_user else " If you placed it with an account, log in to see it."))

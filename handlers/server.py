@@ -24,12 +24,18 @@ import logging
 import socket
 import weakref
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import tornado.httputil
 import tornado.iostream
 from tornado.httpserver import HTTPServer
 
 from config import Limits
+from handlers.logs import REQUEST_ID_HEADER, choose_request_id, request_id
+
+if TYPE_CHECKING:
+    from handlers.application import ShopApplication
+    from handlers.metrics import Metrics
 
 log = logging.getLogger("shop.server")
 
@@ -89,6 +95,10 @@ def _trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
     return any(ip in network for network in trusted_proxies)
 
 
+def _request_id_header() -> str:
+    return f"{REQUEST_ID_HEADER}: {request_id.get()}\r\n"
+
+
 def _plain_response(status: int, reason: str, message: str, extra_headers: str = "") -> bytes:
     body = (f"<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{reason}</title>"
             f"<p data-testid=\"flash\">{message}</p></html>").encode()
@@ -118,30 +128,40 @@ async def _answer_and_close(stream: tornado.iostream.IOStream, response: bytes) 
 
 
 class _SizeLimits(tornado.httputil.HTTPMessageDelegate):
-    """Answers 431 when the headers are over MAX_HEADER_SIZE, and 413 when the declared body is
-    larger than the limit: from the headers alone, before any of the body is read."""
+    """Gives the request its id (handlers/logs.py); answers 431 when the headers are over
+    MAX_HEADER_SIZE, and 413 when the declared body is larger than the limit: from the headers
+    alone, before any of the body is read."""
 
     def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate,
-                 connection: tornado.httputil.HTTPConnection, max_body_size: int) -> None:
+                 connection: tornado.httputil.HTTPConnection, server: ShopHTTPServer) -> None:
         self._delegate = delegate
         self._connection = connection
-        self._max_body_size = max_body_size
+        self._server = server
+        self._max_body_size = server.limits.max_body_size
         # Until headers_received: what Tornado reads on this connection is this request's headers.
         self.reading_headers = True
 
     def headers_received(self, start_line, headers):
         self.reading_headers = False
+        remote_ip = getattr(getattr(self._connection, "context", None), "remote_ip", None)
+        from_proxy = remote_ip is not None and _trusted(remote_ip, self._server.limits.trusted_proxies)
+        # Set here, in the connection's task: the handler's task, started after this, inherits it.
+        request_id.set(choose_request_id(headers.get(REQUEST_ID_HEADER), from_proxy))
+        headers[REQUEST_ID_HEADER] = request_id.get()
         header_size = _header_size(start_line, headers)
         if header_size > MAX_HEADER_SIZE:
+            self._server.application.metrics.refused(431, "header_size")
             log.info("refused a %s %s with %d bytes of headers (limit %d)", start_line.method,
                      start_line.path[:100], header_size, MAX_HEADER_SIZE)
-            self._refuse(_plain_response(431, "Request Header Fields Too Large", HEADERS_TOO_LARGE_MESSAGE))
+            self._refuse(_plain_response(431, "Request Header Fields Too Large", HEADERS_TOO_LARGE_MESSAGE,
+                                         _request_id_header()))
             return None
         if _declared_length(headers) > self._max_body_size:
+            self._server.application.metrics.refused(413, "body_size")
             log.info("refused a %s %s body of %s bytes (limit %d)", start_line.method,
                      start_line.path[:100], headers.get("Content-Length"), self._max_body_size)
             message = TOO_LARGE_MESSAGE.format(size=self._max_body_size // 1024)
-            self._refuse(_plain_response(413, "Content Too Large", message))
+            self._refuse(_plain_response(413, "Content Too Large", message, _request_id_header()))
             return None
         return self._delegate.headers_received(start_line, headers)
 
@@ -160,7 +180,7 @@ class _SizeLimits(tornado.httputil.HTTPMessageDelegate):
         self._delegate.on_connection_close()
 
 
-def _answer_unreadable(stream: tornado.iostream.IOStream, reading_headers) -> None:
+def _answer_unreadable(stream: tornado.iostream.IOStream, reading_headers, metrics: Metrics) -> None:
     """When Tornado gives up a read on stream (UnsatisfiableReadError: headers past its read limit,
     or a chunk-size line past 64 bytes), it closes the stream without a word. Answer first, 431 for
     headers (reading_headers() is true then), else 400, on a duplicate of the socket: it keeps the
@@ -172,6 +192,7 @@ def _answer_unreadable(stream: tornado.iostream.IOStream, reading_headers) -> No
         if isinstance(error, tornado.iostream.UnsatisfiableReadError) and not stream.closed():
             if reading_headers():
                 log.info("refused a request with more than %d bytes of headers", _HEADER_READ_LIMIT)
+                metrics.refused(431, "header_size")
                 response = _plain_response(431, "Request Header Fields Too Large", HEADERS_TOO_LARGE_MESSAGE)
             else:
                 response = _plain_response(400, "Bad Request", MALFORMED_MESSAGE)
@@ -203,7 +224,7 @@ class ShopHTTPServer(HTTPServer):
     """Tornado's HTTPServer with the shop's limits (see the module docstring)."""
 
     # HTTPServer is Configurable: it is set up in initialize(), which receives the constructor's arguments.
-    def initialize(self, application, limits: Limits) -> None:  # type: ignore[override]
+    def initialize(self, application: ShopApplication, limits: Limits) -> None:  # type: ignore[override]
         super().initialize(
             application,
             # Also the longest a kept-alive connection may sit idle between requests.
@@ -214,21 +235,22 @@ class ShopHTTPServer(HTTPServer):
             max_header_size=_HEADER_READ_LIMIT,
         )
         self.limits = limits
+        self.application = application
         # Each connection's request being read, for _answer_unreadable.
         self._requests: weakref.WeakKeyDictionary[tornado.iostream.IOStream, _SizeLimits] = weakref.WeakKeyDictionary()
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple) -> None:
         if len(self._connections) >= self.limits.max_connections:
             log.warning("refused a connection: %d open, the limit (MAX_CONNECTIONS)", len(self._connections))
+            self.application.metrics.refused(503, "connection_cap")
             asyncio.ensure_future(_answer_and_close(
                 stream, _plain_response(503, "Service Unavailable", BUSY_MESSAGE, "Retry-After: 5\r\n")))
             return
         _answer_unreadable(stream, lambda: self._requests.get(stream) is not None
-                           and self._requests[stream].reading_headers)
+                           and self._requests[stream].reading_headers, self.application.metrics)
         super().handle_stream(stream, address)
 
     def start_request(self, server_conn, request_conn):
-        request = _SizeLimits(super().start_request(server_conn, request_conn), request_conn,
-                              self.limits.max_body_size)
+        request = _SizeLimits(super().start_request(server_conn, request_conn), request_conn, self)
         self._requests[server_conn.stream] = request
         return request

@@ -3,6 +3,7 @@
 Knows nothing of the application using it: a store keeps JSON dicts by id, the manager ties them to
 signed cookies. See docs/ARCHITECTURE.md for how a handler uses it.
 """
+from .events import SessionEvents
 from .file import FileStore
 from .manager import Session, SessionInfo, SessionManager, SessionMoved, Sweeper
 from .memory import MemoryStore
@@ -22,7 +23,7 @@ from .store import (
 )
 
 __all__ = [
-    "FileStore", "MemoryStore", "OwnerIndex", "Session", "SessionInfo", "SessionManager", "SessionMoved", "SessionStore", "Sweeper",
+    "FileStore", "MemoryStore", "SessionEvents", "OwnerIndex", "Session", "SessionInfo", "SessionManager", "SessionMoved", "SessionStore", "Sweeper",
     "InvalidSessionId", "LockedSession", "StoreError", "StoreFull", "StoreSettings", "StoreStats", "StoreUnavailable",
     "is_valid_session_id", "new_session_id", "short_id",
 ]

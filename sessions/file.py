@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
 
 from . import file_io
+from .events import NO_EVENTS, SessionEvents
 from .store import (
     LockedSession, StoreFull, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key, short_id,
 )
@@ -39,9 +40,11 @@ class FileStore:
 
     def __init__(self, directory: str | os.PathLike, *, retries: int = 5, retry_delay: float = 0.01,
                  lock_timeout: float = 30.0, io_threads: int = 4, create: bool = True,
-                 stale_temp_after: float = 3600, sweep_threads: int = 4) -> None:
+                 stale_temp_after: float = 3600, sweep_threads: int = 4,
+                 events: SessionEvents = NO_EVENTS) -> None:
         if retries < 0:
             raise ValueError("retries must be 0 or more")
+        self.events = events
         self.directory = Path(directory)
         self._directory = str(self.directory)
         self.retries = retries
@@ -64,7 +67,7 @@ class FileStore:
     def from_settings(cls, settings: StoreSettings) -> FileStore:
         if settings.directory is None:
             raise ValueError("the file store needs a directory")
-        return cls(settings.directory, retries=settings.retries)
+        return cls(settings.directory, retries=settings.retries, events=settings.events or NO_EVENTS)
 
     # -- the SessionStore protocol ----------------------------------------------------------------
 
@@ -76,7 +79,9 @@ class FileStore:
                                         lambda: self._run(file_io.read, self._directory, session_id, extend_ttl),
                                         also_retry=file_io.Undecodable)
         except file_io.Undecodable as error:
+            self.events.store_failure(self.name, "read", "corrupt")
             await self._run(file_io.quarantine, self._directory, session_id, error.inode, str(error))
+            self.events.session("quarantined")
             return None
 
     async def save(self, session_id: str, data: dict, ttl: int) -> None:
@@ -158,7 +163,8 @@ class FileStore:
         try:
             writable = await asyncio.wait_for(self._run(os.access, self._directory, os.W_OK | os.X_OK), timeout)
         except (OSError, asyncio.TimeoutError) as error:
-            raise StoreUnavailable(f"{self._directory} does not answer: {error or 'timed out'}") from None
+            kind = "timeout" if isinstance(error, asyncio.TimeoutError) else file_io.failure_kind(error)
+            raise StoreUnavailable(f"{self._directory} does not answer: {error or 'timed out'}", kind=kind) from None
         if not writable:
             raise StoreUnavailable(f"{self._directory} is missing or not writable")
         refusing = await self._run(file_io.refusing_writes, self._directory)
@@ -182,7 +188,8 @@ class FileStore:
             if fd is not None:
                 break
             if time.monotonic() > deadline:
-                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s")
+                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s",
+                                       kind="timeout")
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.05)
         if failure is not None:
@@ -253,10 +260,11 @@ class FileStore:
                     raise StoreFull(f"cannot {what}: {file_io.describe(error)}",
                                     state=file_io.REFUSING_ERRNOS[error.errno]) from error
                 if error.errno not in file_io.TRANSIENT_ERRNOS:
-                    raise StoreUnavailable(f"cannot {what}: {file_io.describe(error)}") from error
+                    raise StoreUnavailable(f"cannot {what}: {file_io.describe(error)}",
+                                           kind=file_io.failure_kind(error)) from error
                 if number + 1 == attempts:
-                    raise StoreUnavailable(
-                        f"cannot {what} after {attempts} tries: {file_io.describe(error)}") from error
+                    raise StoreUnavailable(f"cannot {what} after {attempts} tries: {file_io.describe(error)}",
+                                           kind=file_io.failure_kind(error)) from error
             # Exponential with full jitter, so retries of many requests do not arrive in step.
             await asyncio.sleep(min(self.retry_delay * (2 ** number), 0.25) * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable")

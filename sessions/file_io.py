@@ -383,6 +383,19 @@ def _unlink_if_expired(paths: list[str]) -> int:
     return removed
 
 
+# A full disk or quota: for an operator, another matter than a folder that is gone or unreadable.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def failure_kind(error: OSError) -> str:
+    """The kind of a failed call, as sessions.events.FAILURE_KINDS names it."""
+    if error.errno in _FULL_ERRNOS:
+        return "full"
+    if error.errno == errno.ETIMEDOUT:
+        return "timeout"
+    return "unavailable"
+
+
 def refusing_writes(directory: str | os.PathLike) -> str | None:
     """"full" when the folder's file system has no space left for us, "read_only" when it is
     mounted read-only; None otherwise (two fields of one statvfs)."""

@@ -23,6 +23,7 @@ from typing import Any, AsyncIterator, Callable, Protocol
 from tornado.ioloop import PeriodicCallback
 
 from . import codec
+from .events import NO_EVENTS, SessionEvents
 from .store import (
     LockedSession, OwnerIndex, SessionStore, StoreUnavailable, check_owner, derived_id, is_valid_session_id,
     new_session_id, short_id,
@@ -137,16 +138,19 @@ class _KeyedLocks:
 class SessionManager:
     def __init__(self, store: SessionStore, *, ttl: int, cookie_name: str = "session",
                  secure: bool = False, max_age: int | None = None,
-                 client: Callable[[Any], tuple[str, str]] | None = None) -> None:
+                 client: Callable[[Any], tuple[str, str]] | None = None,
+                 events: SessionEvents = NO_EVENTS) -> None:
         """ttl: seconds a session lives after its last request. max_age: seconds an owned session
         lives after it got its owner, whatever its activity (None: no absolute lifetime).
         client(handler) -> (user agent, address) for the metadata; by default the request's
-        User-Agent header and remote_ip (an app behind proxies passes its own)."""
+        User-Agent header and remote_ip (an app behind proxies passes its own). events: told of
+        every store call, failure, lock wait and session event (sessions.events)."""
         if ttl <= 0:
             raise ValueError("ttl must be positive")
         if max_age is not None and max_age <= 0:
             raise ValueError("max_age must be positive")
         self.store = store
+        self.events = events
         self.ttl = ttl
         self.max_age = max_age
         self.cookie_name = cookie_name
@@ -172,8 +176,16 @@ class SessionManager:
         session_id = self._session_id_from_cookie(handler)
         if session_id is None:
             return Session()
-        data = await self.store.load(session_id, extend_ttl=None if read_only else self.ttl)
+        started = time.monotonic()
+        try:
+            data = await self.store.load(session_id, extend_ttl=None if read_only else self.ttl)
+        except StoreUnavailable as error:
+            self.events.store_failure(self.store.name, "read", error.kind)
+            raise
+        finally:
+            self.events.store_call(self.store.name, "read", time.monotonic() - started)
         if data is None:
+            self.events.session("expired")
             return Session()  # unknown or expired: never adopted
         session = _session_from(data, session_id)
         now = time.time()
@@ -198,8 +210,9 @@ class SessionManager:
             yield session
             await self._commit(handler, session, before=_fingerprint({}, {}))
             return
+        waiting = time.monotonic()
         async with self._locks.hold(session_id):
-            async with self.store.locked(session_id) as held:
+            async with self._observed_lock(session_id, waiting) as held:
                 if held.data is None and await self.store.load(_moved_marker(session_id)) is not None:
                     # Starting a new session here would send its cookie over the login's newer one.
                     raise SessionMoved(f"session {short_id(session_id)} was replaced by a newer one")
@@ -218,6 +231,38 @@ class SessionManager:
             if old_owner is not None and (held.pending_destroy or session.owner != old_owner):
                 # After the release: the session is gone (or owned by another) before its entry.
                 await self.index.discard_owned(old_owner, [session_id])
+
+    @contextlib.asynccontextmanager
+    async def _observed_lock(self, session_id: str, waiting: float) -> AsyncIterator[LockedSession]:
+        """store.locked(session_id), telling the events how long the change waited for its lock
+        since `waiting` (time.monotonic(); this process's lock included) and how long the store's
+        part of the change took: taking the lock and reading, then writing and releasing."""
+        backend = self.store.name
+        started = time.monotonic()
+        locked = self.store.locked(session_id)
+        try:
+            held = await locked.__aenter__()
+        except StoreUnavailable as error:
+            self.events.store_failure(backend, "change", error.kind)
+            self.events.store_call(backend, "change", time.monotonic() - started)
+            raise
+        locked_at = time.monotonic()
+        store_seconds = locked_at - started
+        self.events.lock_wait(backend, locked_at - waiting)
+        try:
+            yield held
+        except BaseException as error:
+            if not await locked.__aexit__(type(error), error, error.__traceback__):
+                raise
+        else:
+            released = time.monotonic()
+            try:
+                await locked.__aexit__(None, None, None)
+            except StoreUnavailable as failure:
+                self.events.store_failure(backend, "change", failure.kind)
+                raise
+            finally:
+                self.events.store_call(backend, "change", store_seconds + time.monotonic() - released)
 
     async def end(self, handler: CookieJar) -> bool:
         """Log out: destroy the request's session and clear its cookie, whatever the store does.
@@ -242,6 +287,7 @@ class SessionManager:
         except StoreUnavailable as error:
             log.error("session %s: cannot delete it at logout: %s (its cookie is cleared)", short_id(session_id), error)
             return False
+        self.events.session("ended")
         return True
 
     async def _commit(self, handler: CookieJar, session: Session, held: LockedSession | None = None,
@@ -252,6 +298,7 @@ class SessionManager:
         if session.ended:
             if held is not None and old_id is not None:
                 held.destroy()
+                self.events.session("ended")
                 log.info("session %s ended", short_id(old_id))
             # With the attributes it was set with: a browser ignores a Secure (or __Host-) cookie's
             # deletion sent without Secure.
@@ -265,6 +312,7 @@ class SessionManager:
             self._describe(handler, session)
             await self._save_new(session)
             self._set_cookie(handler, session.id)
+            self.events.session("created")
             log.info("session %s created", short_id(session.id))
         elif session.regenerate_requested:
             # The new id is fresh and unknown to everyone, so it needs no lock of its own.
@@ -275,6 +323,7 @@ class SessionManager:
             await self.store.save(_moved_marker(old_id), {"moved": True}, MOVED_MARKER_TTL)
             held.destroy()
             self._set_cookie(handler, session.id)
+            self.events.session("regenerated")
             log.info("session %s regenerated as %s", short_id(old_id), short_id(session.id))
         elif _fingerprint(session, session.meta) != before:
             if session.owner is not None and session.owner != old_owner:
@@ -287,7 +336,14 @@ class SessionManager:
         from the moment it exists (a crash in between leaves an entry the listing discards)."""
         if session.owner is not None:
             await self.index.add_owned(session.owner, session.id, self._index_ttl())
-        await self.store.save(session.id, self._stored(session), self._ttl_for(session.meta, time.time()))
+        started = time.monotonic()
+        try:
+            await self.store.save(session.id, self._stored(session), self._ttl_for(session.meta, time.time()))
+        except StoreUnavailable as error:
+            self.events.store_failure(self.store.name, "change", error.kind)
+            raise
+        finally:
+            self.events.store_call(self.store.name, "change", time.monotonic() - started)
 
     # -- sessions that belong to an owner --------------------------------------------------------------
 
@@ -410,7 +466,7 @@ class SessionManager:
         return {**session, META_KEY: session.meta}
 
     def start_sweeper(self, interval: float) -> "Sweeper":
-        sweeper = Sweeper(self.store, interval)
+        sweeper = Sweeper(self.store, interval, events=self.events)
         sweeper.start()
         return sweeper
 
@@ -474,10 +530,11 @@ class Sweeper:
     """Deletes expired sessions every `interval` seconds. The store does the work off the event loop;
     this only schedules it and never runs two sweeps at once."""
 
-    def __init__(self, store: SessionStore, interval: float) -> None:
+    def __init__(self, store: SessionStore, interval: float, *, events: SessionEvents = NO_EVENTS) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.store = store
+        self.events = events
         self.interval = interval
         self._callback = PeriodicCallback(self._tick, interval * 1000)
         self._running: asyncio.Task | None = None
@@ -499,8 +556,12 @@ class Sweeper:
         started = time.monotonic()
         try:
             removed = await self.store.sweep_expired()
-        except Exception:
+        except Exception as error:
+            self.events.store_failure(self.store.name, "sweep", getattr(error, "kind", "unavailable"))
             log.exception("session sweep failed")
             return 0
+        finally:
+            self.events.store_call(self.store.name, "sweep", time.monotonic() - started)
+        self.events.session("swept", removed)
         log.info("session sweep: %d expired removed in %.3fs", removed, time.monotonic() - started)
         return removed

@@ -38,6 +38,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import codec
+from .events import NO_EVENTS, SessionEvents
 from .store import (
     LockedSession,
     StoreFull,
@@ -121,9 +122,11 @@ class RedisStore:
     expires_by_itself = True
 
     def __init__(self, url: str, *, prefix: str = "shop:session:", timeout: float = 2.0, retries: int = 5,
-                 retry_delay: float = 0.05, lock_lease: float = 10.0, lock_timeout: float = 30.0) -> None:
+                 retry_delay: float = 0.05, lock_lease: float = 10.0, lock_timeout: float = 30.0,
+                 events: SessionEvents = NO_EVENTS) -> None:
         if retries < 0:
             raise ValueError("retries must be 0 or more")
+        self.events = events
         if timeout <= 0 or lock_lease <= 0 or lock_timeout <= 0:
             raise ValueError("timeout, lock_lease and lock_timeout must be positive")
         self.prefix = prefix
@@ -153,7 +156,7 @@ class RedisStore:
     def from_settings(cls, settings: StoreSettings) -> RedisStore:
         if settings.url is None:
             raise ValueError("the redis store needs a url")
-        options: dict = {"retries": settings.retries}
+        options: dict = {"retries": settings.retries, "events": settings.events or NO_EVENTS}
         if settings.key_prefix is not None:
             options["prefix"] = settings.key_prefix
         if settings.timeout is not None:
@@ -271,9 +274,9 @@ class RedisStore:
                 await self._drop_idle_connections()
             except (RedisError, asyncio.TimeoutError) as error:
                 failure = error
-                raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
+                raise StoreUnavailable(f"redis does not answer: {_reason(failure)}", kind=_kind(failure)) from None
         else:
-            raise StoreUnavailable(f"redis does not answer: {_reason(failure)}") from None
+            raise StoreUnavailable(f"redis does not answer: {_reason(failure)}", kind=_kind(failure)) from None
         if info.get("role") == "slave" and str(info.get("slave_read_only", 1)) == "1":
             raise StoreFull("redis is a read-only replica", state="read_only")
         maxmemory, used = int(info.get("maxmemory") or 0), int(info.get("used_memory") or 0)
@@ -307,7 +310,8 @@ class RedisStore:
             if answer[0] == 1:
                 return self._decode(session_id, answer[1])
             if time.monotonic() > deadline:
-                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s")
+                raise StoreUnavailable(f"session {short_id(session_id)} stayed locked for {self.lock_timeout}s",
+                                       kind="timeout")
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.1)
 
@@ -336,11 +340,12 @@ class RedisStore:
                 return
         except StoreUnavailable as error:
             if unanswered and not isinstance(error, StoreFull):
-                raise StoreUnavailable(f"{error} (the change may have been written)", maybe_written=True) from None
+                raise StoreUnavailable(f"{error} (the change may have been written)", maybe_written=True,
+                                       kind=error.kind) from None
             raise
         raise StoreUnavailable(
             f"lost the lock of session {short_id(session_id)} (its {self.lock_lease}s lease ran out "
-            "before the change was written): nothing was written", maybe_written=unanswered)
+            "before the change was written): nothing was written", maybe_written=unanswered, kind="timeout")
 
     async def _unlock_quietly(self, session_id: str, token: str) -> None:
         try:
@@ -387,7 +392,7 @@ class RedisStore:
                 await self._drop_idle_connections()
                 if attempt + 1 == attempts:
                     raise StoreUnavailable(f"cannot {what} session {short_id(session_id)} after {attempts} "
-                                           f"tries: {_reason(error)}") from error
+                                           f"tries: {_reason(error)}", kind=_kind(error)) from error
             except OutOfMemoryError as error:
                 self._refused_as_full = True
                 raise StoreFull(f"cannot {what} session {short_id(session_id)}: redis is full: "
@@ -396,7 +401,8 @@ class RedisStore:
                 raise StoreFull(f"cannot {what} session {short_id(session_id)}: redis is read-only: "
                                 f"{_reason(error)}", state="read_only") from error
             except RedisError as error:
-                raise StoreUnavailable(f"cannot {what} session {short_id(session_id)}: {_reason(error)}") from error
+                raise StoreUnavailable(f"cannot {what} session {short_id(session_id)}: {_reason(error)}",
+                                       kind=_kind(error)) from error
             await asyncio.sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
 
@@ -419,6 +425,7 @@ class RedisStore:
         except ValueError:
             data = None
         if not isinstance(data, dict):
+            self.events.store_failure(self.name, "read", "corrupt")
             log.warning("session %s does not hold a JSON object: read as no session", short_id(session_id))
             return None
         return data
@@ -445,6 +452,13 @@ def _ms(seconds: float) -> int:
 
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _kind(error: BaseException) -> str:
+    """The kind of a failed call, as sessions.events.FAILURE_KINDS names it."""
+    if isinstance(error, (RedisTimeoutError, asyncio.TimeoutError)):
+        return "timeout"
+    return "unavailable"  # a full Redis is StoreFull, whose kind is "full"
 
 
 def _reason(error: BaseException) -> str:

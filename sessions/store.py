@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncContextManager, Callable, Protocol, runtime_checkable
 
+from .events import SessionEvents
+
 # secrets.token_urlsafe(32) is 32 random bytes in unpadded base64url: always 43 characters.
 SESSION_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
 
@@ -86,11 +88,15 @@ class InvalidSessionId(StoreError, ValueError):
 
 class StoreUnavailable(StoreError):
     """The store could not be read or written, after its retries. Nothing was changed, unless
-    `maybe_written`: a write was sent and its answer never came (a timeout), so it may have been made."""
+    `maybe_written`: a write was sent and its answer never came (a timeout), so it may have been made.
 
-    def __init__(self, message: str, *, maybe_written: bool = False) -> None:
+    `kind` says why, for an operator's counts (sessions.events.FAILURE_KINDS): "unavailable" (cannot
+    reach it, or it refused), "timeout" (no answer in time, or a lock that stayed taken), "full"."""
+
+    def __init__(self, message: str, *, maybe_written: bool = False, kind: str = "unavailable") -> None:
         super().__init__(message)
         self.maybe_written = maybe_written
+        self.kind = kind
 
 
 class StoreFull(StoreUnavailable):
@@ -99,7 +105,7 @@ class StoreFull(StoreUnavailable):
     was changed; reads and deletes still work."""
 
     def __init__(self, message: str, *, state: str = "full") -> None:
-        super().__init__(message)
+        super().__init__(message, kind="full")
         self.state = state
 
 
@@ -116,6 +122,7 @@ class StoreSettings:
     url: str | None = None  # a network store's server, e.g. redis://host:6379/0
     key_prefix: str | None = None  # a network store's key prefix
     timeout: float | None = None  # seconds any one call to a network store may take
+    events: SessionEvents | None = None  # told of corrupt sessions found (see sessions.events)
 
 
 @dataclass(frozen=True)

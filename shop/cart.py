@@ -126,6 +126,19 @@ def remove_item(cart: dict[str, int], product_id: str) -> dict[str, int]:
     return updated
 
 
+def remove_ordered(cart: dict[str, int], ordered: dict[str, int]) -> dict[str, int]:
+    """The cart without what an order took from it (ordered: product id -> quantity): each line
+    less that quantity, so that what was added after the order stays."""
+    updated = clean_cart(cart)
+    for product_id, quantity in ordered.items():
+        left = updated.get(product_id, 0) - quantity
+        if left > 0:
+            updated[product_id] = left
+        else:
+            updated.pop(product_id, None)
+    return updated
+
+
 def merge_carts(account: dict[str, int], anonymous: dict[str, int],
                 catalog: Catalog) -> tuple[dict[str, int], list[str]]:
     """The account's cart with an anonymous cart added in at login (django-oscar's basket merge):

@@ -6,6 +6,11 @@ ends and rolls back when it raises, in which SQL is written with `?` placeholder
 in versioned files in shop/migrations/, applied on first use, once per database, under a lock that
 holds across processes. A database that cannot be reached, is full, locked or failing raises
 DatabaseUnavailable, naming the operation and the cause; the password never appears in it.
+
+`call_within(deadline, function)` runs database work that must be over by a deadline (a request
+that answers 503 after DATABASE_TIMEOUT): every wait inside it is bounded by the time left, and a
+transaction that would commit after the deadline rolls back instead, so nothing commits after the
+request's answer.
 """
 
 from __future__ import annotations
@@ -15,14 +20,16 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import sqlite3
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # NNNN_name.sql for every engine, NNNN_name.<engine>.sql where an engine needs its own SQL.
@@ -33,12 +40,27 @@ _MIGRATION_LOCK_KEY = 0x5_40B_DB
 
 class DatabaseUnavailable(Exception):
     """The database cannot do the work right now (down, refusing, full, locked, failing I/O, no
-    connection free within the timeout). Nothing of the transaction was committed."""
+    connection free within the timeout). Nothing of the transaction was committed, unless
+    `outcome_unknown`: the commit was sent and its answer never came, so it may have been made."""
 
-    def __init__(self, operation: str, reason: str) -> None:
+    def __init__(self, operation: str, reason: str, kind: str = "unavailable", *,
+                 outcome_unknown: bool = False) -> None:
         super().__init__(f"{operation}: {reason}")
         self.operation = operation
         self.reason = reason
+        # For an operator's counts: "unavailable" (down, refusing, failing), "timeout" (no answer or
+        # no free connection in time, a lock held too long), "full" (out of disk or memory).
+        self.kind = kind
+        self.outcome_unknown = outcome_unknown
+
+
+# Told of every transaction: its operation ("place order"), its seconds, and the kind of its
+# DatabaseUnavailable (None when it did not fail that way). Called from the thread that ran it.
+DatabaseObserver = Callable[[str, float, "str | None"], None]
+
+
+class _CommitUnanswered(Exception):
+    """The commit was sent and failed without an answer (the connection broke, the server hung)."""
 
 
 def mask_password(url: str) -> str:
@@ -119,11 +141,32 @@ class Database:
     name = ""
     embedded = False  # True when opening it waits on no network (SQLite's file)
     placeholder = "?"
+    # Set by the application to count the calls (see DatabaseObserver); None: nobody counts.
+    observer: DatabaseObserver | None = None
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._migrated = False
         self._migrating = threading.Lock()
+        # The deadline of the work on this thread (call_within), as time.monotonic(); None: none.
+        self._deadline = threading.local()
+
+    def call_within(self, deadline: float, function: Callable[..., T], *args: Any) -> T:
+        """function(*args), database work on this thread that must be over by deadline (a
+        time.monotonic()): refused if it is past already (a request that gave up waiting for a
+        thread), every wait inside bounded by the time left, and no commit after it."""
+        if time.monotonic() >= deadline:
+            raise DatabaseUnavailable("start", "the request stopped waiting before a thread was free", "timeout")
+        self._deadline.at = deadline
+        try:
+            return function(*args)
+        finally:
+            self._deadline.at = None
+
+    def time_left(self) -> float:
+        """Seconds this thread's work may still wait: the timeout, or less under call_within."""
+        deadline = getattr(self._deadline, "at", None)
+        return self.timeout if deadline is None else max(0.0, deadline - time.monotonic())
 
     @contextmanager
     def transaction(self, operation: str, *, write: bool = True) -> Iterator[Transaction]:
@@ -132,9 +175,21 @@ class Database:
         operation names the work in a DatabaseUnavailable ("place order"). write=False promises
         the block only reads, so it need not wait for (or hold up) writers.
         """
-        self.migrate()
-        with self._unavailable_as(operation), self._begin(write) as connection:
-            yield Transaction(connection, self.placeholder)
+        started = time.monotonic()
+        failure = None
+        try:
+            self.migrate()
+            with self._unavailable_as(operation), self._begin(write) as connection:
+                yield Transaction(connection, self.placeholder)
+                if self.time_left() <= 0:
+                    # Raised inside the transaction: rolled back, never committed after the answer.
+                    raise TimeoutError(f"not committed: past the deadline of {self.timeout:g}s")
+        except DatabaseUnavailable as error:
+            failure = error.kind
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(operation, time.monotonic() - started, failure)
 
     def migrate(self) -> list[int]:
         """Apply the migrations this database lacks; the versions applied. Once per process; safe
@@ -173,20 +228,32 @@ class Database:
     def _lock_migrations(self, transaction: Transaction) -> None:
         """Make other processes' migrations wait until this transaction ends."""
 
+    def lock_name(self, transaction: Transaction, name: str) -> None:
+        """Hold name until the transaction ends: another transaction locking the same name waits
+        for this one to commit or roll back (even one sent before a hang and finished after it)."""
+
     def _unavailable_reason(self, error: BaseException) -> str | None:
         """Why the database is unavailable, if error says it is; None for an error in the work itself."""
         raise NotImplementedError
+
+    def _unavailable_kind(self, error: BaseException) -> str:
+        """The kind of an error _unavailable_reason accepted: "unavailable", "timeout" or "full"."""
+        return "timeout" if isinstance(error, TimeoutError) else "unavailable"
 
     # --- shared ---------------------------------------------------------------------------------
     @contextmanager
     def _unavailable_as(self, operation: str) -> Iterator[None]:
         try:
             yield
+        except _CommitUnanswered as error:
+            reason = self._unavailable_reason(error.__cause__) or str(error.__cause__)
+            raise DatabaseUnavailable(operation, f"commit unanswered: {reason}", "timeout",
+                                      outcome_unknown=True) from error
         except Exception as error:
             reason = self._unavailable_reason(error)
             if reason is None:
                 raise
-            raise DatabaseUnavailable(operation, reason) from error
+            raise DatabaseUnavailable(operation, reason, self._unavailable_kind(error)) from error
 
     def _apply_migrations(self, transaction: Transaction) -> list[int]:
         self._lock_migrations(transaction)
@@ -264,10 +331,12 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def _begin(self, write: bool) -> Iterator[sqlite3.Connection]:
-        if not self._lock.acquire(timeout=self.timeout):
+        if not self._lock.acquire(timeout=self.time_left()):
             raise TimeoutError(f"the connection stayed busy for {self.timeout:g}s")
         try:
             connection = self._connection
+            # Another process's write lock is waited for no longer than this work may take.
+            connection.execute(f"PRAGMA busy_timeout = {int(self.time_left() * 1000)}")
             # IMMEDIATE takes the write lock up front, so a read-then-write block cannot fail
             # half-way because another process wrote in between. A read needs no write lock: in
             # WAL mode it sees a consistent snapshot and never waits for writers.
@@ -292,6 +361,14 @@ class SQLiteDatabase(Database):
             if code is not None and code & 0xFF in _SQLITE_UNAVAILABLE:
                 return f"{getattr(error, 'sqlite_errorname', code)} ({error})"
         return None
+
+    def _unavailable_kind(self, error: BaseException) -> str:
+        code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+        if code == sqlite3.SQLITE_FULL:
+            return "full"
+        if isinstance(error, TimeoutError) or code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return "timeout"
+        return "unavailable"
 
     def close(self) -> None:
         with self._lock:
@@ -368,7 +445,7 @@ class PostgresDatabase(Database):
                         # a while, so that once PostgreSQL is back the next request starts afresh.
                         reconnect_timeout=max(10.0, 2 * self.timeout),
                         check=ConnectionPool.check_connection,
-                        kwargs={"row_factory": dict_row, "connect_timeout": max(2, round(self.timeout))},
+                        kwargs={"row_factory": dict_row, **self._connection_options()},
                         name="shop",
                     )
                     # wait=False: connections are made in the background; a request waits for
@@ -377,10 +454,41 @@ class PostgresDatabase(Database):
                     self._pool = pool
         return self._pool
 
+    def _connection_options(self) -> dict[str, Any]:
+        """libpq's and the server's bounds on every wait, so that a hung server (stopped, or a
+        network that drops everything) costs a request DATABASE_TIMEOUT, not forever: the connect
+        (libpq counts whole seconds), a statement, a transaction left idle by a client that gave up
+        (the server rolls it back), and TCP keepalives and tcp_user_timeout, which notice a peer
+        that stopped answering the network and so free a thread stuck reading from it."""
+        milliseconds = max(1, round(self.timeout * 1000))
+        return {
+            "connect_timeout": max(2, round(self.timeout)),
+            "options": f"-c statement_timeout={milliseconds} -c idle_in_transaction_session_timeout={milliseconds}",
+            "keepalives": 1,
+            "keepalives_idle": max(1, round(self.timeout)),
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+            "tcp_user_timeout": milliseconds,
+        }
+
     @contextmanager
     def _begin(self, write: bool) -> Iterator[Any]:
-        with self._pool_opened().connection() as connection, connection.transaction():
-            yield connection
+        import psycopg
+
+        with self._pool_opened().connection(timeout=self.time_left()) as connection:
+            committing = False
+            try:
+                with connection.transaction():
+                    yield connection
+                    committing = True
+            except psycopg.Error as error:
+                if committing:
+                    # The commit was sent: whether it was made, only the database knows now.
+                    raise _CommitUnanswered("the commit got no answer") from error
+                raise
+
+    def lock_name(self, transaction: Transaction, name: str) -> None:
+        transaction.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (name,))
 
     def _lock_migrations(self, transaction: Transaction) -> None:
         # Released when the transaction ends: replicas starting together migrate one after another.
@@ -389,14 +497,28 @@ class PostgresDatabase(Database):
     def _unavailable_reason(self, error: BaseException) -> str | None:
         import psycopg
 
-        # PoolTimeout is an OperationalError; so are a refused connection, a server shutting down
-        # and a full disk (SQLSTATE class 53).
+        if isinstance(error, TimeoutError):
+            return str(error)
+        # PoolTimeout is an OperationalError; so are a refused connection, a server shutting down,
+        # a full disk (SQLSTATE class 53) and a statement cancelled by statement_timeout (57014).
         if not isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
             return None
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         sqlstate = getattr(error, "sqlstate", None)
         cause = f"{type(error).__name__}{f' {sqlstate}' if sqlstate else ''}: {first_line}"
         return _without(cause, self._password)
+
+    def _unavailable_kind(self, error: BaseException) -> str:
+        from psycopg_pool import PoolTimeout
+
+        sqlstate = getattr(error, "sqlstate", None) or ""
+        # Class 53: insufficient resources (53100 disk full, 53200 out of memory); 57014: a
+        # statement cancelled by statement_timeout.
+        if sqlstate in ("53100", "53200"):
+            return "full"
+        if isinstance(error, (PoolTimeout, TimeoutError)) or sqlstate == "57014":
+            return "timeout"
+        return "unavailable"
 
     def close(self) -> None:
         if self._pool is not None:

@@ -63,6 +63,10 @@ def validate_email(value: str) -> tuple[str | None, str | None]:
 CHECKOUT_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
+# The name a checkout's transaction holds (Database.lock_name), followed by its key.
+CHECKOUT_LOCK = "checkout:"
+
+
 def new_checkout_key() -> str:
     """A one-time key for one checkout form: submitting it again finds the order it placed."""
     return secrets.token_urlsafe(16)
@@ -91,6 +95,9 @@ class OrderStore:
             raise OrderError(FORM_EXPIRED)
         created_at = datetime.now(timezone.utc).replace(microsecond=0)
         with self._db.transaction("place order") as transaction:
+            if checkout_key is not None:
+                # Held until this commits or rolls back: settle_checkout waits for it.
+                self._db.lock_name(transaction, CHECKOUT_LOCK + checkout_key)
             if user_id is None and not email:
                 raise OrderError("Please enter your email address.")
             # A session can outlive its account (a database reset, a deleted user): say so, not crash.
@@ -142,6 +149,19 @@ class OrderStore:
             )
             # Read back through the same path as every other read: one way to build an Order.
             return _select(transaction, "id = ?", (row["id"],))[0]
+
+    def settle_checkout(self, user_id: int | None, checkout_key: str) -> Order | None:
+        """Like find_by_checkout_key, for a checkout whose outcome its request never learnt (the
+        database hung during the commit): waits until no transaction placing this key is still
+        running (one sent before the hang may finish after it), so None means it will never be."""
+        if not CHECKOUT_KEY_PATTERN.fullmatch(checkout_key):
+            return None
+        with self._db.transaction("settle checkout") as transaction:
+            self._db.lock_name(transaction, CHECKOUT_LOCK + checkout_key)
+            condition = "user_id IS NULL" if user_id is None else "user_id = ?"
+            parameters = (checkout_key,) if user_id is None else (user_id, checkout_key)
+            orders = _select(transaction, f"{condition} AND checkout_key = ?", parameters)
+        return orders[0] if orders else None
 
     def find_by_checkout_key(self, user_id: int | None, checkout_key: str) -> Order | None:
         """The user's order placed with this checkout form's key, if there is one; user_id None

@@ -88,6 +88,9 @@ def test_floors_table_and_the_misses_give_the_distance_from_the_floor_and_the_pr
     assert "is 340 µs; one process measured 180 µs above it." in text
     assert "Tornado 40%, the session store 20%" in text and "`write (sessions/file_io.py:101)` 10%" in text
     assert format_misses(Report(), check_targets(Report())) == ""
+    report.rounds[0][("api", "file", 1, 16)] = cell(cpu=420)
+    report.floor = FloorResult(400.0, 250.0, 70.0, 10.0, 16, 1500.0, change_cpu_us=400.0, read_cpu_us=10.0)
+    assert "is 440 µs; one process measured 20 µs below it." in format_misses(report, check_targets(report))
 
 
 def test_lost_updates_table_lists_the_shop_before_the_peers_and_says_how_many_processes():
