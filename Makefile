@@ -10,7 +10,9 @@ PORT        ?= 8888
 BASE_IMAGE  ?= shop-base:bookworm
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench docker-base clean distclean
+NODE_STAMP  := node_modules/.installed
+
+.PHONY: venv node-tools run test bench docker-base clean distclean
 
 venv: $(STAMP)
 
@@ -27,10 +29,22 @@ $(STAMP): requirements.txt requirements-dev.txt | $(VPY)
 	$(VPY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@ $(RUN_STAMP)
 
+# axe-core and Lighthouse for the browser tests (package.json, pinned by package-lock.json), from
+# npm, scripts off: nothing is downloaded at install time (Lighthouse drives Debian's Chromium).
+# Without npm the tests that need them are skipped (failed under CI=true).
+node-tools: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: the axe-core and Lighthouse tests will be skipped (apt-get install npm)"; \
+	fi
+
 run: $(RUN_STAMP)
 	PORT=$(PORT) $(VPY) app.py
 
-test: venv
+test: venv node-tools
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 bench: venv
@@ -47,4 +61,4 @@ clean:
 
 # Also removes the venv and the local data (sessions, database, cookie secret) in ./var.
 distclean: clean
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

@@ -139,7 +139,7 @@ class Config:
         if env.get("METRICS_PORT") is not None:
             metrics_port = env.whole_number("METRICS_PORT", 0, lowest=1, highest=65535, unit="a port number")
             if metrics_port == port:
-                raise ConfigError(f"METRICS_PORT={metrics_port} is not valid: expected a port other than PORT "
+                raise ConfigError(f"METRICS_PORT={_shown(str(metrics_port))} is not valid: expected a port other than PORT "
                                   f"({port}), so that /metrics is never served to the shop's visitors")
         ttl = env.whole_number("SESSION_TTL", 3600, lowest=1, unit="a whole number of seconds")
         retries = env.whole_number("SESSION_RETRIES", 5, lowest=0, unit="a whole number of retries")

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 
+from tornado.httputil import url_concat
 from tornado.ioloop import IOLoop
 
 from sessions import StoreUnavailable
@@ -60,6 +61,24 @@ class _AccountHandler(BaseHandler):
             min_password_length=MIN_NEW_PASSWORD_LENGTH,
             messages=[{"kind": "error", "text": message}] if message else [],
         )
+
+    async def refuse(self, *, status: int, username: str, errors: dict[str, str] | None = None,
+                     message: str | None = None, strength: Strength | None = None) -> None:
+        """The form again with its messages: in a browser through a redirect to its GET
+        (Post/Redirect/Get: Back never asks to send it again), to other clients with status."""
+        if not self.is_navigation():
+            await self.show_form(status=status, username=username, errors=errors, message=message, strength=strength)
+            return
+        next_url = self.next_url()
+        url = self.request.path if next_url == "/" else url_concat(self.request.path, {"next": next_url})
+        self.redirect_refused(url, {"username": username, "errors": errors or {}, "message": message or ""})
+
+    async def get(self) -> None:
+        refused = self.take_refused_form()
+        errors = refused.get("errors")
+        await self.show_form(username=str(refused.get("username", "")),
+                             errors={k: v for k, v in errors.items() if isinstance(v, str)} if isinstance(errors, dict) else None,
+                             message=str(refused.get("message") or "") or None)
 
     async def log_in(self, user: User, welcome: str) -> None:
         """Log user in here: the anonymous cart (never another account's) is merged into the
@@ -117,9 +136,6 @@ class _AccountHandler(BaseHandler):
 class LoginHandler(_AccountHandler):
     template = "login.html"
 
-    async def get(self) -> None:
-        await self.show_form()
-
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
         # Exactly as typed: spaces around a password are part of it.
@@ -130,7 +146,7 @@ class LoginHandler(_AccountHandler):
         if not password:
             errors["password"] = "Please enter your password."
         if errors:
-            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
+            await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
             return
         throttle = self.application.login_throttle
         # Case-folded, as the accounts compare usernames: "Victim" and "vICTIM" are one account.
@@ -142,14 +158,14 @@ class LoginHandler(_AccountHandler):
             log.info("login refused for %ds: too many failures (address %s)", seconds, address)
             self.set_header("Retry-After", str(seconds))
             self.application.metrics.refused(429, "login_throttle")
-            await self.show_form(status=429, username=username[:MAX_USERNAME_LENGTH],
+            await self.refuse(status=429, username=username[:MAX_USERNAME_LENGTH],
                                  message=TOO_MANY_FAILURES.format(seconds=seconds))
             return
         user = await self._authenticate(username, password)
         if user is None:
             await throttle.failed(address, throttled_name)
             log.info("login failed (address %s)", address)
-            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors={"password": LOGIN_FAILED})
+            await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors={"password": LOGIN_FAILED})
             return
         await throttle.succeeded(address, throttled_name)
         await self.log_in(user, f"Welcome back, {user.username}.")
@@ -166,9 +182,6 @@ class LoginHandler(_AccountHandler):
 class RegisterHandler(_AccountHandler):
     template = "register.html"
 
-    async def get(self) -> None:
-        await self.show_form()
-
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "", strip=False)
@@ -176,7 +189,7 @@ class RegisterHandler(_AccountHandler):
             await self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS, "register_limit")
         except ShopError as error:
             self.set_header("Retry-After", str(error.retry_after))
-            await self.show_form(status=429, username=username[:MAX_USERNAME_LENGTH], message=error.message)
+            await self.refuse(status=429, username=username[:MAX_USERNAME_LENGTH], message=error.message)
             return
         # Every rule is checked here, so that the form shows every problem at once (and an oversized
         # password is refused before it is hashed); users.register checks them again.
@@ -184,14 +197,14 @@ class RegisterHandler(_AccountHandler):
             self.application.password_hashing, estimate, password[:MAX_PASSWORD_LENGTH + 1], username)
         errors = registration_errors(username, strength)
         if errors:
-            await self.show_form(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors,
-                                 strength=strength if password else None)
+            await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors,
+                              strength=strength if password else None)
             return
         try:
             user = await self.run_database("register", self.users.register, username, password,
                                            executor=self.application.password_hashing)
         except UserError as error:
-            await self.show_form(status=400, username=username, errors={"username": str(error)})
+            await self.refuse(status=400, username=username, errors={"username": str(error)})
             return
         log.info("user %d registered", user.id)
         await self.log_in(user, f"Welcome, {user.username}! Your account is ready.")
@@ -208,16 +221,24 @@ def registration_errors(username: str, strength: Strength) -> dict[str, str]:
     errors = {}
     if not username:
         errors["username"] = "Please choose a username."
+    elif not 3 <= len(username) <= 32:
+        # Each message says what is wrong, in the hint's words, not the whole hint again.
+        errors["username"] = "Username must be 3 to 32 characters long."
     elif not USERNAME_PATTERN.fullmatch(username):
-        errors["username"] = "Username must be 3 to 32 characters: letters, digits, '.', '_' or '-'."
+        errors["username"] = "Username can only use letters, digits, “.”, “_” and “-”."
     if strength.problem is not None:
         errors["password"] = strength.problem
     return errors
 
 
 class LogoutHandler(BaseHandler):
+    def get(self) -> None:
+        """Logging out takes a form (a link could be followed by anyone's page): a GET goes home."""
+        self.redirect("/", status=303)
+
     async def post(self) -> None:
         # Logging out always works: the cookie is cleared even when the store cannot delete the
         # session (a shared computer must let a person leave); the manager logs such a failure.
         await self.sessions.end(self)
+        self.flash("You are logged out.", "success", alone=True)
         self.redirect("/", status=303)

@@ -28,7 +28,7 @@ from shop.cart import FREE_SHIPPING_FROM_CENTS, PricedCart, clean_cart, price_ca
 from shop.catalog import Catalog
 from shop import idempotency
 from shop.db import DatabaseUnavailable
-from shop.money import format_cents
+from shop.money import format_cents, format_price
 from shop.orders import OrderStore
 from shop.throttle import whole_seconds
 from shop.users import UserStore
@@ -45,6 +45,9 @@ DATABASE_GRACE_SECONDS = 0.5
 
 SHOP_NAME = "Tornado Trading Post"
 FLASH_COOKIE = "flash"
+# A refused form's messages and values, carried across the redirect to the page that shows them.
+REFUSED_FORM_COOKIE = "refused_form"
+MAX_REFUSED_FORM_CHARS = 3000
 SESSION_ENDED_MESSAGE = (
     "Your session had ended (it ran out, or was ended from another device), so that was not done yet. "
     "Nothing was lost: log in and you will be back where you were."
@@ -107,6 +110,7 @@ def make_template_env(template_path: str) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = format_cents
+    env.filters["price"] = format_price
     env.globals["free_shipping_from_cents"] = FREE_SHIPPING_FROM_CENTS
     env.globals["idempotency_field"] = idempotency_field
     return env
@@ -341,15 +345,16 @@ class BaseHandler(tornado.web.RequestHandler):
     async def update_cart(self) -> AsyncIterator[dict[str, Any]]:
         """Change this person's cart: yields its holder (the account's record when logged in, else
         the session) locked across every process and re-read; saved when the block ends, nothing
-        saved if it raises. The holder also keeps what belongs with the cart (one-time keys)."""
-        await self.load_session()  # who is logged in decides where the cart is
-        if self.current_user is None:
+        saved if it raises. The holder also keeps what belongs with the cart (one-time keys).
+
+        Who is logged in is read under the session's lock (one read, as for any change); a logged-in
+        person's session is let go unchanged before the record is locked, so no request ever holds
+        two locks."""
+        if not self._session_read or self.current_user is None:
             async with self.update_session() as session:
-                if self.current_user is not None:
-                    # Logged in by another tab since this request began: its cart is the account's now.
-                    raise ShopError(409, MOVED_MESSAGE)
-                yield session
-            return
+                if self.current_user is None:
+                    yield session
+                    return
         try:
             async with self.sessions.owner_record(account_owner(self.current_user),
                                                   ttl=self.application.config.account_cart_ttl) as record:
@@ -375,15 +380,23 @@ class BaseHandler(tornado.web.RequestHandler):
         return ShopError(503, UNCONFIRMED_MESSAGE if error.maybe_written else UNAVAILABLE_MESSAGE,
                          cause="session_store")
 
-    def flash(self, message: str, kind: str = "info") -> None:
-        """Keep a message for the next page this person sees (kind: info, success or error).
+    def flash(self, message: str, kind: str = "info", *, undo: dict[str, Any] | None = None,
+              alone: bool = False) -> None:
+        """Keep a message for the next page this person sees (kind: info, success or error); undo
+        (product_id, quantity, name) adds an Undo button that puts a removed cart line back; alone
+        drops the messages still waiting (a logout: they were for the person who left).
 
         Messages ride in a short-lived signed cookie, not in the session: showing one on the next
         page then costs no session write, which on the file store is a durable write.
         """
-        if not self._outgoing_flashes:
+        if not self._outgoing_flashes and not alone:
             self._outgoing_flashes = self._incoming_flashes()
-        self._outgoing_flashes = [*self._outgoing_flashes, {"kind": kind, "text": message}][-MAX_FLASH_MESSAGES:]
+        if alone:
+            self._outgoing_flashes = []
+        entry: dict[str, Any] = {"kind": kind, "text": message}
+        if undo is not None:
+            entry["undo"] = undo
+        self._outgoing_flashes = [*self._outgoing_flashes, entry][-MAX_FLASH_MESSAGES:]
         self.set_signed_cookie(self.application.cookie_name(FLASH_COOKIE), json.dumps(self._outgoing_flashes),
                                expires_days=None, httponly=True, samesite="Lax", secure=self.sessions.secure)
 
@@ -404,6 +417,39 @@ class BaseHandler(tornado.web.RequestHandler):
         except ValueError:
             return []
         return [m for m in messages if _is_message(m)] if isinstance(messages, list) else []
+
+    # --- a refused form, shown by a GET (Post/Redirect/Get) ---------------------------------------
+    def is_navigation(self) -> bool:
+        """The browser is loading a page (a form sent without JavaScript), by its Fetch Metadata
+        header `Sec-Fetch-Mode: navigate`: such a refusal goes through a redirect, so that Back or
+        a reload never asks to send the form again. Other clients get the 4xx the contract names."""
+        return self.request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+
+    def redirect_refused(self, url: str, state: dict[str, Any]) -> None:
+        """303 to url (a local path, perhaps with #fragment), whose GET shows the refusal in state
+        (the messages and the values as sent, JSON-serializable; never a password) through
+        take_refused_form(). Carried in a short-lived signed cookie, like flash messages."""
+        path = url.split("#", 1)[0].split("?", 1)[0]
+        raw = json.dumps({"path": path, **state})
+        if len(raw) <= MAX_REFUSED_FORM_CHARS:
+            self.set_signed_cookie(self.application.cookie_name(REFUSED_FORM_COOKIE), raw, expires_days=None, httponly=True, samesite="Lax",
+                                   secure=self.sessions.secure)
+        self.redirect(url, status=303)
+
+    def take_refused_form(self) -> dict[str, Any]:
+        """The refused form's state for this page, shown once; {} when there is none."""
+        name = self.application.cookie_name(REFUSED_FORM_COOKIE)
+        raw = self.get_signed_cookie(name, max_age_days=1)
+        if raw is None:
+            return {}
+        self.clear_cookie(name, secure=self.sessions.secure)
+        try:
+            state = json.loads(raw)
+        except ValueError:
+            return {}
+        if not isinstance(state, dict) or state.get("path") != self.request.path:
+            return {}
+        return state
 
     # --- rendering ----------------------------------------------------------------------------------
     def wants_json(self) -> bool:

@@ -22,7 +22,15 @@ class CartHandler(BaseHandler):
         # Only for a person whose last checkout's outcome is unknown does the cart wait on the database.
         if await show_settled_checkout(self):
             return
-        await render_cart_page(self)
+        refused = self.take_refused_form()
+        await render_cart_page(self, errors=_string_dict(refused.get("errors")),
+                               quantities=_string_dict(refused.get("quantities")))
+
+
+def _string_dict(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {key: item for key, item in value.items() if isinstance(key, str) and isinstance(item, str)}
 
 
 async def render_cart_page(handler: BaseHandler, *, status: int = 200, errors: dict[str, str] | None = None,
@@ -70,6 +78,15 @@ class CartApiHandler(BaseHandler):
         )
 
 
+class LineErrors(CartError):
+    """A refused change of one or more cart lines: errors and the quantities as sent, by product id."""
+
+    def __init__(self, errors: dict[str, str], quantities: dict[str, str]) -> None:
+        super().__init__(next(iter(errors.values())), "quantity")
+        self.errors = errors
+        self.quantities = quantities
+
+
 class _CartChangeHandler(BaseHandler):
     """POST product_id (+ quantity): change the cart, then 303 to /cart, or JSON for fetch()."""
 
@@ -81,8 +98,26 @@ class _CartChangeHandler(BaseHandler):
         """The page for a refused change (a coroutine), shown with status 400."""
         return render_cart_page(self, status=400, messages=[{"kind": "error", "text": str(error)}])
 
+    def refusal_target(self, product_id: str, error: CartError) -> tuple[str, dict]:
+        """Where a browser goes after a refused change, and the state that page shows."""
+        self.flash(str(error), "error")
+        return "/cart", {}
+
+    def after_change(self, product_id: str) -> str:
+        """Where the browser goes once the change is saved."""
+        return "/cart"
+
+    def flash_change(self, message: str, cart_before: dict[str, int], product_id: str) -> None:
+        self.flash(message, "success")
+
+    def get(self) -> None:
+        """Only forms post here; an address bar or a bookmark that ends up here goes to the cart
+        (303), not to a 405."""
+        self.redirect("/cart", status=303)
+
     async def post(self) -> None:
         product_id = self.get_body_argument("product_id", "").strip()
+        before: dict[str, int] = {}
         change = self.change_fingerprint(product_id)
         try:
             async with self.update_cart() as holder:
@@ -91,7 +126,8 @@ class _CartChangeHandler(BaseHandler):
                 # The check and the change in one locked step: a retry cannot slip in between.
                 message = idempotency.outcome(holder, change) if change else None
                 if message is None:
-                    cart, message = self.change(clean_cart(holder.get("cart")), product_id)
+                    before = clean_cart(holder.get("cart"))
+                    cart, message = self.change(before, product_id)
                     holder["cart"] = cart
                     if change:
                         idempotency.remember(holder, change, message)
@@ -99,17 +135,32 @@ class _CartChangeHandler(BaseHandler):
             # Raised inside the block, so nothing was saved; self.session is the cart as it was.
             if self.wants_json():
                 self.set_status(400)
-                self.finish({"error": str(error), "status": 400, "field": error.field})
+                self.finish({"error": str(error), "status": 400, "field": error.field,
+                             "product_id": next(iter(error.errors)) if isinstance(error, LineErrors) else product_id})
+            elif self.is_navigation():
+                url, state = self.refusal_target(product_id, error)
+                self.redirect_refused(url, state)
             else:
                 await self.show_refusal(product_id, error)
             return
         if self.wants_json():
-            self.finish({"ok": True, "message": message, "count": self.cart.count, "total_cents": self.cart.total_cents,
-                         "shipping_note": self.render_string("_shipping_note.html", cart=self.cart).strip()})
+            self.finish(self.changed_json(message, product_id))
             return
         # After the block: a message only once the change is saved.
-        self.flash(message, "success")
-        self.redirect("/cart", status=303)
+        self.flash_change(message, before, product_id)
+        self.redirect(self.after_change(product_id), status=303)
+
+    def changed_json(self, message: str, product_id: str) -> dict:
+        """What fetch() gets after a change: the message, the new count and totals, and the summary's
+        HTML (templates/_totals.html) for the cart page to put in place, as Dawn's cart does with
+        Shopify's section rendering."""
+        cart = self.cart
+        line = next((line for line in cart.lines if line.product.id == product_id), None)
+        return {"ok": True, "message": message, "count": cart.count, "total_cents": cart.total_cents,
+                "quantity": line.quantity if line else 0,
+                "line_total": self.application.template_env.filters["price"](line.line_total_cents) if line else "",
+                "shipping_note": self.render_string("_shipping_note.html", cart=cart).strip(),
+                "totals_html": self.render_string("_totals.html", cart=cart).strip()}
 
     def change_fingerprint(self, product_id: str) -> str | None:
         """What identifies this change if it carries a one-time key (None without one); 400 for a
@@ -119,8 +170,10 @@ class _CartChangeHandler(BaseHandler):
             return None
         if not idempotency.KEY_PATTERN.fullmatch(key):
             raise ShopError(400, "This form has expired. Please reload the page and try again.")
-        return idempotency.fingerprint(key, self.request.path, product_id,
-                                       self.get_body_argument("quantity", "").strip())
+        # Every line the form sends (the cart page's form sends them all).
+        return idempotency.fingerprint(key, self.request.path,
+                                       ",".join(each.strip() for each in self.get_body_arguments("product_id")),
+                                       ",".join(each.strip() for each in self.get_body_arguments("quantity")))
 
     def product_name(self, product_id: str) -> str:
         product = self.catalog.get(product_id)
@@ -135,6 +188,12 @@ class CartAddHandler(_CartChangeHandler):
         return render_product_page(self, product, status=400, errors={error.field or "quantity": str(error)},
                                    quantity=self.get_body_argument("quantity", "1")[:10])
 
+    def refusal_target(self, product_id: str, error: CartError) -> tuple[str, dict]:
+        if self.catalog.get(product_id) is None:
+            return super().refusal_target(product_id, error)
+        return f"/product/{product_id}", {"errors": {error.field or "quantity": str(error)},
+                                          "quantity": self.get_body_argument("quantity", "1")[:10]}
+
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
         quantity = parse_quantity(self.get_body_argument("quantity", None), default=1)
         updated = add_item(cart, self.catalog, product_id, quantity)
@@ -142,22 +201,75 @@ class CartAddHandler(_CartChangeHandler):
 
 
 class CartUpdateHandler(_CartChangeHandler):
+    """One line (product_id, quantity), or every line of the cart page's form (product_id and
+    quantity repeated, in pairs): all are saved or, if any is refused, none. The field `line` names
+    the line whose Update was pressed (the page comes back at it); `next=/checkout` goes on to the
+    checkout once saved (the cart's Check out button)."""
+
     def show_refusal(self, product_id: str, error: CartError):
-        if error.field == "quantity" and product_id in clean_cart(self.cart_holder.get("cart")):
-            return render_cart_page(self, status=400, errors={product_id: str(error)},
-                                    quantities={product_id: self.get_body_argument("quantity", "")[:10]})
+        if isinstance(error, LineErrors):
+            return render_cart_page(self, status=400, errors=error.errors, quantities=error.quantities)
         return super().show_refusal(product_id, error)
 
+    def refusal_target(self, product_id: str, error: CartError) -> tuple[str, dict]:
+        if isinstance(error, LineErrors):
+            return "/cart", {"errors": error.errors, "quantities": error.quantities}
+        return super().refusal_target(product_id, error)
+
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
-        quantity = parse_quantity(self.get_body_argument("quantity", None), allow_zero=True)
+        product_ids = [value.strip() for value in self.get_body_arguments("product_id")]
+        sent = self.get_body_arguments("quantity")
+        if len(sent) != len(product_ids):
+            raise CartError("Please send one quantity for each product.")
+        if len(product_ids) == 1:
+            return self._set_one(cart, product_id, sent[0])
+        # The whole cart form: a line no longer in the cart (removed in another tab) is left alone.
+        updated, errors = cart, {}
+        for each, raw in zip(product_ids, sent):
+            if each not in updated:
+                continue
+            try:
+                updated = set_quantity(updated, self.catalog, each, parse_quantity(raw, allow_zero=True))
+            except CartError as error:
+                errors[each] = str(error)
+        if errors:
+            raise LineErrors(errors, {each: raw[:10] for each, raw in zip(product_ids, sent) if each in errors})
+        return updated, "Your cart is updated."
+
+    def _set_one(self, cart: dict[str, int], product_id: str, raw: str) -> tuple[dict[str, int], str]:
+        try:
+            quantity = parse_quantity(raw, allow_zero=True)
+        except CartError as error:
+            if product_id in cart:
+                raise LineErrors({product_id: str(error)}, {product_id: raw[:10]}) from None
+            raise
         updated = set_quantity(cart, self.catalog, product_id, quantity)
         name = self.product_name(product_id)
         if quantity == 0:
             return updated, f"Removed {name} from your cart."
         return updated, f"{name}: quantity is now {quantity}."
 
+    def flash_change(self, message: str, cart_before: dict[str, int], product_id: str) -> None:
+        if self.get_body_argument("next", "") != "/checkout":
+            super().flash_change(message, cart_before, product_id)
+
+    def after_change(self, product_id: str) -> str:
+        if self.get_body_argument("next", "") == "/checkout":
+            return "/checkout"
+        line = self.get_body_argument("line", "") or product_id
+        # Back at the line whose Update was pressed, not at the top of the page.
+        return f"/cart#line-{line}" if line in clean_cart(self.cart_holder.get("cart")) else "/cart"
+
 
 class CartRemoveHandler(_CartChangeHandler):
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
         updated = remove_item(cart, product_id)
-        return updated, f"Removed {self.product_name(product_id)} from your cart."
+        return updated, f"Removed {self.product_name(product_id)}."
+
+    def flash_change(self, message: str, cart_before: dict[str, int], product_id: str) -> None:
+        """"Removed X." with an Undo that puts the line back with its quantity (templates/base.html)."""
+        if product_id not in cart_before:  # a retry answered from memory: the message alone
+            super().flash_change(message, cart_before, product_id)
+            return
+        self.flash(message, "success", undo={"product_id": product_id, "quantity": cart_before[product_id],
+                                             "name": self.product_name(product_id)})

@@ -6,7 +6,8 @@ import re
 import urllib.parse
 
 from handlers.base import BaseHandler, ShopError
-from shop.catalog import PAGE_SIZE, SORTS, Product, paginate
+from shop.cart import SHIPPING_CENTS
+from shop.catalog import PAGE_SIZE, SORTS, Catalog, Product, paginate
 
 MAX_QUERY_LENGTH = 100
 MAX_PAGE_DIGITS = 6
@@ -91,7 +92,11 @@ class ProductHandler(BaseHandler):
         product = self.catalog.get(product_id)
         if product is None:
             raise ShopError(404, "We do not sell that product (any more). Have a look at the catalog.")
-        await render_product_page(self, product)
+        refused = self.take_refused_form()
+        errors = refused.get("errors")
+        quantity = refused.get("quantity")
+        await render_product_page(self, product, errors=errors if isinstance(errors, dict) else None,
+                                  quantity=quantity if isinstance(quantity, str) else "1")
 
 
 async def render_product_page(handler: BaseHandler, product: Product, *, status: int = 200,
@@ -105,4 +110,14 @@ async def render_product_page(handler: BaseHandler, product: Product, *, status:
         errors=errors or {},
         current_category=product.category,
         category_name=handler.catalog.category_name(product.category),
+        related=related_products(handler.catalog, product),
+        shipping_cents=SHIPPING_CENTS,
     )
+
+
+RELATED_COUNT = 4
+
+
+def related_products(catalog: Catalog, product: Product) -> list[Product]:
+    """"You may also like": up to RELATED_COUNT other products of the same category, in catalog order."""
+    return [each for each in catalog.search(category=product.category) if each.id != product.id][:RELATED_COUNT]

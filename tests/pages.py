@@ -70,7 +70,15 @@ class _TestidParser(HTMLParser):
         if tag not in VOID_TAGS:
             self._open.append((tag, element))
 
+    def handle_startendtag(self, tag, attrs):
+        # <input ... />: opened and closed at once; its end must not pop the elements around it.
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID_TAGS:
+            self.handle_endtag(tag)
+
     def handle_endtag(self, tag):
+        if tag in VOID_TAGS:
+            return
         # Pop up to the matching start tag, so that an element left unclosed cannot swallow the rest.
         while self._open:
             open_tag, _ = self._open.pop()

@@ -5,6 +5,9 @@
       and "Check out" appears fixed in the viewport and takes the focus; Escape or "Close" puts the
       focus back on the button. A refused quantity shows its message at the quantity field.
    2. After a refused form, focus the error summary (the page also asks for it with autofocus).
+   3. The quantity steppers (− number +): the buttons work; in the cart a changed quantity is saved
+      at once (no reload: the line, the totals and the header count change, and a polite live
+      region says so), as Dawn's cart does. Without JavaScript the number field and Update stay.
    Each add carries an Idempotency-Key header, kept on its button until the shop answers for sure,
    so pressing again after a 503 or a lost answer never adds twice. */
 (function () {
@@ -32,7 +35,20 @@
     focusErrorSummary();
   }
 
+  /* Order times in the shopper's own time zone; the page's text (in UTC, so labelled) stays
+     without JavaScript. */
+  document.querySelectorAll("time[data-local-time]").forEach(function (time) {
+    var when = new Date(time.getAttribute("datetime"));
+    if (isNaN(when.getTime()) || !window.Intl) return;
+    time.title = time.textContent;
+    time.textContent = new Intl.DateTimeFormat(undefined, {
+      day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+    }).format(when);
+  });
+
   if (!window.fetch || !window.FormData) return;
+
+  var SAVE_AFTER_MS = 500;
 
   var returnFocusTo = null;
 
@@ -52,6 +68,7 @@
   function closeToast() {
     var region = document.querySelector("[data-toast-region]");
     if (region) region.replaceChildren();
+    document.body.classList.remove("has-toast");
     if (returnFocusTo && document.contains(returnFocusTo)) returnFocusTo.focus();
     returnFocusTo = null;
   }
@@ -76,19 +93,43 @@
       actions.appendChild(link("/checkout", "Check out", "button primary"));
       box.appendChild(actions);
     }
-    var close = element("button", "toast-close");
+    // Its name is its visible word (axe: label-content-name-mismatch), in a column of its own.
+    var close = element("button", "toast-close", "Close");
     close.type = "button";
-    close.setAttribute("aria-label", "Close");
-    close.textContent = "×";
     close.addEventListener("click", closeToast);
     box.appendChild(close);
     region.replaceChildren(box);
     returnFocusTo = button;
-    box.focus();
+    box.focus({ preventScroll: true });
+    keepInView(box, button);
+  }
+
+  /* Room below the page for the confirmation, and the pressed button and the next one (the next
+     card's) scrolled out from under it. */
+  function keepInView(box, button) {
+    var height = box.getBoundingClientRect().height + 16;
+    document.body.style.setProperty("--toast-space", height + "px");
+    document.body.classList.add("has-toast");
+    var top = box.getBoundingClientRect().top;
+    var buttons = Array.prototype.slice.call(document.querySelectorAll('[data-testid="add-to-cart"]'));
+    var next = buttons[buttons.indexOf(button) + 1];
+    var lowest = 0;
+    [button, next].forEach(function (each) {
+      if (each) lowest = Math.max(lowest, each.getBoundingClientRect().bottom);
+    });
+    if (lowest > top - 8) window.scrollBy(0, lowest - top + 8);
   }
 
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && document.querySelector("[data-toast-region] .toast")) closeToast();
+  });
+  // A tap or click outside the confirmation closes it (the focus stays where it went).
+  document.addEventListener("pointerdown", function (event) {
+    var box = document.querySelector("[data-toast-region] .toast");
+    if (box && !box.contains(event.target)) {
+      returnFocusTo = null;
+      closeToast();
+    }
   });
 
   function showCount(count) {
@@ -122,8 +163,9 @@
     error.setAttribute("data-field", "quantity");
     error.appendChild(element("span", "visually-hidden", "Error: "));
     error.appendChild(document.createTextNode(text));
-    input.parentNode.insertBefore(error, input);
-    input.parentNode.classList.add("has-error");
+    var anchor = input.closest("[data-stepper]") || input;
+    anchor.parentNode.insertBefore(error, anchor);
+    anchor.parentNode.classList.add("has-error");
     input.setAttribute("aria-invalid", "true");
     input.setAttribute("aria-describedby", error.id);
     input.focus();
@@ -135,7 +177,7 @@
     if (!input) return;
     var old = document.getElementById(input.id + "-error");
     if (old) old.remove();
-    input.parentNode.classList.remove("has-error");
+    (input.closest("[data-stepper]") || input).parentNode.classList.remove("has-error");
     input.removeAttribute("aria-invalid");
     input.removeAttribute("aria-describedby");
   }
@@ -198,4 +240,152 @@
         button.removeAttribute("aria-disabled");
       });
   });
+
+  /* --- 3. steppers and the cart saved as it changes ------------------------------------------- */
+
+  document.documentElement.classList.add("js-stepper");
+
+  function stepperBounds(input) {
+    // The stepper never goes below 1: taking a line out is Remove's job (with its Undo).
+    return { low: Math.max(1, Number(input.min) || 1), high: Number(input.max) || 99 };
+  }
+
+  function refreshStepper(stepper) {
+    var input = stepper.querySelector('input[type="number"]');
+    var bounds = stepperBounds(input);
+    var value = Number(input.value);
+    stepper.querySelectorAll("[data-step]").forEach(function (button) {
+      var step = Number(button.getAttribute("data-step"));
+      // aria-disabled, not disabled: the button keeps its place in the Tab order and its contrast.
+      button.setAttribute("aria-disabled", String(step < 0 ? !(value > bounds.low) : !(value < bounds.high)));
+    });
+  }
+
+  document.querySelectorAll("[data-stepper]").forEach(function (stepper) {
+    stepper.querySelectorAll("[data-step]").forEach(function (button) { button.hidden = false; });
+    refreshStepper(stepper);
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-stepper] [data-step]");
+    if (!button || button.getAttribute("aria-disabled") === "true") return;
+    var stepper = button.closest("[data-stepper]");
+    var input = stepper.querySelector('input[type="number"]');
+    var bounds = stepperBounds(input);
+    var value = Math.round(Number(input.value)) || bounds.low;
+    input.value = String(Math.min(bounds.high, Math.max(bounds.low, value + Number(button.getAttribute("data-step")))));
+    refreshStepper(stepper);
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
+  var pending = {};
+
+  function cartInput(target) {
+    return target.matches && target.matches('[data-cart-form] input[name="quantity"]') ? target : null;
+  }
+
+  document.addEventListener("input", function (event) {
+    var input = cartInput(event.target);
+    if (input) {
+      var stepper = input.closest("[data-stepper]");
+      if (stepper) refreshStepper(stepper);
+      window.clearTimeout(pending[input.id]);
+      pending[input.id] = window.setTimeout(function () { saveLine(input); }, SAVE_AFTER_MS);
+    }
+  });
+  document.addEventListener("change", function (event) {
+    var input = cartInput(event.target);
+    if (input) saveLine(input);
+  });
+
+  // Update (or Enter) saves the line without a reload; Check out posts the form and goes on.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("[data-cart-form]")) return;
+    var submitter = event.submitter;
+    if (submitter && submitter.name === "next") return;
+    event.preventDefault();
+    var line = submitter && submitter.name === "line"
+      ? document.getElementById("line-" + submitter.value)
+      : document.activeElement && document.activeElement.closest(".cart-line");
+    var input = line && line.querySelector('input[name="quantity"]');
+    if (input) saveLine(input);
+  });
+
+  function announce(text) {
+    var status = document.querySelector("[data-cart-status]");
+    if (status) status.textContent = text;
+  }
+
+  function saveLine(input) {
+    window.clearTimeout(pending[input.id]);
+    var line = input.closest(".cart-line");
+    var form = input.form;
+    if (!line || !form) return;
+    var productId = line.getAttribute("data-product-id");
+    var text = input.value.trim();
+    if (text === line.getAttribute("data-quantity") && !line.classList.contains("has-error")) return;
+    if (text === "0") {
+      // 0 takes the line out: through Remove, whose page offers Undo.
+      var remove = document.getElementById("remove-" + productId);
+      if (remove) remove.submit();
+      return;
+    }
+    var data = new FormData();
+    data.set("product_id", productId);
+    data.set("quantity", text);
+    var token = form.querySelector('input[name="_xsrf"]');
+    fetch("/cart/update", {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch", "Accept": "application/json", "X-XSRFToken": token ? token.value : "" }
+    })
+      .then(function (response) {
+        return response.json().then(function (answer) {
+          if (!response.ok) {
+            lineError(line, input, answer.error || "That did not work. Please try again.");
+            announce(answer.error || "");
+            return;
+          }
+          if (input.value.trim() !== text) return;  // changed again meanwhile: that save follows
+          lineError(line, input, null);
+          line.setAttribute("data-quantity", String(answer.quantity));
+          var total = line.querySelector("[data-line-total]");
+          if (total) total.textContent = answer.line_total;
+          var totals = document.querySelector("[data-cart-totals]");
+          if (totals) totals.innerHTML = answer.totals_html;
+          showCount(answer.count);
+          var name = line.querySelector(".line-name");
+          var grand = totals && totals.querySelector('[data-testid="cart-total"]');
+          announce("Saved: " + (name ? name.textContent : "") + ", quantity " + answer.quantity +
+                   (grand ? ". Total " + grand.textContent : "") + ".");
+        });
+      })
+      .catch(function () {
+        lineError(line, input, "We could not reach the shop, so this quantity is not saved yet. Please try again.");
+      });
+  }
+
+  /* The line's message at its quantity, as the server renders it (templates/_cart_line.html). */
+  function lineError(line, input, text) {
+    var old = document.getElementById(input.id + "-error");
+    if (old) old.remove();
+    line.classList.toggle("has-error", !!text);
+    if (!text) {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+      return;
+    }
+    var error = element("p", "field-error");
+    error.id = input.id + "-error";
+    error.setAttribute("data-testid", "field-error");
+    error.setAttribute("data-field", "quantity");
+    error.appendChild(element("span", "visually-hidden", "Error: "));
+    error.appendChild(document.createTextNode(text));
+    var row = line.querySelector(".quantity-row");
+    row.parentNode.insertBefore(error, row);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", error.id);
+  }
 })();

@@ -33,7 +33,7 @@ async def test_cart_page_shows_lines_totals_count_and_flash(client, app, product
     assert lines == {product_ids[0]: "2", product_ids[1]: "1"}
     assert page.text("cart-count") == "3"
     cart = await client.cart()
-    assert page.text("cart-total") == app.template_env.filters["money"](cart["total_cents"])
+    assert page.text("cart-total") == app.template_env.filters["price"](cart["total_cents"])
     assert page.first("checkout") is not None
     # The flash was shown once: the next page no longer has it.
     assert (await client.page("/cart")).first("flash") is None

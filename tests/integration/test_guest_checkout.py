@@ -57,7 +57,7 @@ async def test_logging_in_from_checkout_keeps_the_cart_and_drops_the_email(clien
 @pytest.mark.gen_test
 async def test_the_login_page_says_why_an_account_helps(client):
     page = await client.page("/login?next=%2Fcheckout")
-    assert "every device" in page.text("why-account")
+    assert "every device" in page.text("why-account") and "cart" in page.text("why-account")
     assert 'href="/checkout"' in page.html
 
 

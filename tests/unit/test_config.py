@@ -90,6 +90,10 @@ def test_config_is_frozen(env):
     ("REDIS_URL", "unix://relative/socket", "unix://"),
     ("COOKIE_SECURE", "maybe", "expected 0 or 1"),
     ("SESSION_MAX_MEMORY_SESSIONS", "0", "greater than 0"),
+    ("METRICS_PORT", "0", "from 1 to 65535"),
+    ("METRICS_PORT", "metrics", "from 1 to 65535"),
+    ("METRICS_PORT", "8888", "a port other than PORT"),
+    ("LOG_FORMAT", "xml", "expected one of text, json"),
 ])
 def test_an_invalid_value_is_one_line_naming_variable_value_and_rule(env, name, value, allowed):
     with pytest.raises(ConfigError) as raised:
@@ -303,3 +307,13 @@ def test_the_account_settings_have_defaults_and_are_read(env):
     assert (config.session_max_age, config.account_cart_ttl) == (43_200, 2_592_000)
     config = Config.from_env({**env, "SESSION_MAX_AGE": "600", "ACCOUNT_CART_TTL": "86400"})
     assert (config.session_max_age, config.account_cart_ttl) == (600, 86_400)
+
+
+def test_metrics_are_off_and_logs_are_text_unless_asked(env, tmp_path):
+    config = Config.from_env(env)
+    assert config.metrics_port is None
+    assert config.log_format == "text"
+    asked = Config.from_env({**env, "METRICS_PORT": "9400", "LOG_FORMAT": "json"})
+    assert asked.metrics_port == 9400
+    assert asked.log_format == "json"
+    assert asked.metrics_dir == tmp_path / "data" / "metrics"
