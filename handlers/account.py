@@ -61,7 +61,7 @@ class _AccountArea(BaseHandler):
 
     async def show_account(self, *, status: int = 200, errors: dict[str, str] | None = None,
                            strength: Strength | None = None) -> None:
-        account = await IOLoop.current().run_in_executor(None, self.users.account, self.current_user["id"])
+        account = await self.run_database("read account", self.users.account, self.current_user["id"])
         if account is None:
             raise ShopError(404, "That account no longer exists.")
         rows = []
@@ -104,8 +104,8 @@ class ChangePasswordHandler(_AccountArea):
         errors = {}
         if not current:
             errors["current_password"] = "Please enter your current password."
-        elif len(current) > MAX_PASSWORD_LENGTH * 4 or not await IOLoop.current().run_in_executor(
-                pool, self.users.verify_password, self.current_user["id"], current):
+        elif len(current) > MAX_PASSWORD_LENGTH * 4 or not await self.run_database(
+                "check password", self.users.verify_password, self.current_user["id"], current, executor=pool):
             # A wrong current password is a failed login: a stolen session cannot guess its way on.
             await throttle.failed(address, throttled_name)
             log.info("password change refused: wrong current password (address %s)", address)
@@ -116,7 +116,8 @@ class ChangePasswordHandler(_AccountArea):
             await self.show_account(status=400, errors=errors, strength=strength if new else None)
             return
         await throttle.succeeded(address, throttled_name)
-        await IOLoop.current().run_in_executor(pool, self.users.change_password, self.current_user["id"], new)
+        await self.run_database("change password", self.users.change_password, self.current_user["id"], new,
+                                executor=pool)
         # This session gets a new id; every other session of the account ends (as Django does).
         async with self.update_session() as session:
             session.regenerate_id()
