@@ -29,6 +29,7 @@ def test_a_full_disk_answers_503_with_a_message_and_heals_without_a_restart(star
         assert page.status == 503, page.status
         assert page.flash, page.html[:500]
         assert page.headers.get("Retry-After")
+    assert '"session_store": "full"' in newcomer.get("/healthz").html
     placed, _ = checkout(shopper)
     assert placed.status in (303, 503), placed.status
     # Nothing torn: either the order stands (and says so), or nothing was ordered and the cart is kept.
