@@ -249,6 +249,37 @@ def test_a_stopped_redis_counts_failures_as_unavailable_and_503s_by_cause(start_
         redis.stop()
 
 
+def test_a_full_redis_counts_failures_as_full(start_app, tmp_path):
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        app, port = start_with_metrics(start_app, "redis", REDIS_URL=redis.url, SESSION_RETRIES="0")
+        redis.command("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        redis.command("CONFIG", "SET", "maxmemory", "1")  # every write is refused: OOM
+        shopper = Shopper(app.url)
+        assert shopper.post("/cart/add", product_id=_a_product(), quantity="1").status == 503
+        eventually(lambda: value(scrape(port), "shop_http_refusals_total", status="503", cause="session_store") == 1,
+                   what="the 503 counted")
+        samples = scrape(port)
+        assert value(samples, "shop_session_store_failures_total",
+                     backend="redis", operation="change", kind="full") == 1
+        assert value(samples, "shop_session_store_full") == 1
+        assert value(samples, "shop_session_store_up") == 1  # it answers: full is not down
+        redis.command("CONFIG", "SET", "maxmemory", "0")
+        eventually(lambda: value(scrape(port), "shop_session_store_full") == 0, what="no longer full")
+    finally:
+        redis.stop()
+
+
+def test_expired_sessions_swept_are_counted(start_app):
+    app, port = start_with_metrics(start_app, SESSION_TTL="1", SESSION_REAP_INTERVAL="1")
+    for _ in range(2):
+        Shopper(app.url).post("/cart/add", product_id=_a_product(), quantity="1")
+    eventually(lambda: value(scrape(port), "shop_sessions_total", event="swept") == 2, timeout=60,
+               what="both expired sessions swept")
+    assert value(scrape(port), "shop_session_store_call_duration_seconds_count",
+                 backend="file", operation="sweep") >= 1
+
+
 def test_orders_placed_are_counted(start_app):
     app, port = start_with_metrics(start_app)
     shopper = Shopper(app.url)
