@@ -280,6 +280,21 @@ def test_expired_sessions_swept_are_counted(start_app):
                  backend="file", operation="sweep") >= 1
 
 
+def test_a_database_that_does_not_answer_counts_failures_and_503s_by_cause(start_app):
+    # A PostgreSQL URL with nothing listening: every connection is refused.
+    app, port = start_with_metrics(start_app, DATABASE_URL=f"postgresql://shop:pw@127.0.0.1:{free_port()}/shop",
+                                   DATABASE_TIMEOUT="1")
+    assert Shopper(app.url).post("/login", username="demo", password="demo1234").status == 503
+    eventually(lambda: value(scrape(port), "shop_http_refusals_total", status="503", cause="database") == 1,
+               what="the 503 counted")
+    samples = scrape(port)
+    failures = sum(count for (name, labels), count in samples.items()
+                   if name == "shop_database_failures_total" and ("operation", "find user") in labels)
+    assert failures >= 1, [key for key in samples if key[0] == "shop_database_failures_total"]
+    assert value(samples, "shop_database_up") == 0
+    assert value(samples, "shop_session_store_up") == 1
+
+
 def test_orders_placed_are_counted(start_app):
     app, port = start_with_metrics(start_app)
     shopper = Shopper(app.url)
