@@ -108,6 +108,18 @@ def test_metrics_port_equal_to_port_is_refused_at_start(tmp_path):
         app.start()
 
 
+def test_two_shops_sharing_data_dir_each_count_only_their_own(start_app):
+    # As the scale stack's replicas share their DATA_DIR volume.
+    first, first_port = start_with_metrics(start_app)
+    second, second_port = start_with_metrics(start_app)
+    assert first.data_dir == second.data_dir
+    for _ in range(3):
+        assert status_of(first.url + "/") == 200
+    eventually(lambda: value(scrape(first_port), "shop_http_requests_total", route="/", status="200") == 3,
+               what="the first shop's requests counted")
+    assert value(scrape(second_port), "shop_http_requests_total", route="/", status="200") == 0
+
+
 # --- requests ----------------------------------------------------------------------------------------
 
 
