@@ -345,15 +345,16 @@ class BaseHandler(tornado.web.RequestHandler):
     async def update_cart(self) -> AsyncIterator[dict[str, Any]]:
         """Change this person's cart: yields its holder (the account's record when logged in, else
         the session) locked across every process and re-read; saved when the block ends, nothing
-        saved if it raises. The holder also keeps what belongs with the cart (one-time keys)."""
-        await self.load_session()  # who is logged in decides where the cart is
-        if self.current_user is None:
+        saved if it raises. The holder also keeps what belongs with the cart (one-time keys).
+
+        Who is logged in is read under the session's lock (one read, as for any change); a logged-in
+        person's session is let go unchanged before the record is locked, so no request ever holds
+        two locks."""
+        if not self._session_read or self.current_user is None:
             async with self.update_session() as session:
-                if self.current_user is not None:
-                    # Logged in by another tab since this request began: its cart is the account's now.
-                    raise ShopError(409, MOVED_MESSAGE)
-                yield session
-            return
+                if self.current_user is None:
+                    yield session
+                    return
         try:
             async with self.sessions.owner_record(account_owner(self.current_user),
                                                   ttl=self.application.config.account_cart_ttl) as record:

@@ -20,9 +20,9 @@ from tests.shop_process import REPO_ROOT, free_port
 SHIPPED_CONFIG = REPO_ROOT / "deploy" / "nginx" / "nginx.conf"
 
 
-def render_config(config: str, *, port: int, replicas: Sequence[int], folder: Path) -> str:
-    """The shipped configuration, listening on 127.0.0.1:port in front of 127.0.0.1:<replica> each,
-    keeping its files in folder. Raises AssertionError if a line it rewrites is not there exactly
+def render_config(config: str, *, port: int, replicas: Sequence[int], folder: Path, status_port: int) -> str:
+    """The shipped configuration, listening on 127.0.0.1:port in front of 127.0.0.1:<replica> each
+    (its stub_status on 127.0.0.1:status_port), keeping its files in folder. Raises AssertionError if a line it rewrites is not there exactly
     once (the shipped file changed shape: this must change with it)."""
 
     def once(pattern: str, replacement, text: str) -> str:
@@ -37,6 +37,7 @@ def render_config(config: str, *, port: int, replicas: Sequence[int], folder: Pa
 
     config = once(r"^(\s*)server web:8888([^;]*);", replica_lines, config)
     config = once(r"^(\s*)listen 8080 default_server;", rf"\1listen 127.0.0.1:{port} default_server;", config)
+    config = once(r"^(\s*)listen 8081;", rf"\1listen 127.0.0.1:{status_port};", config)
     config = once(r"^pid .*;", f"pid {folder}/nginx.pid;", config)
     config = once(r"^worker_processes .*;", "worker_processes 1;", config)
     config = once(r"^(\s*)client_body_temp_path .*;", rf"\1client_body_temp_path {folder}/body;", config)
@@ -52,6 +53,7 @@ class NginxServer:
         self.folder = folder
         self.replicas = list(replicas)
         self.port = free_port()
+        self.status_port = free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -69,7 +71,8 @@ class NginxServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         config_path = self.folder / "nginx.conf"
         config_path.write_text(render_config(SHIPPED_CONFIG.read_text(), port=self.port,
-                                             replicas=self.replicas, folder=self.folder))
+                                             replicas=self.replicas, folder=self.folder,
+                                             status_port=self.status_port))
         command = [executable, "-p", str(self.folder), "-c", str(config_path), "-e", str(self.folder / "error.log"),
                    "-g", "daemon off;"]
         with open(self.log_path, "ab") as log:

@@ -1,5 +1,6 @@
-"""How often a request reads the session store: a GET reads one snapshot, a cart change reads the
-session once (under its lock), a health check not at all. Counted by a wrapper around the app's
+"""How often a request reads the session store: a GET reads one snapshot (and, logged in, the
+account's record, which holds the cart), a cart change reads the session once (under its lock), a
+health check not at all. Counted by a wrapper around the app's
 real store that records each call and passes it on."""
 
 import contextlib
@@ -60,6 +61,26 @@ async def test_a_refused_cart_change_still_reads_the_session_once(client, produc
 
 
 @pytest.mark.gen_test
+async def test_an_anonymous_page_reads_one_snapshot(client, product_ids, recording):
+    await client.add(product_ids[0], 2)
+    for path in ("/", "/cart", f"/product/{product_ids[0]}", "/api/cart", "/nope"):
+        recording.calls.clear()
+        response = await client.get(path)
+        assert response.code in (200, 404), path
+        assert recording.calls == ["load"], path
+
+
+@pytest.mark.gen_test
+async def test_a_logged_in_cart_change_locks_the_session_and_then_the_account_record_never_both(
+        client, auth, product_ids, recording):
+    await auth.login()
+    recording.calls.clear()
+    assert (await client.add(product_ids[0], 2)).code == 303
+    assert recording.calls == ["locked", "locked"]
+    assert await client.cart_quantities() == {product_ids[0]: 2}
+
+
+@pytest.mark.gen_test
 async def test_a_page_reads_one_snapshot(client, auth, product_ids, recording):
     await auth.login()
     await client.add(product_ids[0], 2)
@@ -67,7 +88,7 @@ async def test_a_page_reads_one_snapshot(client, auth, product_ids, recording):
         recording.calls.clear()
         response = await client.get(path)
         assert response.code in (200, 404), path
-        assert recording.calls == ["load"], path
+        assert recording.calls == ["load", "load"], path  # the session, then the account's record
 
 
 @pytest.mark.gen_test

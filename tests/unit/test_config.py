@@ -1,6 +1,7 @@
 """Config.from_env: defaults, one clear line for each invalid value, and the generated cookie secret."""
 
 import os
+import socket
 import stat
 
 import pytest
@@ -90,6 +91,10 @@ def test_config_is_frozen(env):
     ("REDIS_URL", "unix://relative/socket", "unix://"),
     ("COOKIE_SECURE", "maybe", "expected 0 or 1"),
     ("SESSION_MAX_MEMORY_SESSIONS", "0", "greater than 0"),
+    ("METRICS_PORT", "0", "from 1 to 65535"),
+    ("METRICS_PORT", "metrics", "from 1 to 65535"),
+    ("METRICS_PORT", "8888", "a port other than PORT"),
+    ("LOG_FORMAT", "xml", "expected one of text, json"),
 ])
 def test_an_invalid_value_is_one_line_naming_variable_value_and_rule(env, name, value, allowed):
     with pytest.raises(ConfigError) as raised:
@@ -303,3 +308,15 @@ def test_the_account_settings_have_defaults_and_are_read(env):
     assert (config.session_max_age, config.account_cart_ttl) == (43_200, 2_592_000)
     config = Config.from_env({**env, "SESSION_MAX_AGE": "600", "ACCOUNT_CART_TTL": "86400"})
     assert (config.session_max_age, config.account_cart_ttl) == (600, 86_400)
+
+
+def test_metrics_are_off_and_logs_are_text_unless_asked(env, tmp_path):
+    config = Config.from_env(env)
+    assert config.metrics_port is None
+    assert config.log_format == "text"
+    asked = Config.from_env({**env, "METRICS_PORT": "9400", "LOG_FORMAT": "json"})
+    assert asked.metrics_port == 9400
+    assert asked.log_format == "json"
+    # Its own folder, even where replicas share DATA_DIR: by host and port.
+    assert asked.metrics_dir.parent == tmp_path / "data" / "metrics"
+    assert asked.metrics_dir.name == f"{socket.gethostname()}-8888"
