@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shop.server")
 
-# The most the request line and headers together may take; deploy/nginx/shop-proxy.conf's header
+# The most the request line and headers together may take; deploy/nginx/nginx.conf's header
 # buffers (2 x 8k) refuse the same, so that nginx and the shop agree.
 MAX_HEADER_SIZE = 16 * 1024
 # What Tornado reads before giving up on a request's headers (by closing). Well over MAX_HEADER_SIZE
@@ -60,6 +60,8 @@ BUSY_MESSAGE = "The shop is very busy right now. Nothing was changed; please try
 _LINGER_SECONDS = 10.0
 _LINGER_IDLE_SECONDS = 2.0
 _LINGER_BYTES = 16 * 1024 * 1024
+# A connection over the cap is sent away sooner: a flood of them must not hold sockets for long.
+_BUSY_LINGER_SECONDS = 2.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -108,12 +110,13 @@ def _plain_response(status: int, reason: str, message: str, extra_headers: str =
     return head.encode("latin-1") + body
 
 
-async def _answer_and_close(stream: tornado.iostream.IOStream, response: bytes) -> None:
+async def _answer_and_close(stream: tornado.iostream.IOStream, response: bytes,
+                            linger_seconds: float = _LINGER_SECONDS) -> None:
     try:
         await stream.write(response)
         stream.socket.shutdown(socket.SHUT_WR)
         drained = 0
-        deadline = asyncio.get_running_loop().time() + _LINGER_SECONDS
+        deadline = asyncio.get_running_loop().time() + linger_seconds
         while drained < _LINGER_BYTES:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
@@ -244,7 +247,8 @@ class ShopHTTPServer(HTTPServer):
             log.warning("refused a connection: %d open, the limit (MAX_CONNECTIONS)", len(self._connections))
             self.application.metrics.refused(503, "connection_cap")
             asyncio.ensure_future(_answer_and_close(
-                stream, _plain_response(503, "Service Unavailable", BUSY_MESSAGE, "Retry-After: 5\r\n")))
+                stream, _plain_response(503, "Service Unavailable", BUSY_MESSAGE, "Retry-After: 5\r\n"),
+                _BUSY_LINGER_SECONDS))
             return
         _answer_unreadable(stream, lambda: self._requests.get(stream) is not None
                            and self._requests[stream].reading_headers, self.application.metrics)

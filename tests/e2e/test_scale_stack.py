@@ -26,6 +26,7 @@ import urllib.request
 import pytest
 
 from tests.e2e.compose_project import ComposeProject, inspect
+from tests.shop_process import free_port
 
 REPLICAS = 3
 IMAGE_PREFIX = "shop-scale-e2e"
@@ -34,12 +35,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 class ScaleStack(ComposeProject):
-    def __init__(self, compose: list[str], port: int) -> None:
+    def __init__(self, compose: list[str], port: int, project: str | None = None) -> None:
+        self.prometheus_port = free_port()
         super().__init__(
             compose,
             "docker-compose.scale.yml",
-            f"shopscale{os.getpid()}",
+            project or f"shopscale{os.getpid()}",
             SHOP_PORT=str(port),
+            # Its own, so that stacks of parallel runs (and anything on 9090) never meet.
+            PROMETHEUS_PORT=str(self.prometheus_port),
             STACK_IMAGE_PREFIX=IMAGE_PREFIX,
             POSTGRES_PASSWORD="scale-e2e-password",
         )
