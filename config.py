@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import secrets
+import socket
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 ACCESS_LOG_CHOICES = ("errors", "all")
 # text: `time LEVEL logger: message request_id=…`; json: one JSON object a line (handlers/logs.py).
 LOG_FORMAT_CHOICES = ("text", "json")
-# DATA_DIR/metrics: where each process writes its counts for /metrics (emptied at every start).
+# Under DATA_DIR: where each process writes its counts for /metrics (see Config.metrics_dir).
 METRICS_FOLDER = "metrics"
 
 COOKIE_SECRET_FILE = "cookie_secret"
@@ -108,7 +109,9 @@ class Config:
 
     @property
     def metrics_dir(self) -> Path:
-        return self.data_dir / METRICS_FOLDER
+        """DATA_DIR/metrics/<host>-<port>: this shop's own, emptied at its start. Replicas may share
+        DATA_DIR (the scale stack's volume), and each must count, and clean, only its own processes."""
+        return self.data_dir / METRICS_FOLDER / f"{socket.gethostname()}-{self.port}"
     workers: int = 1
     access_log: str = "errors"
     # Where /metrics is served (never on the shop's own port); None: no metrics are kept.

@@ -65,8 +65,16 @@ class CheckoutHandler(BaseHandler):
             return
         cart = self.cart
         if cart.is_empty:
-            self.flash(EMPTY_CART)
+            # No message: the cart page says it is empty (Back from an order said it twice).
             self.redirect("/cart", status=303)
+            return
+        refused = self.take_refused_form()
+        if isinstance(refused.get("form"), dict) and isinstance(refused.get("errors"), dict):
+            # The form as it was sent, with its messages, after the redirect (Post/Redirect/Get).
+            form = {field: str(refused["form"].get(field, "")) for field in FORM_FIELDS}
+            key = refused.get("checkout_key")
+            await self.show_form(cart=cart, form=form, errors={k: str(v) for k, v in refused["errors"].items()},
+                                 checkout_key=key if isinstance(key, str) and CHECKOUT_KEY_PATTERN.fullmatch(key) else None)
             return
         country = self.get_query_argument("country", "").strip().upper() or DEFAULT_COUNTRY
         if country not in COUNTRY_NAMES:
@@ -94,6 +102,12 @@ class CheckoutHandler(BaseHandler):
             if email_error:
                 errors = {"email": email_error, **errors}
         if errors:
+            if self.is_navigation():
+                # In a browser: back to the form by a redirect, so Back after the order never asks
+                # to send the form again.
+                self.redirect_refused("/checkout", {"form": {k: v[:200] for k, v in form.items()}, "errors": errors,
+                                                    "checkout_key": checkout_key})
+                return
             await self.show_form(status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key)
             return
         if await show_settled_checkout(self):

@@ -2,7 +2,8 @@
 
 Counted through the official client (`prometheus-client`) in its multiprocess mode, so that with
 WORKERS > 1 one scrape reports every worker's totals: each process writes its counts to files in
-DATA_DIR/metrics, which the supervisor empties at start (`prepare_directory`, before the first
+DATA_DIR/metrics/<host>-<port> (Config.metrics_dir: replicas sharing DATA_DIR each keep their
+own), which the supervisor empties at start (`prepare_directory`, before the first
 import of prometheus_client), and `mark_process_dead` tidies after a worker that died. One listener
 on METRICS_PORT (worker 0's, or the only process's) reads every process's files. Never served on the
 shop's public port: the port is not published, and nginx does not proxy it.

@@ -325,6 +325,9 @@
     var productId = line.getAttribute("data-product-id");
     var text = input.value.trim();
     if (text === line.getAttribute("data-quantity") && !line.classList.contains("has-error")) return;
+    // Sent already (saved, refused, or on its way): the same value is not sent twice.
+    if (line.getAttribute("data-sent") === text) return;
+    line.setAttribute("data-sent", text);
     if (text === "0") {
       // 0 takes the line out: through Remove, whose page offers Undo.
       var remove = document.getElementById("remove-" + productId);
@@ -363,6 +366,7 @@
         });
       })
       .catch(function () {
+        line.removeAttribute("data-sent");  // not known to have arrived: pressing again retries
         lineError(line, input, "We could not reach the shop, so this quantity is not saved yet. Please try again.");
       });
   }

@@ -29,7 +29,7 @@ def current_handle(page):
     return row["attrs"]["data-session"]
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_the_cart_made_on_one_device_is_on_the_other(make_client, product_ids):
     laptop = await logged_in(make_client)
     await laptop.add(product_ids[0], 2)
@@ -40,7 +40,7 @@ async def test_the_cart_made_on_one_device_is_on_the_other(make_client, product_
     assert (await laptop.page("/cart")).cart_count == 3
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_logout_keeps_the_cart_for_the_account_and_shows_it_to_nobody(make_client, product_ids):
     laptop = await logged_in(make_client)
     await laptop.add(product_ids[0], 1)
@@ -51,7 +51,7 @@ async def test_logout_keeps_the_cart_for_the_account_and_shows_it_to_nobody(make
     assert await laptop.cart_quantities() == {product_ids[0]: 1}
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_login_merges_the_anonymous_cart_capped_at_99_and_says_what_was_merged(make_client, product_ids):
     laptop = await logged_in(make_client)
     await laptop.add(product_ids[0], 60)
@@ -66,7 +66,7 @@ async def test_login_merges_the_anonymous_cart_capped_at_99_and_says_what_was_me
     assert await laptop.cart_quantities() == {product_ids[0]: 99, product_ids[1]: 2}
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_the_account_page_lists_this_login_and_the_others_without_their_ids(make_client, app):
     laptop = await logged_in(make_client)
     phone = await logged_in(make_client)
@@ -85,7 +85,7 @@ async def test_the_account_page_lists_this_login_and_the_others_without_their_id
         assert cookie not in body
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_ending_a_session_logs_that_device_out_on_its_next_request(make_client):
     laptop = await logged_in(make_client)
     phone = await logged_in(make_client)
@@ -98,7 +98,7 @@ async def test_ending_a_session_logs_that_device_out_on_its_next_request(make_cl
     assert handles(await phone.page("/account")) == [current_handle(page)]
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_end_all_other_sessions_keeps_only_this_one(make_client):
     others = [await logged_in(make_client) for _ in range(3)]
     phone = await logged_in(make_client)
@@ -108,7 +108,7 @@ async def test_end_all_other_sessions_keeps_only_this_one(make_client):
     assert len(handles(await phone.page("/account"))) == 1
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_a_handle_that_is_not_yours_gets_404_and_ends_nothing(make_client, auth):
     await auth.register("mallory", "mallory lantern harbour")
     mallory = auth.client
@@ -121,7 +121,7 @@ async def test_a_handle_that_is_not_yours_gets_404_and_ends_nothing(make_client,
     assert (await demo.page("/")).current_user == "demo"
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_a_password_change_ends_the_other_device_and_keeps_this_one(make_client, product_ids):
     laptop = await logged_in(make_client)
     await laptop.add(product_ids[0], 1)
@@ -140,7 +140,7 @@ async def test_a_password_change_ends_the_other_device_and_keeps_this_one(make_c
     assert (await make_client().post("/login", {"username": "demo", "password": NEW_PASSWORD})).code == 303
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_a_wrong_current_password_changes_nothing_and_counts_toward_the_login_throttle(make_client, app):
     laptop = await logged_in(make_client)
     phone = await logged_in(make_client)
@@ -156,7 +156,7 @@ async def test_a_wrong_current_password_changes_nothing_and_counts_toward_the_lo
     assert (await make_client().post("/login", {"username": "demo", "password": DEMO_PASSWORD})).code in (303, 429)
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 @pytest.mark.parametrize("new_password, reason", [
     ("short one", "at least 12 characters"),
     ("password1234", "harder password"),
@@ -172,14 +172,14 @@ async def test_a_weak_new_password_is_refused_with_the_reason(make_client, new_p
     assert phone.page_of(response).text("password-strength").startswith("Strength:")
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_a_password_equal_to_the_username_is_refused(auth, client):
     response = await auth.register("harbourmaster", "harbourmaster")
     assert response.code == 400
     assert "must not be your username" in client.page_of(response).flash
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_the_strength_endpoint_judges_as_the_server_does(client):
     import json
     response = await client.post("/password-strength", {"password": "password1234", "username": "x"})
@@ -220,7 +220,7 @@ async def test_a_login_ends_at_its_absolute_lifetime_however_busy(make_client, a
     assert (await laptop.page("/")).current_user is None
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)  # scrypt for every login, on a loaded machine
 async def test_a_checkout_sent_after_the_session_ended_lands_on_login_and_back(make_client, product_ids):
     laptop = await logged_in(make_client)
     await laptop.add(product_ids[0], 1)

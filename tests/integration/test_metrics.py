@@ -108,6 +108,18 @@ def test_metrics_port_equal_to_port_is_refused_at_start(tmp_path):
         app.start()
 
 
+def test_two_shops_sharing_data_dir_each_count_only_their_own(start_app):
+    # As the scale stack's replicas share their DATA_DIR volume.
+    first, first_port = start_with_metrics(start_app)
+    second, second_port = start_with_metrics(start_app)
+    assert first.data_dir == second.data_dir
+    for _ in range(3):
+        assert status_of(first.url + "/") == 200
+    eventually(lambda: value(scrape(first_port), "shop_http_requests_total", route="/", status="200") == 3,
+               what="the first shop's requests counted")
+    assert value(scrape(second_port), "shop_http_requests_total", route="/", status="200") == 0
+
+
 # --- requests ----------------------------------------------------------------------------------------
 
 
@@ -247,6 +259,52 @@ def test_a_stopped_redis_counts_failures_as_unavailable_and_503s_by_cause(start_
         eventually(lambda: value(scrape(port), "shop_session_store_up") == 1, what="the store up again")
     finally:
         redis.stop()
+
+
+def test_a_full_redis_counts_failures_as_full(start_app, tmp_path):
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        app, port = start_with_metrics(start_app, "redis", REDIS_URL=redis.url, SESSION_RETRIES="0")
+        redis.command("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        redis.command("CONFIG", "SET", "maxmemory", "1")  # every write is refused: OOM
+        shopper = Shopper(app.url)
+        assert shopper.post("/cart/add", product_id=_a_product(), quantity="1").status == 503
+        eventually(lambda: value(scrape(port), "shop_http_refusals_total", status="503", cause="session_store") == 1,
+                   what="the 503 counted")
+        samples = scrape(port)
+        assert value(samples, "shop_session_store_failures_total",
+                     backend="redis", operation="change", kind="full") == 1
+        assert value(samples, "shop_session_store_full") == 1
+        assert value(samples, "shop_session_store_up") == 1  # it answers: full is not down
+        redis.command("CONFIG", "SET", "maxmemory", "0")
+        eventually(lambda: value(scrape(port), "shop_session_store_full") == 0, what="no longer full")
+    finally:
+        redis.stop()
+
+
+def test_expired_sessions_swept_are_counted(start_app):
+    app, port = start_with_metrics(start_app, SESSION_TTL="1", SESSION_REAP_INTERVAL="1")
+    for _ in range(2):
+        Shopper(app.url).post("/cart/add", product_id=_a_product(), quantity="1")
+    eventually(lambda: value(scrape(port), "shop_sessions_total", event="swept") == 2, timeout=60,
+               what="both expired sessions swept")
+    assert value(scrape(port), "shop_session_store_call_duration_seconds_count",
+                 backend="file", operation="sweep") >= 1
+
+
+def test_a_database_that_does_not_answer_counts_failures_and_503s_by_cause(start_app):
+    # A PostgreSQL URL with nothing listening: every connection is refused.
+    app, port = start_with_metrics(start_app, DATABASE_URL=f"postgresql://shop:pw@127.0.0.1:{free_port()}/shop",
+                                   DATABASE_TIMEOUT="1")
+    assert Shopper(app.url).post("/login", username="demo", password="demo1234").status == 503
+    eventually(lambda: value(scrape(port), "shop_http_refusals_total", status="503", cause="database") == 1,
+               what="the 503 counted")
+    samples = scrape(port)
+    failures = sum(count for (name, labels), count in samples.items()
+                   if name == "shop_database_failures_total" and ("operation", "find user") in labels)
+    assert failures >= 1, [key for key in samples if key[0] == "shop_database_failures_total"]
+    assert value(samples, "shop_database_up") == 0
+    assert value(samples, "shop_session_store_up") == 1
 
 
 def test_orders_placed_are_counted(start_app):

@@ -66,3 +66,16 @@ async def test_logging_out_says_so(client, auth):
     page = await client.page("/")
     assert page.flash == "You are logged out."
     assert page.current_user is None
+
+
+@pytest.mark.gen_test
+async def test_a_refused_checkout_goes_back_to_the_form_with_what_was_typed(client, auth, product_ids):
+    await auth.login()
+    await client.add(product_ids[0], 1)
+    response = await client.post("/checkout", {"name": "Dana Demo", "street": "", "city": "Portland",
+                                               "country": "US", "postcode": "97201"}, headers=NAVIGATE)
+    assert response.code == 303 and response.headers["Location"] == "/checkout"
+    page = await client.page("/checkout")
+    assert page.first("field-error") is not None
+    assert 'value="Dana Demo"' in page.html and 'value="Portland"' in page.html
+    assert (await client.page("/checkout")).first("field-error") is None, "the messages show once"

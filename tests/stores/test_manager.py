@@ -9,7 +9,7 @@ from http.cookies import SimpleCookie
 import pytest
 import tornado.web
 
-from sessions import LockedSession, SessionManager, SessionMoved, new_session_id
+from sessions import LockedSession, SessionEvents, SessionManager, SessionMoved, new_session_id
 
 SECRET = "test-secret-" + "x" * 32
 
@@ -338,3 +338,46 @@ async def test_an_expired_or_unknown_id_still_gets_a_fresh_session_on_a_change(b
     response = await browser.request("/incr", "POST")
     assert response.code == 200 and sets_session_cookie(response)
     assert (await browser.read())["data"] == {"n": 1}
+
+
+class RecordedEvents(SessionEvents):
+    """What a SessionEvents observer is told, kept for the test to read."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.failures: list[tuple[str, str, str]] = []
+        self.lock_waits: list[float] = []
+        self.sessions: dict[str, int] = {}
+
+    def store_call(self, backend, operation, seconds):
+        assert seconds >= 0
+        self.calls.append((backend, operation))
+
+    def store_failure(self, backend, operation, kind):
+        self.failures.append((backend, operation, kind))
+
+    def lock_wait(self, backend, seconds):
+        self.lock_waits.append(seconds)
+
+    def session(self, event, count=1):
+        self.sessions[event] = self.sessions.get(event, 0) + count
+
+
+@pytest.mark.gen_test
+async def test_the_events_observer_is_told_of_calls_lock_waits_and_the_life_of_sessions(browser, manager,
+                                                                                       session_store):
+    events = manager.events = RecordedEvents()
+    await browser.request("/incr", "POST")  # created: a save of a new id
+    await browser.request("/incr", "POST")  # a change under the lock
+    await browser.read()
+    await browser.request("/login", "POST")
+    kept_cookie = browser.cookies["session"]
+    await browser.request("/logout", "POST")
+    browser.cookies["session"] = kept_cookie
+    assert (await browser.read())["id"] is None  # the session ended: its cookie names nothing now
+    backend = session_store.name
+    assert events.sessions == {"created": 1, "regenerated": 1, "ended": 1, "expired": 1}
+    assert events.calls.count((backend, "read")) >= 3
+    assert events.calls.count((backend, "change")) >= 4
+    assert len(events.lock_waits) == 3  # the second add, the login, the logout
+    assert events.failures == []

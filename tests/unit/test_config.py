@@ -1,6 +1,7 @@
 """Config.from_env: defaults, one clear line for each invalid value, and the generated cookie secret."""
 
 import os
+import socket
 import stat
 
 import pytest
@@ -316,4 +317,6 @@ def test_metrics_are_off_and_logs_are_text_unless_asked(env, tmp_path):
     asked = Config.from_env({**env, "METRICS_PORT": "9400", "LOG_FORMAT": "json"})
     assert asked.metrics_port == 9400
     assert asked.log_format == "json"
-    assert asked.metrics_dir == tmp_path / "data" / "metrics"
+    # Its own folder, even where replicas share DATA_DIR: by host and port.
+    assert asked.metrics_dir.parent == tmp_path / "data" / "metrics"
+    assert asked.metrics_dir.name == f"{socket.gethostname()}-8888"
