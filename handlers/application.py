@@ -12,6 +12,7 @@ from pathlib import Path
 import tornado.web
 from jinja2 import Environment
 from sessions import SessionManager, SessionStore, StoreSettings, Sweeper, registry
+from sessions.manager import META_KEY
 
 from config import Config
 from handlers.account import (
@@ -252,9 +253,10 @@ class ShopApplication(tornado.web.Application):
 
 
 def session_priority(data: dict) -> int:
-    """How much a session matters when the memory store is full: a login most, then a cart, then
-    nothing (a visitor who only looked). Lower ranks are evicted first."""
-    if data.get("user"):
+    """How much a session matters when the memory store is full: a login or an account's record
+    (the account's cart) most, then a cart, then nothing (a visitor who only looked). Lower ranks
+    are evicted first."""
+    if data.get("user") or (data.get(META_KEY) or {}).get("record"):
         return 2
     return 1 if data.get("cart") else 0
 

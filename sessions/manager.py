@@ -38,6 +38,9 @@ COOKIE_MAX_AGE_DAYS = 400
 MOVED_MARKER_TTL = 120
 # The key under which the manager keeps a session's metadata in the stored data; Session hides it.
 META_KEY = "_meta"
+# What an owner record carries under META_KEY, so that a store's policy (the memory store's
+# eviction ranking) can tell a record from a session by its data alone.
+RECORD_META = {"record": True}
 # An owned session's "last seen" is written at most this often (seconds), not on every request.
 LAST_SEEN_RESOLUTION = 60
 # An index entry whose session is missing is discarded only once older than this (seconds): the
@@ -395,7 +398,7 @@ class SessionManager:
         """owner's record as a snapshot ({} when there is none or it expired); with extend_ttl,
         its expiry is rolled to now + extend_ttl."""
         data = await self.store.load(owner_record_id(owner), extend_ttl=extend_ttl)
-        return data if data is not None else {}
+        return _record_of(data)
 
     @contextlib.asynccontextmanager
     async def owner_record(self, owner: str, *, ttl: int) -> AsyncIterator[dict]:
@@ -404,12 +407,12 @@ class SessionManager:
         changed), deleted when left empty. When the block raises, nothing is saved."""
         record_id = owner_record_id(owner)
         async with self._locks.hold(record_id), self.store.locked(record_id) as held:
-            record = dict(held.data or {})
+            record = _record_of(held.data)
             before = _fingerprint(record, {})
             yield record
             if _fingerprint(record, {}) != before:
                 if record:
-                    held.save(record, ttl)
+                    held.save({**record, META_KEY: RECORD_META}, ttl)
                 else:
                     held.destroy()
 
@@ -486,6 +489,11 @@ class SessionManager:
         handler.set_signed_cookie(self.cookie_name, session_id, expires_days=None,
                                   max_age=COOKIE_MAX_AGE_DAYS * 86400,
                                   httponly=True, samesite="Lax", secure=self.secure)
+
+
+def _record_of(data: dict | None) -> dict:
+    """An owner record as its user sees it: the stored data without the manager's marker."""
+    return {key: value for key, value in (data or {}).items() if key != META_KEY}
 
 
 def owner_record_id(owner: str) -> str:
