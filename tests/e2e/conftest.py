@@ -8,6 +8,7 @@ A missing browser or Docker engine skips a test with the reason, except under CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.availability import unavailable
-from tests.shop_process import REPO_ROOT, free_port, wait_for_healthz
+from tests.shop_process import REPO_ROOT, AppProcess, free_port, wait_for_healthz
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -41,6 +42,29 @@ def browser(tmp_path_factory):
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    """One headless Chromium shared by a module's tests (see start_chromium)."""
+    driver = start_chromium(tmp_path_factory)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@contextlib.contextmanager
+def running_shop(folder: Path, backend: str):
+    """A real `python app.py` on backend, on a free port, its data in folder/data and its output in
+    folder/app.log; killed (SIGKILL) when the block ends. For a module's shared shop fixture."""
+    app = AppProcess(folder / "data", backend, free_port(), folder / "app.log")
+    app.data_dir.mkdir()
+    app.start()
+    try:
+        yield app
+    finally:
+        app.kill9()
 
 
 def start_chromium(tmp_path_factory, window_size: str = "1280,1000"):

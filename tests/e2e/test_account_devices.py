@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, DEMO_PASSWORD, DEMO_USER, WAIT_SECONDS, start_chromium
+from tests.e2e.conftest import ARTIFACTS, DEMO_PASSWORD, DEMO_USER, WAIT_SECONDS, running_shop, start_chromium
 from tests.e2e.layout import axe_findings, axe_source
-from tests.shop_process import AppProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -86,11 +85,8 @@ def _stale(element) -> bool:
 
 @pytest.fixture
 def shop(tmp_path):
-    app = AppProcess(tmp_path / "data", "file", free_port(), tmp_path / "app.log")
-    app.data_dir.mkdir()
-    app.start()
-    yield app
-    app.kill9()
+    with running_shop(tmp_path, "file") as app:
+        yield app
 
 
 @pytest.fixture

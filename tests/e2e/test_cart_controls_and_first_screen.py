@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, WAIT_SECONDS, BrowserShopper, start_chromium
+from tests.e2e.conftest import ARTIFACTS, WAIT_SECONDS, BrowserShopper, running_shop
 from tests.e2e.layout import LAPTOP, PHONES, ZOOMS, View
-from tests.shop_process import AppProcess, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -25,19 +24,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cart-controls-shop")
-    app = AppProcess(folder / "data", "memory", free_port(), folder / "app.log")
-    app.data_dir.mkdir()
-    app.start()
-    yield app
-    app.kill9()
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = start_chromium(tmp_path_factory)
-    yield driver
-    driver.quit()
+    with running_shop(tmp_path_factory.mktemp("cart-controls-shop"), "memory") as app:
+        yield app
 
 
 class Tab:

@@ -15,12 +15,11 @@ import shutil
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, WAIT_SECONDS, BrowserShopper, start_chromium
+from tests.e2e.conftest import ARTIFACTS, WAIT_SECONDS, BrowserShopper, running_shop, start_chromium
 from tests.e2e.layout import (
     EVERY_VIEW, LAPTOP, PHONES, View, axe_findings, axe_source, meta_description, overlapping_controls,
     save_screenshot, sideways_scroll,
 )
-from tests.shop_process import AppProcess, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -32,12 +31,8 @@ AXE_VIEWS = {PHONES[2].name, LAPTOP.name}
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("every-width-shop")
-    app = AppProcess(folder / "data", "memory", free_port(), folder / "app.log")
-    app.data_dir.mkdir()
-    app.start()
-    yield app
-    app.kill9()
+    with running_shop(tmp_path_factory.mktemp("every-width-shop"), "memory") as app:
+        yield app
 
 
 class Visit:

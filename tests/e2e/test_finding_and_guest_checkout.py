@@ -11,8 +11,7 @@ import sqlite3
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, DEMO_PASSWORD, DEMO_USER, WAIT_SECONDS, start_chromium
-from tests.shop_process import AppProcess, free_port
+from tests.e2e.conftest import ARTIFACTS, DEMO_PASSWORD, DEMO_USER, WAIT_SECONDS, running_shop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -22,19 +21,8 @@ PORTLAND = {"email": "dana@example.com", "name": "Dana Demo", "street": "1 SW Ma
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("finding-shop")
-    app = AppProcess(folder / "data", "file", free_port(), folder / "app.log")
-    app.data_dir.mkdir()
-    app.start()
-    yield app
-    app.kill9()
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = start_chromium(tmp_path_factory)
-    yield driver
-    driver.quit()
+    with running_shop(tmp_path_factory.mktemp("finding-shop"), "file") as app:
+        yield app
 
 
 class Window:

@@ -23,8 +23,8 @@ import urllib.request
 import pytest
 
 from tests.availability import unavailable
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, DEMO_PASSWORD, DEMO_USER
-from tests.shop_process import REPO_ROOT, AppProcess, free_port
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, DEMO_PASSWORD, DEMO_USER, running_shop
+from tests.shop_process import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -66,12 +66,8 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("lighthouse-shop")
-    app = AppProcess(folder / "data", "memory", free_port(), folder / "app.log")
-    app.data_dir.mkdir()
-    app.start()
-    yield app
-    app.kill9()
+    with running_shop(tmp_path_factory.mktemp("lighthouse-shop"), "memory") as app:
+        yield app
 
 
 def test_every_page_scores_100_accessibility_and_best_practices_and_95_seo_and_performance(shop):

@@ -11,9 +11,8 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, DEMO_PASSWORD, DEMO_USER, WAIT_SECONDS, start_chromium
+from tests.e2e.conftest import ARTIFACTS, DEMO_PASSWORD, DEMO_USER, WAIT_SECONDS, running_shop
 from tests.e2e.layout import axe_findings, axe_source
-from tests.shop_process import AppProcess, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -27,19 +26,8 @@ SHIPPING = {"name": "Dana Demo", "street": "1 Harbour Street", "city": "Springfi
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ux-shop")
-    app = AppProcess(folder / "data", "memory", free_port(), folder / "app.log")
-    app.data_dir.mkdir()
-    app.start()
-    yield app
-    app.kill9()
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = start_chromium(tmp_path_factory)
-    yield driver
-    driver.quit()
+    with running_shop(tmp_path_factory.mktemp("ux-shop"), "memory") as app:
+        yield app
 
 
 class Window:
