@@ -26,6 +26,7 @@ log = logging.getLogger("shop.account")
 
 NOT_YOUR_SESSION = "That session is not one of yours, or it has ended already. Nothing was changed."
 WRONG_PASSWORD = "That is not your current password."
+TOO_MANY_STRENGTH_CHECKS = "Too many password checks in a short time. Please wait {seconds} seconds."
 
 
 @functools.lru_cache(maxsize=1024)
@@ -174,6 +175,7 @@ class PasswordStrengthHandler(BaseHandler):
     JSON, for the forms' live strength meter (static/js/password.js). Nothing is stored."""
 
     async def post(self) -> None:
+        await self.check_rate(self.application.strength_limit, TOO_MANY_STRENGTH_CHECKS, "password_strength_limit")
         password = self.get_body_argument("password", "", strip=False)[:MAX_PASSWORD_LENGTH + 1]
         await self.load_session()
         username = (self.current_user["username"] if self.current_user is not None

@@ -164,6 +164,12 @@ class ShopApplication(tornado.web.Application):
         self.session_limit = RateLimit(
             "s", TokenBucket(rate=session_rate * share, burst=max(1, math.ceil(session_burst * share))),
             self.shared_counters, rate=session_rate, burst=session_burst)
+        # The live strength meter's checks cost the password-hashing pool about 20 ms each: a person
+        # typing sends a few, a client sending hundreds would make every login wait behind them.
+        strength_rate, strength_burst = STRENGTH_CHECKS_PER_MINUTE / 60, STRENGTH_CHECKS_PER_MINUTE
+        self.strength_limit = RateLimit(
+            "p", TokenBucket(rate=strength_rate * share, burst=max(1, math.ceil(strength_burst * share))),
+            self.shared_counters, rate=strength_rate, burst=strength_burst)
         self.template_env: Environment = make_template_env(str(ROOT / "templates"))
         # Versioned static URLs, built once each (static files do not change while the shop runs).
         self.static_urls: dict[str, str] = {}
@@ -250,6 +256,11 @@ class ShopApplication(tornado.web.Application):
         self.database_threads.shutdown(wait=False, cancel_futures=True)
         self.database_check.close()
         self.database.close()
+
+
+# Password strength checks (POST /password-strength) one client may ask for a minute (bursts of that
+# many): a person typing a new password asks a few times a field.
+STRENGTH_CHECKS_PER_MINUTE = 60
 
 
 def session_priority(data: dict) -> int:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # What a refusal's cause may be, by status (the label's whole vocabulary).
 REFUSAL_CAUSES = {
     413: ("body_size",),
-    429: ("login_throttle", "register_limit", "session_limit"),
+    429: ("login_throttle", "register_limit", "session_limit", "password_strength_limit"),
     431: ("header_size",),
     503: ("session_store", "database", "connection_cap"),
 }

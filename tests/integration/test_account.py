@@ -189,6 +189,21 @@ async def test_the_strength_endpoint_judges_as_the_server_does(client):
     assert verdict["acceptable"] is True and verdict["score"] >= 3
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_the_strength_endpoint_slows_a_client_that_asks_too_often(client, app):
+    from handlers.application import STRENGTH_CHECKS_PER_MINUTE
+    answered = []
+    # The bucket refills at one check a second, so however slowly this runs, three times the
+    # figure is far more than it can earn back.
+    for n in range(3 * STRENGTH_CHECKS_PER_MINUTE):
+        answered.append((await client.post("/password-strength", {"password": f"guess {n}"})).code)
+        if answered[-1] != 200:
+            break
+    assert answered[-1] == 429, answered
+    # A person's typing is never refused: this process allows its share of the figure at once.
+    assert answered.count(200) >= STRENGTH_CHECKS_PER_MINUTE // app.config.workers
+
+
 @pytest.mark.gen_test(timeout=60)  # six scrypts, on a loaded machine
 async def test_a_password_logs_in_whichever_unicode_form_it_is_typed_in(auth, make_client, app):
     nfc = unicodedata.normalize("NFC", "crème brûlée lantern")
