@@ -74,12 +74,17 @@ class Device:
 
 
 def _stale(element) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.tag_name
     except StaleElementReferenceException:
         return True
+    except WebDriverException as error:
+        # Asked while the new page replaces the old, ChromeDriver may say so in other words.
+        if "does not belong to the document" in str(error):
+            return True
+        raise
     return False
 
 
