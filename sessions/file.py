@@ -1,12 +1,21 @@
 """FileStore: one JSON file per session in a folder, surviving restarts and crashes.
 
-The async front: every blocking call (file_io.py, which also describes the folder's layout) runs
-in the store's own thread pool, never on the event loop; a sweep runs in a process of its own.
+The async front: every call that can wait for the disk (file_io.py, which also describes the
+folder's layout) runs in the store's own thread pool, never on the event loop; a sweep runs in a
+process of its own.
+
+What cannot wait runs on the loop itself, because a trip to a thread costs more CPU than the work:
+a read whose bytes are in the page cache (preadv with RWF_NOWAIT, else the pool reads) and taking
+a free lock (flock with LOCK_NB). A change then costs one trip, for its write, fsyncs and release.
+While any trip to the pool has been out longer than INLINE_PAUSE_AFTER (a slow or hung disk, where
+even opening a file might wait), everything goes to the pool, so a hung disk stops only the
+requests that need it.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import multiprocessing
 import os
@@ -32,6 +41,9 @@ T = TypeVar("T")
 # The sweep's process is started fresh ("spawn"), not forked: a fork would copy this process's
 # event loop and threads mid-flight. It finds the `sessions` package on the same sys.path as we do.
 _SWEEP_PROCESS = multiprocessing.get_context("spawn")
+
+# Seconds a trip to the pool may be out before the loop stops doing file work of its own.
+INLINE_PAUSE_AFTER = 0.2
 
 
 class FileStore:
@@ -62,6 +74,10 @@ class FileStore:
         self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="filestore")
         # Stats get a thread of their own so they never hold up a request's read or write.
         self._stats_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filestore-stats")
+        # Trips to the pool still out -> when each started (time.monotonic()), oldest first.
+        self._out: dict[asyncio.Future, float] = {}
+        # Off for good when the file system has no RWF_NOWAIT: every read then goes to the pool.
+        self._inline_reads = True
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> FileStore:
@@ -73,6 +89,9 @@ class FileStore:
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         check_session_id(session_id)
+        data = self._read_inline(session_id, extend_ttl)
+        if data is not file_io.NOT_CACHED:
+            return data
         try:
             # A file that does not decode may be someone else's write in progress: read it again.
             return await self._retrying(f"read session {short_id(session_id)}",
@@ -178,6 +197,16 @@ class FileStore:
     # -- locking -----------------------------------------------------------------------------------
 
     async def _lock_and_read(self, session_id: str) -> tuple[int, dict | None]:
+        fd = self._lock_inline(session_id)
+        if fd is not None:
+            try:
+                data = self._read_inline(session_id, None)
+                if data is file_io.NOT_CACHED:
+                    data = await self.load(session_id)
+            except BaseException:
+                file_io.unlock(fd)  # a flock and a close: nothing that waits for the disk
+                raise
+            return fd, data
         # Poll with a non-blocking flock rather than block a pool thread: a pool full of threads
         # waiting for locks could never run the write that releases them.
         deadline = time.monotonic() + self.lock_timeout
@@ -241,6 +270,39 @@ class FileStore:
             attempt.add_done_callback(release)
             raise
 
+    # -- on the loop's own thread, while the pool answers promptly --------------------------------------
+
+    def _pool_prompt(self) -> bool:
+        """No trip to the pool has been out longer than INLINE_PAUSE_AFTER."""
+        for started in self._out.values():
+            return time.monotonic() - started < INLINE_PAUSE_AFTER
+        return True
+
+    def _read_inline(self, session_id: str, extend_ttl: int | None) -> dict | None | object:
+        """The session from the page cache, or NOT_CACHED: the pool must read it (not cached, a
+        roll due, the disk slow, or any failure, which the pool's read retries and reports)."""
+        if not (self._inline_reads and self._pool_prompt()):
+            return file_io.NOT_CACHED
+        try:
+            return file_io.read_if_cached(self._directory, session_id, extend_ttl)
+        except OSError as error:
+            if error.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                self._inline_reads = False
+                log.info("%s has no RWF_NOWAIT reads: every read goes to the thread pool", self._directory)
+            return file_io.NOT_CACHED
+        except file_io.Undecodable:
+            return file_io.NOT_CACHED  # maybe a write in progress: the pool's read retries, then quarantines
+
+    def _lock_inline(self, session_id: str) -> int | None:
+        """The lock's descriptor when the lock was free and taken here, else None (held elsewhere,
+        the disk slow, or a failure: the pool's path takes it, retries and reports)."""
+        if not self._pool_prompt():
+            return None
+        try:
+            return file_io.try_lock(self._directory, session_id)
+        except OSError:
+            return None
+
     # -- helpers -------------------------------------------------------------------------------------
 
     async def _retrying(self, what: str, attempt: Callable[[], Awaitable[T]],
@@ -275,7 +337,13 @@ class FileStore:
     def _submit(self, function: Callable[..., T], *args: object) -> asyncio.Future:
         # The executor's own future, not a Task around a coroutine: a Task per system-call trip
         # cost more CPU than the trip's hand-off itself.
-        return asyncio.get_running_loop().run_in_executor(self._io, function, *args)
+        trip = asyncio.get_running_loop().run_in_executor(self._io, function, *args)
+        self._out[trip] = time.monotonic()
+        trip.add_done_callback(self._trip_done)
+        return trip
+
+    def _trip_done(self, trip: asyncio.Future) -> None:
+        del self._out[trip]
 
 
 def _failed(done: asyncio.Future) -> bool:

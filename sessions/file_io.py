@@ -95,6 +95,41 @@ def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None
         os.close(fd)
 
 
+# What read_if_cached() returns when answering would have to wait for the disk (or change it): the
+# caller reads in its thread pool instead.
+NOT_CACHED = object()
+
+
+def read_if_cached(directory: str, session_id: str, extend_ttl: int | None) -> dict | None | object:
+    """read(), for the event loop's own thread: only when the file's bytes are in the page cache
+    and no roll is due, so nothing here waits for the disk; otherwise NOT_CACHED and nothing done.
+
+    The bytes come by preadv(2) with RWF_NOWAIT, which answers EAGAIN instead of starting a disk
+    read (Linux 4.14 and later; a file system without it answers EOPNOTSUPP, re-raised for the
+    caller to stop trying). Raises OSError (other than a missing file) and Undecodable as read() does."""
+    try:
+        fd = os.open(session_path(directory, session_id), os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        status = os.fstat(fd)
+        now = time.time()
+        if status.st_mtime <= now:
+            return None
+        if extend_ttl is not None and roll_due(status.st_mtime - now, extend_ttl):
+            return NOT_CACHED  # a roll writes the inode: the pool's read does it
+        buffer = bytearray(status.st_size + 1)  # one more: a file that grew is read again
+        try:
+            length = os.preadv(fd, [buffer], 0, os.RWF_NOWAIT)
+        except BlockingIOError:
+            return NOT_CACHED
+        if length != status.st_size:
+            return NOT_CACHED  # partly cached, or changed under us: the pool reads it whole
+        return decode(memoryview(buffer)[:length], status.st_ino)
+    finally:
+        os.close(fd)
+
+
 def write(directory: str, session_id: str, payload: bytes, expires_at: float) -> None:
     """Replace the session's file atomically: temp file, write, fsync, rename, fsync the folder."""
     temp = f"{directory}/{TEMP_PREFIX}{session_id[:8]}-{secrets.token_hex(6)}{SUFFIX}"
@@ -224,6 +259,9 @@ def _sweep_owner_markers(directory: str, now: float) -> None:
             continue
         left = 0
         try:
+            # The folder's age before this sweep touches it: deleting its last marker below makes
+            # it look new, and it would wait for another sweep.
+            made_or_changed = owner.stat(follow_symlinks=False).st_mtime
             with os.scandir(owner.path) as markers:
                 for marker in markers:
                     left += 1
@@ -234,7 +272,7 @@ def _sweep_owner_markers(directory: str, now: float) -> None:
                             left -= 1
                     except FileNotFoundError:
                         left -= 1
-            if left == 0 and owner.stat().st_mtime < now - OWNER_MARKER_GRACE:
+            if left == 0 and made_or_changed < now - OWNER_MARKER_GRACE:
                 os.rmdir(owner.path)  # refused if a marker arrived meanwhile; it is kept then
         except OSError as error:
             if error.errno not in (errno.ENOENT, errno.ENOTEMPTY):
@@ -330,17 +368,18 @@ def sweep_directory(directory: str, stale_temp_after: float, threads: int) -> in
 
     No lock is taken: an expired session is never loaded or touched again under its id (the
     manager starts a new one). The one writer that can still revive it is a change that read it
-    just before it expired; the mtime is checked again just before each unlink, which leaves that
+    just before it expired; each file's mtime is read just before its unlink, which leaves that
     race a window of one stat."""
     now = time.time()
-    expired: list[str] = []
+    candidates: list[str] = []
+    # The listing reads names only (no stat): each candidate is stat-ed once, by the thread that
+    # may then delete it.
     with os.scandir(directory) as entries:
         for entry in entries:
             name = entry.name
             try:
                 if name.endswith(SUFFIX) and is_valid_session_id(name[:-len(SUFFIX)]):
-                    if entry.stat().st_mtime <= now:
-                        expired.append(entry.path)
+                    candidates.append(name)
                 elif name.startswith(TEMP_PREFIX) and entry.stat().st_ctime < now - stale_temp_after:
                     os.unlink(entry.path)
             except FileNotFoundError:
@@ -348,14 +387,19 @@ def sweep_directory(directory: str, stale_temp_after: float, threads: int) -> in
             except OSError as error:
                 log.error("sweep: cannot look at %s: %s", short_id(name), error.strerror)
     _sweep_owner_markers(directory, now)
-    if not expired:
+    if not candidates:
         return 0
-    # Listing and stat-ing are cheap; unlinking is where the time goes, and the kernel runs
-    # unlinks in one folder partly in parallel, so several threads finish sooner.
-    chunks = [expired[i:i + _SWEEP_CHUNK] for i in range(0, len(expired), _SWEEP_CHUNK)]
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="filestore-unlink") as pool:
-        removed = sum(pool.map(_unlink_if_expired, chunks))
-    fsync_directory(directory)
+    # Unlinking is where the time goes, and the kernel runs unlinks in one folder partly in
+    # parallel, so several threads finish sooner.
+    chunks = [candidates[i:i + _SWEEP_CHUNK] for i in range(0, len(candidates), _SWEEP_CHUNK)]
+    folder = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="filestore-unlink") as pool:
+            removed = sum(pool.map(_unlink_if_expired, [folder] * len(chunks), chunks))
+        if removed:
+            os.fsync(folder)
+    finally:
+        os.close(folder)
     return removed
 
 
@@ -368,18 +412,19 @@ def fsync_directory(directory: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def _unlink_if_expired(paths: list[str]) -> int:
+def _unlink_if_expired(folder: int, names: list[str]) -> int:
+    """Delete each named session file of the folder (a descriptor) whose mtime has passed."""
     removed = 0
-    for path in paths:
+    for name in names:
         try:
-            if os.stat(path).st_mtime <= time.time():
-                os.unlink(path)
+            if os.stat(name, dir_fd=folder).st_mtime <= time.time():
+                os.unlink(name, dir_fd=folder)
                 removed += 1
         except FileNotFoundError:
             continue
         except OSError as error:
             # One file that cannot go must not stop the sweep of the others (nor show its full id).
-            log.error("sweep: cannot delete session %s: %s", short_id(os.path.basename(path)), error.strerror)
+            log.error("sweep: cannot delete session %s: %s", short_id(name), error.strerror)
     return removed
 
 

@@ -336,3 +336,87 @@ async def test_a_sweep_deletes_the_index_markers_of_sessions_gone_and_keeps_the_
     assert set(await store.owned("7")) == {live}
     assert await store.owned("8") == {}
     assert len(list(store.owners_directory.iterdir())) == 1  # the empty owner folder went too
+
+
+# -- what runs on the event loop's own thread (sessions/file.py) -----------------------------------
+
+
+def count_trips(store, monkeypatch):
+    """The functions the store sends to its thread pool, by name, as they are sent."""
+    trips = []
+    submit = store._submit
+
+    def counted(function, *args):
+        trips.append(function.__name__)
+        return submit(function, *args)
+
+    monkeypatch.setattr(store, "_submit", counted)
+    return trips
+
+
+def evict_from_page_cache(path):
+    """Drop the file's clean pages from the page cache, so the next read must go to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.gen_test
+async def test_a_read_from_the_page_cache_and_a_change_under_a_free_lock_cost_one_trip_to_the_pool(
+        file_store, monkeypatch):
+    store = file_store()
+    session_id = new_session_id()
+    await store.save(session_id, {"cart": {"mug": 1}}, 600)
+    trips = count_trips(store, monkeypatch)
+    assert await store.load(session_id, extend_ttl=600) == {"cart": {"mug": 1}}
+    assert trips == []  # read on the loop: no roll is due yet
+    async with store.locked(session_id) as held:
+        assert held.data == {"cart": {"mug": 1}}
+        held.save({"cart": {"mug": 2}}, 600)
+    assert trips == ["apply_and_unlock"]  # the lock and the read on the loop; the write in the pool
+    assert await store.load(session_id) == {"cart": {"mug": 2}}
+
+
+@pytest.mark.gen_test
+async def test_a_read_that_would_wait_for_the_disk_or_roll_the_expiry_goes_to_the_pool(file_store, monkeypatch):
+    store = file_store()
+    session_id = new_session_id()
+    await store.save(session_id, {"cart": {"mug": 1}}, 600)
+    evict_from_page_cache(session_path(store, session_id))
+    trips = count_trips(store, monkeypatch)
+    assert await store.load(session_id, extend_ttl=600) == {"cart": {"mug": 1}}
+    assert trips == ["read"]
+    # 100 s left of a 600 s ttl: a roll is due, and a roll writes the inode.
+    soon = time.time() + 100
+    os.utime(session_path(store, session_id), (soon, soon))
+    assert await store.load(session_id, extend_ttl=600) == {"cart": {"mug": 1}}
+    assert trips == ["read", "read"]
+    assert session_path(store, session_id).stat().st_mtime > time.time() + 590
+
+
+@pytest.mark.gen_test
+async def test_while_a_trip_to_the_pool_hangs_the_loop_does_no_file_work_of_its_own(file_store, monkeypatch):
+    # A hung disk shows first as a trip that does not come back; from then on even an open() on
+    # the loop could hang every request of the process, so everything waits in the pool instead.
+    from sessions import file as file_module
+    monkeypatch.setattr(file_module, "INLINE_PAUSE_AFTER", 0.05)
+    store = file_store()
+    session_id = new_session_id()
+    await store.save(session_id, {"cart": {"mug": 1}}, 600)
+    trips = count_trips(store, monkeypatch)
+    disk = __import__("threading").Event()
+    hung = store._submit(disk.wait, 30)
+    await asyncio.sleep(0.1)
+    try:
+        assert await store.load(session_id) == {"cart": {"mug": 1}}
+        async with store.locked(session_id) as held:
+            held.save({"cart": {"mug": 2}}, 600)
+        assert trips == ["wait", "read", "try_lock_and_read", "apply_and_unlock"]
+    finally:
+        disk.set()
+        await hung
+    assert await store.load(session_id) == {"cart": {"mug": 2}}
+    assert trips == ["wait", "read", "try_lock_and_read", "apply_and_unlock"]  # prompt again: on the loop
