@@ -162,16 +162,16 @@ async def test_a_release_whose_answer_was_lost_is_confirmed_by_its_retry(make_re
     # The release ran in Redis, then the connection broke before its answer came back: the retry
     # must report the write as done (it was), not as "nothing was written".
     store = make_redis_store(retry_delay=0.001)
-    release, lost = store._release, []
+    run_script, lost = store._script, []
 
-    async def answer_lost_once(**kwargs):
-        answer = await release(**kwargs)
-        if not lost:
+    async def answer_lost_once(script, keys, args):
+        answer = await run_script(script, keys, args)
+        if script is store._release and not lost:
             lost.append(answer)
             raise redis.exceptions.ConnectionError("the answer was lost")
         return answer
 
-    store._release = answer_lost_once
+    store._script = answer_lost_once
     session_id = new_session_id()
     async with store.locked(session_id) as held:
         held.save({"cart": {"mug": 2}}, 60)
