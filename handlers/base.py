@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
 import tornado.iostream
 import tornado.web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -122,6 +123,9 @@ def idempotency_field() -> Markup:
     return Markup(f'<input type="hidden" name="idempotency_key" value="{idempotency.new_key()}">')
 
 
+# BaseHandler.allowed_methods(), by handler class.
+_ALLOWED_METHODS: dict[type, tuple[str, ...]] = {}
+
 class ShopError(tornado.web.HTTPError):
     """An error with a message for the person, shown on the error page with the given status;
     retry_after (seconds) is sent as Retry-After; cause names a refusal for the metrics
@@ -173,6 +177,15 @@ class BaseHandler(tornado.web.RequestHandler):
         return self.application.sessions
 
     # --- request life cycle ---------------------------------------------------------------------
+    def write(self, chunk: str | bytes | dict) -> None:
+        """RequestHandler.write, with a dict encoded by orjson (requirements.txt) instead of the
+        standard library's json: the same JSON for the shop's answers, a tenth of the CPU. "</" is
+        escaped as Tornado does, so a JSON answer can never close a <script> it is put in."""
+        if isinstance(chunk, dict):
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            chunk = orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS).replace(b"</", b"<\\/")
+        super().write(chunk)
+
     def set_default_headers(self) -> None:
         # Pages carry per-person data and XSRF tokens: no shared cache may keep them.
         self.set_header("Cache-Control", "no-store")
@@ -206,11 +219,17 @@ class BaseHandler(tornado.web.RequestHandler):
         self._counted = True
 
     @classmethod
-    def allowed_methods(cls) -> list[str]:
-        """The methods this handler answers (its Allow header): those it implements, and HEAD with GET."""
-        allowed = [method for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-                   if getattr(cls, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())]
-        return allowed[:1] + ["HEAD"] + allowed[1:] if "GET" in allowed else allowed
+    def allowed_methods(cls) -> tuple[str, ...]:
+        """The methods this handler answers (its Allow header): those it implements, and HEAD with GET.
+        Worked out once per class (every request asks)."""
+        allowed = _ALLOWED_METHODS.get(cls)
+        if allowed is None:
+            implemented = [method for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+                           if getattr(cls, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())]
+            if "GET" in implemented:
+                implemented[1:1] = ["HEAD"]
+            allowed = _ALLOWED_METHODS[cls] = tuple(implemented)
+        return allowed
 
     async def head(self, *args: Any, **kwargs: Any) -> None:
         """HEAD wherever GET is allowed: the GET runs, and Tornado sends its headers without the

@@ -90,6 +90,8 @@ def _is_ip(value: str) -> bool:
 
 
 def _trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
+    if not trusted_proxies:
+        return False  # the default: parsing the address (every request) would decide nothing
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -65,6 +65,8 @@ def test_the_issues_targets_are_the_ones_checked():
     assert list(statuses(full_report())) == [
         "CPU per request, shop, file (1 process, API mix)",
         "CPU per request, shop, redis (1 process, API mix)",
+        "CPU per request, shop, file / shop, memory (the 400 µs budget over the issue's memory, 235 µs, on any machine)",
+        "CPU per request, shop, redis / shop, memory (the 280 µs budget over the issue's memory, 235 µs, on any machine)",
         "api mix, 1 core: shop, file rps / express + session-file-store rps",
         "api mix, 1 core: shop, memory rps / express + session-file-store rps",
         "api mix, 2 cores: shop, file rps / express + session-file-store rps",

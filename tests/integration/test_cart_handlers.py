@@ -260,3 +260,17 @@ async def test_showing_a_message_does_not_write_the_session(client, app, product
     page = await client.page("/cart")
     assert "Added 1" in page.flash
     assert session_file.stat().st_ino == written
+
+
+@pytest.mark.gen_test
+async def test_api_cart_is_json_that_cannot_close_a_script_element(client, app, product_ids, monkeypatch):
+    # The shop's JSON comes from orjson (BaseHandler.write), escaped as Tornado's own json_encode is.
+    import dataclasses
+    product = app.catalog.get(product_ids[0])
+    named = dataclasses.replace(product, name="Café </script><script>alert(1)</script>")
+    monkeypatch.setitem(app.catalog._products, product.id, named)
+    await client.add(product.id, 1)
+    response = await client.fetch("/api/cart")
+    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert b"</" not in response.body
+    assert json.loads(response.body)["lines"][0]["name"] == named.name
