@@ -7,17 +7,24 @@ fsynced, renamed over the session, the folder fsynced, the lock released) and a 
 due (open, fstat, read, close). It times each alone in one thread (wall time, and the CPU time the
 thread spent, the kernel's work for it included), the change without its two fsyncs, the two
 fsyncs alone, and then THREADS threads doing change + read pairs at once, each on its own session,
-for SECONDS. Prints one RESULT line (see bench.parse.FloorResult).
+for SECONDS. Last, the one hand-off the store makes per change: the CPU time this process spends
+per trip of a call to a thread pool of the store's size and back, on the shop's event loop, THREADS
+trips out at once, each call blocking its thread for a millisecond without CPU (as an fsync does).
+Prints one RESULT line (see bench.parse.FloorResult).
 
 FOLDER must be on the disk the shop's sessions would be on: fsync must cost what it costs."""
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+# As sessions.file.FileStore's default io_threads.
+STORE_THREADS = 4
 PAYLOAD = b'{"cart": {' + b", ".join(b'"%d": %d' % (i, i) for i in range(1, 21)) + b'}, "user": null}'
 
 
@@ -112,6 +119,33 @@ def pairs_per_second(folder: str, threads: int, seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - started)
 
 
+def handoff_cpu_us(concurrent: int, seconds: float) -> float:
+    """CPU µs of this process per trip of a blocking call to the pool and back (see above)."""
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(max_workers=STORE_THREADS)
+        stop, trips = loop.time() + seconds, 0
+
+        async def caller() -> None:
+            nonlocal trips
+            while loop.time() < stop:
+                await loop.run_in_executor(pool, time.sleep, 0.001)
+                trips += 1
+
+        await loop.run_in_executor(pool, time.sleep, 0)  # the threads start untimed
+        started = time.process_time()
+        await asyncio.gather(*(caller() for _ in range(concurrent)))
+        cpu = time.process_time() - started
+        pool.shutdown()
+        return cpu / trips * 1e6
+
+    try:  # the shop's own event loop, when it runs on one
+        import uvloop
+        return uvloop.run(run())
+    except ImportError:
+        return asyncio.run(run())
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 4:
         print(__doc__.splitlines()[0], file=sys.stderr)
@@ -128,9 +162,10 @@ def main(argv: list[str]) -> int:
     finally:
         os.close(fd)
     pairs = pairs_per_second(folder, threads, seconds)
+    handoff_us = handoff_cpu_us(threads, seconds)
     print(f"RESULT change_us={change_us:.1f} change_nofsync_us={change_nofsync_us:.1f} fsyncs_us={fsyncs_us:.1f} "
           f"read_us={read_us:.1f} threads={threads} pairs_per_s={pairs:.1f} change_cpu_us={change_cpu_us:.1f} "
-          f"read_cpu_us={read_cpu_us:.1f}")
+          f"read_cpu_us={read_cpu_us:.1f} handoff_cpu_us={handoff_us:.1f}")
     return 0
 
 
