@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import orjson
 import tornado.iostream
 import tornado.web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -177,15 +176,6 @@ class BaseHandler(tornado.web.RequestHandler):
         return self.application.sessions
 
     # --- request life cycle ---------------------------------------------------------------------
-    def write(self, chunk: str | bytes | dict) -> None:
-        """RequestHandler.write, with a dict encoded by orjson (requirements.txt) instead of the
-        standard library's json: the same JSON for the shop's answers, a tenth of the CPU. "</" is
-        escaped as Tornado does, so a JSON answer can never close a <script> it is put in."""
-        if isinstance(chunk, dict):
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-            chunk = orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS).replace(b"</", b"<\\/")
-        super().write(chunk)
-
     def set_default_headers(self) -> None:
         # Pages carry per-person data and XSRF tokens: no shared cache may keep them.
         self.set_header("Cache-Control", "no-store")

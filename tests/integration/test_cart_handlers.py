@@ -264,7 +264,7 @@ async def test_showing_a_message_does_not_write_the_session(client, app, product
 
 @pytest.mark.gen_test
 async def test_api_cart_is_json_that_cannot_close_a_script_element(client, app, product_ids, monkeypatch):
-    # The shop's JSON comes from orjson (BaseHandler.write), escaped as Tornado's own json_encode is.
+    # Tornado's json_encode escapes "</" in every JSON answer.
     import dataclasses
     product = app.catalog.get(product_ids[0])
     named = dataclasses.replace(product, name="Café </script><script>alert(1)</script>")
