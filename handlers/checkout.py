@@ -185,11 +185,12 @@ class CheckoutHandler(BaseHandler):
         )
 
 
-async def show_settled_checkout(handler: BaseHandler) -> bool:
+async def show_settled_checkout(handler: BaseHandler, *, database_next: bool = False) -> bool:
     """Settle this person's pending checkout, if there is one; True when it turned out placed, and
     the answer is then a redirect to that order. While the database still does not answer, it stays
-    pending (and the page is shown as it is)."""
-    order = await settle_pending_checkout(handler)
+    pending, and the page is shown as it is; unless database_next (the page reads the database
+    next, which would wait its whole timeout once more): then the page is the database's 503 at once."""
+    order = await settle_pending_checkout(handler, reraise=database_next)
     if order is None:
         return False
     handler.flash(SETTLED_PLACED.format(order_id=order.id), "success")
@@ -197,10 +198,11 @@ async def show_settled_checkout(handler: BaseHandler) -> bool:
     return True
 
 
-async def settle_pending_checkout(handler: BaseHandler) -> Order | None:
+async def settle_pending_checkout(handler: BaseHandler, *, reraise: bool = False) -> Order | None:
     """The order of this session's pending checkout if it was placed after all (its lines then
     leave the cart); None if there is none pending, it was not placed (the marker goes), or the
-    database still does not answer (the marker stays, for the next visit)."""
+    database still does not answer (the marker stays, for the next visit; with reraise, its
+    DatabaseUnavailable is raised)."""
     await handler.load_session()
     pending = handler.cart_holder.get(PENDING_CHECKOUT)
     if not isinstance(pending, dict) or not isinstance(pending.get("key"), str):
@@ -211,6 +213,8 @@ async def settle_pending_checkout(handler: BaseHandler) -> Order | None:
         order = await handler.run_database("settle checkout", handler.orders.settle_checkout, user_id, pending["key"])
     except DatabaseUnavailable as error:
         log.info("pending checkout not settled yet: %s", error)
+        if reraise:
+            raise
         return None
     async with handler.update_cart() as holder:
         if holder.get(PENDING_CHECKOUT) != pending:

@@ -32,7 +32,7 @@ class _OrdersBase(BaseHandler):
 
 class OrdersHandler(_OrdersBase):
     async def get(self) -> None:
-        if self.must_log_in() or await show_settled_checkout(self):
+        if self.must_log_in() or await show_settled_checkout(self, database_next=True):
             return
         orders = await self.run_database("list orders", self._list)
         await self.render_page("orders.html", orders=orders,
@@ -47,7 +47,7 @@ class OrdersHandler(_OrdersBase):
 
 class OrderHandler(_OrdersBase):
     async def get(self, order_id: str) -> None:
-        if self.must_log_in() or await show_settled_checkout(self):
+        if self.must_log_in() or await show_settled_checkout(self, database_next=True):
             return
         order = await self.run_database("read order", self._find, order_id)
         if order is None:

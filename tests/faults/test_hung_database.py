@@ -8,6 +8,7 @@ was ordered or is still in the cart, exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -177,3 +178,55 @@ def test_a_hung_postgresql_answers_503_in_time_keeps_the_catalog_up_and_loses_no
             nginx.stop()
         for replica in replicas:
             replica.kill9()
+
+
+def test_a_page_that_settles_a_pending_checkout_waits_for_a_hung_database_once(postgres, tmp_path):
+    # GET /orders first settles a checkout whose answer was lost, then lists the orders: two reads
+    # of the database. While it hangs, the first one's timeout must be the page's answer, not the
+    # start of a second full wait (the test above met a 6 s answer once).
+    url = postgres.create_database("shop_hung_settle")
+    sessions = tmp_path / "sessions"
+    environ = {"DATABASE_URL": url, "DATABASE_TIMEOUT": str(DATABASE_TIMEOUT), "WORKERS": "1",
+               "COOKIE_SECRET": "hung-database-test-secret", "SESSION_DIR": str(sessions)}
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    app = AppProcess(data_dir, "file", free_port(), tmp_path / "app.log", environ)
+    app.start()
+    try:
+        shopper = Browser(app.url)
+        assert shopper.post("/register", username="settle1", password=PASSWORD).status == 303
+        assert shopper.post("/cart/add", product_id=PRODUCT).status == 303
+        asyncio.run(_plant_pending_checkout(sessions))
+        _signal_all(postgres, signal.SIGSTOP)
+        try:
+            for path in ("/orders", "/orders/1"):
+                started = time.monotonic()
+                page = shopper.get(path)
+                took = time.monotonic() - started
+                assert page.status == 503 and page.headers.get("Retry-After"), (path, page.status)
+                assert took < DATABASE_TIMEOUT * 1.5, (path, took)
+        finally:
+            _signal_all(postgres, signal.SIGCONT)
+        assert shopper.get("/orders").status == 200  # settled now: nothing was placed under that key
+        assert shopper.cart() == {PRODUCT: 1}
+        shopper.no_500()
+        assert_no_tracebacks(app)
+    finally:
+        app.kill9()
+
+
+async def _plant_pending_checkout(directory):
+    """What a checkout whose commit went unanswered leaves in the account's record (handlers/checkout.py):
+    in the record of the one account that has a cart."""
+    from sessions import FileStore, SessionManager
+    store = FileStore(directory, writer_process=False)
+    manager = SessionManager(store, ttl=3600)
+    try:
+        for user_id in range(1, 10):
+            async with manager.owner_record(str(user_id), ttl=3600) as record:
+                if record.get("cart") == {PRODUCT: 1}:
+                    record["pending_checkout"] = {"key": "a-key-whose-answer-was-lost", "user_id": user_id}
+                    return
+        raise AssertionError("no account record with the cart")
+    finally:
+        await store.close()
