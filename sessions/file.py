@@ -6,10 +6,11 @@ process of its own.
 
 What cannot wait runs on the loop itself, because a trip to a thread costs more CPU than the work:
 a read whose bytes are in the page cache (preadv with RWF_NOWAIT, else the pool reads) and taking
-a free lock (flock with LOCK_NB). A change then costs one trip, for its write, fsyncs and release.
-While any trip to the pool has been out longer than INLINE_PAUSE_AFTER (a slow or hung disk, where
-even opening a file might wait), everything goes to the pool, so a hung disk stops only the
-requests that need it.
+a free lock (flock with LOCK_NB). A change made under the lock is then written by the store's
+writer process (file_writer.py: the write, both fsyncs, the rename and the release, away from this
+process's GIL), or by the pool when the writer cannot take it. While any trip to the pool or the
+writer has been out longer than INLINE_PAUSE_AFTER (a slow or hung disk, where even opening a file
+might wait), everything goes to the pool, so a hung disk stops only the requests that need it.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
 
-from . import file_io
+from . import file_io, file_writer
 from .events import NO_EVENTS, SessionEvents
 from .store import (
     LockedSession, StoreFull, StoreSettings, StoreStats, StoreUnavailable, check_session_id, owner_key, short_id,
@@ -42,6 +43,8 @@ T = TypeVar("T")
 # event loop and threads mid-flight. It finds the `sessions` package on the same sys.path as we do.
 _SWEEP_PROCESS = multiprocessing.get_context("spawn")
 
+# How much lower the sweep's process runs than the shop's (see os.nice).
+SWEEP_NICENESS = 10
 # Seconds a trip to the pool may be out before the loop stops doing file work of its own.
 INLINE_PAUSE_AFTER = 0.2
 
@@ -52,7 +55,7 @@ class FileStore:
 
     def __init__(self, directory: str | os.PathLike, *, retries: int = 5, retry_delay: float = 0.01,
                  lock_timeout: float = 30.0, io_threads: int = 4, create: bool = True,
-                 stale_temp_after: float = 3600, sweep_threads: int = 4,
+                 stale_temp_after: float = 3600, sweep_threads: int = 4, writer_process: bool = True,
                  events: SessionEvents = NO_EVENTS) -> None:
         if retries < 0:
             raise ValueError("retries must be 0 or more")
@@ -78,6 +81,10 @@ class FileStore:
         self._out: dict[asyncio.Future, float] = {}
         # Off for good when the file system has no RWF_NOWAIT: every read then goes to the pool.
         self._inline_reads = True
+        # The niceness of the last sweep's process (None before the first): see SWEEP_NICENESS.
+        self.sweep_niceness: int | None = None
+        self._writer = (file_writer.Writer(self._directory, threads=io_threads, retries=retries,
+                                           retry_delay=retry_delay) if writer_process else None)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> FileStore:
@@ -121,10 +128,12 @@ class FileStore:
         # event loop for the GIL, and both would crawl (measured: 5.3 s in-process under load,
         # 1.4 s in a child process).
         loop = asyncio.get_running_loop()
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=_SWEEP_PROCESS)
+        # At a lower priority (nice 10): the shop's event loops come first, the sweep takes what is left.
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=_SWEEP_PROCESS, initializer=os.nice,
+                                   initargs=(SWEEP_NICENESS,))
         try:
             # One worker, so the sweep runs in the process whose id this is.
-            worker = await loop.run_in_executor(pool, os.getpid)
+            worker, self.sweep_niceness = await loop.run_in_executor(pool, _identity)
             sweep = loop.run_in_executor(pool, file_io.sweep_directory, self._directory,
                                          self.stale_temp_after, self.sweep_threads)
             try:
@@ -191,6 +200,8 @@ class FileStore:
             raise StoreFull(f"{self._directory} is {refusing.replace('_', '-')}", state=refusing)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         self._io.shutdown(wait=True)
         self._stats_pool.shutdown(wait=True)
 
@@ -232,8 +243,23 @@ class FileStore:
 
     async def _apply_and_unlock(self, held: LockedSession, payload: bytes | None, expires_at: float,
                                 fd: int) -> None:
-        """The write (or delete) and the release in one trip to the pool; a failed write is retried
-        still holding the lock, and the lock is released whatever happens."""
+        """The write (or delete) and the release: by the writer process, else in one trip to the
+        pool; a failed write is retried still holding the lock, and the lock is released whatever
+        happens."""
+        if payload is None and not held.pending_destroy:
+            file_io.unlock(fd)  # nothing to write: a flock and a close, nothing that waits for the disk
+            return
+        if self._writer is not None:
+            action = file_writer.DELETE if payload is None else file_writer.WRITE
+            answer = self._writer.send(held.session_id, action, payload or b"", expires_at, fd)
+            if answer is not None:
+                os.close(fd)  # the lock is the writer's now: it releases it once the change is on disk
+                self._track(answer)
+                # If this request is cancelled meanwhile, the writer still finishes and releases.
+                outcome = await answer
+                if outcome != 0:
+                    raise self._writer_failure(held.session_id, outcome)
+                return
         running: asyncio.Future | None = None
 
         async def attempt() -> None:
@@ -337,10 +363,26 @@ class FileStore:
     def _submit(self, function: Callable[..., T], *args: object) -> asyncio.Future:
         # The executor's own future, not a Task around a coroutine: a Task per system-call trip
         # cost more CPU than the trip's hand-off itself.
-        trip = asyncio.get_running_loop().run_in_executor(self._io, function, *args)
+        return self._track(asyncio.get_running_loop().run_in_executor(self._io, function, *args))
+
+    def _track(self, trip: asyncio.Future) -> asyncio.Future:
+        """Count trip among those out (for _pool_prompt) until it is done."""
         self._out[trip] = time.monotonic()
         trip.add_done_callback(self._trip_done)
         return trip
+
+    def _writer_failure(self, session_id: str, outcome: int | None) -> StoreUnavailable:
+        what = f"write session {short_id(session_id)}"
+        if outcome is None:
+            return StoreUnavailable(f"cannot confirm the {what}: the file writer stopped before answering "
+                                    "(the change may have been made)", maybe_written=True)
+        if outcome == file_writer.NOT_AN_OS_ERROR:
+            return StoreUnavailable(f"cannot {what}: the file writer failed (see its log)")
+        error = OSError(outcome, os.strerror(outcome))
+        if outcome in file_io.REFUSING_ERRNOS:
+            return StoreFull(f"cannot {what}: {file_io.describe(error)}", state=file_io.REFUSING_ERRNOS[outcome])
+        tries = f" after {self.retries + 1} tries" if outcome in file_io.TRANSIENT_ERRNOS else ""
+        return StoreUnavailable(f"cannot {what}{tries}: {file_io.describe(error)}", kind=file_io.failure_kind(error))
 
     def _trip_done(self, trip: asyncio.Future) -> None:
         del self._out[trip]
@@ -348,3 +390,8 @@ class FileStore:
 
 def _failed(done: asyncio.Future) -> bool:
     return not done.cancelled() and done.exception() is not None
+
+
+def _identity() -> tuple[int, int]:
+    """The sweep process's id and niceness (os.nice(0) changes nothing and returns it)."""
+    return os.getpid(), os.nice(0)

@@ -113,7 +113,9 @@ def fail_step(monkeypatch, step: str, error: BaseException) -> None:
     ("unlink", OSError(errno.EIO, "Input/output error"), StoreUnavailable),
 ])
 async def test_a_failure_at_any_step_under_the_lock_releases_it(make_store, monkeypatch, step, error, expected):
-    store = make_store()
+    # The failures are put into this process, so the change is made by the pool's threads here;
+    # the writer process meets real ones (test_file_store.py, tests/faults/test_storage.py).
+    store = make_store(writer_process=False)
     session_id = new_session_id()
     await store.save(session_id, {"cart": {"mug": 1}}, 60)
     fail_step(monkeypatch, step, error)
@@ -252,7 +254,7 @@ async def test_a_folder_replaced_by_a_file_is_unavailable_then_heals(make_store)
 
 @pytest.mark.gen_test
 async def test_errors_name_the_operation_and_errno_but_never_a_full_id(make_store, monkeypatch):
-    store = make_store()
+    store = make_store(writer_process=False)
     fail_step(monkeypatch, "write", OSError(errno.ENOSPC, "No space left on device",
                                             "/var/sessions/secret-full-id.json"))
     session_id = new_session_id()
