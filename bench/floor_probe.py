@@ -7,9 +7,10 @@ fsynced, renamed over the session, the folder fsynced, the lock released) and a 
 due (open, fstat, read, close). It times each alone in one thread (wall time, and the CPU time the
 thread spent, the kernel's work for it included), the change without its two fsyncs, the two
 fsyncs alone, and then THREADS threads doing change + read pairs at once, each on its own session,
-for SECONDS. Last, the one hand-off the store makes per change: the CPU time this process spends
-per trip of a call to a thread pool of the store's size and back, on the shop's event loop, THREADS
-trips out at once, each call blocking its thread for a millisecond without CPU (as an fsync does).
+for SECONDS. Last, the store itself (sessions.file.FileStore, as bench/redis_probe.py drives the
+Redis store): THREADS sessions at once for SECONDS, reads and then changes, the CPU of this process
+and of the store's writer process per operation: the system calls above and every hand-off and
+line of Python the store adds to them, without HTTP or the session manager.
 Prints one RESULT line (see bench.parse.FloorResult).
 
 FOLDER must be on the disk the shop's sessions would be on: fsync must cost what it costs."""
@@ -21,10 +22,6 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-
-# As sessions.file.FileStore's default io_threads.
-STORE_THREADS = 4
 PAYLOAD = b'{"cart": {' + b", ".join(b'"%d": %d' % (i, i) for i in range(1, 21)) + b'}, "user": null}'
 
 
@@ -119,31 +116,72 @@ def pairs_per_second(folder: str, threads: int, seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - started)
 
 
-def handoff_cpu_us(concurrent: int, seconds: float) -> float:
-    """CPU µs of this process per trip of a blocking call to the pool and back (see above)."""
-    async def run() -> float:
-        loop = asyncio.get_running_loop()
-        pool = ThreadPoolExecutor(max_workers=STORE_THREADS)
-        stop, trips = loop.time() + seconds, 0
+def store_cpu_us(folder: str, concurrent: int, seconds: float) -> tuple[float, float]:
+    """(read, change): the CPU µs per operation of sessions.file.FileStore itself, this process and
+    its writer process together, `concurrent` sessions at once for `seconds` each, on the shop's
+    event loop. A read finds no roll due; a change is `locked` with a save, as the cart's add."""
+    from sessions import FileStore, new_session_id
 
-        async def caller() -> None:
-            nonlocal trips
-            while loop.time() < stop:
-                await loop.run_in_executor(pool, time.sleep, 0.001)
-                trips += 1
+    cart = {"cart": {str(i): i for i in range(1, 21)}}
 
-        await loop.run_in_executor(pool, time.sleep, 0)  # the threads start untimed
-        started = time.process_time()
-        await asyncio.gather(*(caller() for _ in range(concurrent)))
-        cpu = time.process_time() - started
-        pool.shutdown()
-        return cpu / trips * 1e6
+    async def run() -> tuple[int, int]:
+        store = FileStore(f"{folder}/store")
+        ids = [new_session_id() for _ in range(concurrent)]
+        for session_id in ids:
+            await store.save(session_id, cart, 3600)
+
+        async def change(session_id: str) -> None:
+            async with store.locked(session_id) as held:
+                held.save(cart, 3600)
+
+        async def read(session_id: str) -> None:
+            await store.load(session_id, extend_ttl=3600)
+
+        counts = {}
+        for name, operation in (("change", change), ("read", read)):
+            await asyncio.gather(*(operation(session_id) for session_id in ids))  # once untimed
+            loop = asyncio.get_running_loop()
+            stop, done = loop.time() + seconds, 0
+
+            async def repeat(session_id: str) -> None:
+                nonlocal done
+                while loop.time() < stop:
+                    await operation(session_id)
+                    done += 1
+
+            started = _cpu_seconds()
+            await asyncio.gather(*(repeat(session_id) for session_id in ids))
+            counts[name] = (done, started)
+        writer = store._writer.process if store._writer is not None else None
+        results = {name: (done, _cpu_seconds(writer) - started) for name, (done, started) in counts.items()}
+        await store.close()
+        return results
 
     try:  # the shop's own event loop, when it runs on one
         import uvloop
-        return uvloop.run(run())
+        results = uvloop.run(run())
     except ImportError:
-        return asyncio.run(run())
+        results = asyncio.run(run())
+    return tuple(cpu / done * 1e6 for done, cpu in (results["read"], results["change"]))
+
+
+def _cpu_seconds(writer=None) -> float:
+    """This process's CPU time, and the writer process's (from /proc, while it runs)."""
+    total = time.process_time()
+    for pid in _children():
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as children:
+            return [int(pid) for pid in children.read().split()]
+    except OSError:
+        return []
 
 
 def main(argv: list[str]) -> int:
@@ -162,10 +200,10 @@ def main(argv: list[str]) -> int:
     finally:
         os.close(fd)
     pairs = pairs_per_second(folder, threads, seconds)
-    handoff_us = handoff_cpu_us(threads, seconds)
+    store_read_us, store_change_us = store_cpu_us(folder, threads, seconds)
     print(f"RESULT change_us={change_us:.1f} change_nofsync_us={change_nofsync_us:.1f} fsyncs_us={fsyncs_us:.1f} "
           f"read_us={read_us:.1f} threads={threads} pairs_per_s={pairs:.1f} change_cpu_us={change_cpu_us:.1f} "
-          f"read_cpu_us={read_cpu_us:.1f} handoff_cpu_us={handoff_us:.1f}")
+          f"read_cpu_us={read_cpu_us:.1f} store_read_cpu_us={store_read_us:.1f} store_change_cpu_us={store_change_us:.1f}")
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bench.parse import FloorResult, LoadResult, MemoryResult, RoundTripResult, StallResult
-from bench.floor_probe import STORE_THREADS
 from bench.report import (
     LABELS,
     LOST_UPDATE_REQUESTS,
@@ -190,8 +189,10 @@ def format_floor(floor: FloorResult, report: Report) -> str:
         ["the two fsyncs alone (after a one-block write)", f"{floor.fsyncs_us:,.0f} µs", DASH],
         ["one read with no roll due: open, fstat, read, close", f"{floor.read_us:,.0f} µs",
          fmt_value(floor.read_cpu_us, "µs")],
-        [f"one trip to a thread pool of {STORE_THREADS} and back, {floor.threads} out at once, each blocking "
-         "1 ms (the change's hand-off)", DASH, fmt_value(floor.handoff_cpu_us, "µs")],
+        [f"the store itself (FileStore, its writer process included), {floor.threads} sessions at once: a read",
+         DASH, fmt_value(floor.store_read_cpu_us, "µs")],
+        [f"the store itself, {floor.threads} sessions at once: a change (locked, saved)", DASH,
+         fmt_value(floor.store_change_cpu_us, "µs")],
     ]
     text = markdown_table(header, rows)
     measured = report.get("api", "file", report.cores)
@@ -216,7 +217,7 @@ def format_redis_floor(floor: RoundTripResult) -> str:
 def format_floors(found: list[Floor]) -> str:
     """Each shop store's CPU per request against its floor: memory's CPU per request plus the
     store's own system calls or round trips."""
-    header = ["store (1 process, API mix)", "memory's CPU / request", "+ the store's own calls and hand-offs", "= floor",
+    header = ["store (1 process, API mix)", "memory's CPU / request", "+ the store's own calls", "= floor",
               "measured", "above the floor"]
     rows = [[LABELS[f.row], fmt_value(f.memory_us, "µs"), fmt_value(f.store_us, "µs"), fmt_value(f.floor_us, "µs"),
              fmt_value(f.measured_us, "µs"),
@@ -240,7 +241,7 @@ def format_misses(report: Report, targets: list[Target]) -> str:
         if cell is not None and cell.cpu_us is not None:
             text += f" {label(target.row, target.processes)} spent {fmt_us(cell.cpu_us)} µs of CPU per request."
         if floor is not None and floor.floor_us is not None:
-            text += (f" Its floor (memory {fmt_us(floor.memory_us)} µs + the store's own calls and hand-offs "
+            text += (f" Its floor (memory {fmt_us(floor.memory_us)} µs + the store's own calls "
                      f"{fmt_us(floor.store_us)} µs) is {fmt_us(floor.floor_us)} µs")
             if floor.gap_us is None:
                 text += "."

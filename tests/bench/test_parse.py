@@ -161,9 +161,10 @@ def test_parse_floor_result_and_what_it_implies():
     assert floor.cpu_per_request_us is None
     with_cpu = parse_floor_result(FLOOR_LINE + " change_cpu_us=90.0 read_cpu_us=10.0")
     assert with_cpu.cpu_per_request_us == pytest.approx(50.0)   # one change and one read per two requests
-    with_handoff = parse_floor_result(FLOOR_LINE + " change_cpu_us=90.0 read_cpu_us=10.0 handoff_cpu_us=30.0")
-    assert with_handoff.handoff_cpu_us == 30.0
-    assert with_handoff.cpu_per_request_us == pytest.approx(65.0)   # and the change's one hand-off
+    with_store = parse_floor_result(FLOOR_LINE + " change_cpu_us=90.0 read_cpu_us=10.0 store_read_cpu_us=20.0"
+                                                 " store_change_cpu_us=200.0")
+    assert (with_store.store_read_cpu_us, with_store.store_change_cpu_us) == (20.0, 200.0)
+    assert with_store.cpu_per_request_us == pytest.approx(50.0)   # the floor stays the calls alone
 
 
 def test_parse_round_trip_result():

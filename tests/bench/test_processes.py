@@ -122,9 +122,9 @@ def test_the_floor_probe_prints_a_line_the_parser_reads(tmp_path):
     assert done.returncode == 0, done.stderr
     floor = parse_floor_result(done.stdout)
     assert floor.threads == 2 and floor.pairs_per_s > 0 and floor.cpu_per_request_us > 0
-    assert floor.handoff_cpu_us > 0
+    assert floor.store_read_cpu_us > 0 and floor.store_change_cpu_us > floor.store_read_cpu_us
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        ".locks", "fsync-only", "parallel-000.json", "parallel-001.json", "serial.json"]
+        ".locks", "fsync-only", "parallel-000.json", "parallel-001.json", "serial.json", "store"]
 
 
 def test_the_redis_probe_prints_a_line_the_parser_reads(tmp_path):
