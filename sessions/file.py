@@ -310,7 +310,7 @@ class FileStore:
         if not (self._inline_reads and self._pool_prompt()):
             return file_io.NOT_CACHED
         try:
-            return file_io.read_if_cached(self._directory, session_id, extend_ttl)
+            return file_io.read(self._directory, session_id, extend_ttl, cached_only=True)
         except OSError as error:
             if error.errno in (errno.EOPNOTSUPP, errno.EINVAL):
                 self._inline_reads = False

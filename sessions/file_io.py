@@ -65,9 +65,20 @@ def session_path(directory: str, session_id: str) -> str:
     return f"{directory}/{session_id}{SUFFIX}"
 
 
-def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None:
+# What read(..., cached_only=True) returns when answering would have to wait for the disk (or
+# change it): the caller reads in its thread pool instead.
+NOT_CACHED = object()
+
+
+def read(directory: str, session_id: str, extend_ttl: int | None, *, cached_only: bool = False) -> dict | None:
     """The session's data, or None when there is no live session; with extend_ttl, roll its expiry
-    to now + extend_ttl when a roll is due (store.roll_due)."""
+    to now + extend_ttl when a roll is due (store.roll_due).
+
+    cached_only, for the event loop's own thread: answer only when the file's bytes are in the page
+    cache and no roll is due, so nothing waits for the disk; otherwise NOT_CACHED, nothing done.
+    The bytes then come by preadv(2) with RWF_NOWAIT, which answers EAGAIN instead of starting a
+    disk read (Linux 4.14 and later; a file system without it raises EOPNOTSUPP, for the caller to
+    stop trying)."""
     try:
         fd = os.open(session_path(directory, session_id), os.O_RDONLY)
     except FileNotFoundError:
@@ -77,9 +88,14 @@ def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None
         now = time.time()
         if status.st_mtime <= now:
             return None  # expired: the sweeper deletes it; it is never brought back
-        data = decode(_read_all(fd, status.st_size), status.st_ino)
         # Rolled only when due (store.roll_due): most reads then change nothing on the disk.
-        if extend_ttl is not None and roll_due(status.st_mtime - now, extend_ttl):
+        roll = extend_ttl is not None and roll_due(status.st_mtime - now, extend_ttl)
+        if not cached_only:
+            raw = _read_all(fd, status.st_size)
+        elif roll or (raw := _read_cached(fd, status.st_size)) is None:
+            return NOT_CACHED  # a roll writes the inode; bytes not cached would wait for the disk
+        data = decode(raw, status.st_ino)
+        if roll:
             expires_at = now + extend_ttl
             # On the descriptor we read: if a writer replaced the file meanwhile, this touches
             # the old inode only, and the new file carries its own fresh expiry.
@@ -95,39 +111,14 @@ def read(directory: str, session_id: str, extend_ttl: int | None) -> dict | None
         os.close(fd)
 
 
-# What read_if_cached() returns when answering would have to wait for the disk (or change it): the
-# caller reads in its thread pool instead.
-NOT_CACHED = object()
-
-
-def read_if_cached(directory: str, session_id: str, extend_ttl: int | None) -> dict | None | object:
-    """read(), for the event loop's own thread: only when the file's bytes are in the page cache
-    and no roll is due, so nothing here waits for the disk; otherwise NOT_CACHED and nothing done.
-
-    The bytes come by preadv(2) with RWF_NOWAIT, which answers EAGAIN instead of starting a disk
-    read (Linux 4.14 and later; a file system without it answers EOPNOTSUPP, re-raised for the
-    caller to stop trying). Raises OSError (other than a missing file) and Undecodable as read() does."""
+def _read_cached(fd: int, size: int) -> memoryview | None:
+    """The file's size bytes if all are in the page cache, else None (nothing waits for the disk)."""
+    buffer = bytearray(size + 1)  # one more: a file that grew is read again, by the pool
     try:
-        fd = os.open(session_path(directory, session_id), os.O_RDONLY)
-    except FileNotFoundError:
+        length = os.preadv(fd, [buffer], 0, os.RWF_NOWAIT)
+    except BlockingIOError:
         return None
-    try:
-        status = os.fstat(fd)
-        now = time.time()
-        if status.st_mtime <= now:
-            return None
-        if extend_ttl is not None and roll_due(status.st_mtime - now, extend_ttl):
-            return NOT_CACHED  # a roll writes the inode: the pool's read does it
-        buffer = bytearray(status.st_size + 1)  # one more: a file that grew is read again
-        try:
-            length = os.preadv(fd, [buffer], 0, os.RWF_NOWAIT)
-        except BlockingIOError:
-            return NOT_CACHED
-        if length != status.st_size:
-            return NOT_CACHED  # partly cached, or changed under us: the pool reads it whole
-        return decode(memoryview(buffer)[:length], status.st_ino)
-    finally:
-        os.close(fd)
+    return memoryview(buffer)[:length] if length == size else None
 
 
 def write(directory: str, session_id: str, payload: bytes, expires_at: float) -> None:

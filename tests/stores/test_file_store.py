@@ -477,9 +477,9 @@ async def test_a_session_too_large_for_the_writers_socket_is_written_by_the_pool
     assert await store.load(session_id) == big
 
 
-@pytest.mark.gen_test
-async def test_a_writer_killed_during_a_change_is_an_unconfirmed_change_and_frees_the_lock(file_store):
-    store = file_store()
+async def a_change_held_by_a_stopped_writer(store):
+    """A session saved as {"n": 1}, then a change to {"n": 2} sent to the store's writer, which is
+    stopped (SIGSTOP) first: (the session's id, the writer's Popen, the change's task)."""
     session_id = new_session_id()
     async with store.locked(session_id) as held:
         held.save({"n": 1}, 600)
@@ -492,6 +492,13 @@ async def test_a_writer_killed_during_a_change_is_an_unconfirmed_change_and_free
 
     changing = asyncio.ensure_future(change())
     await asyncio.sleep(0.2)
+    return session_id, writer, changing
+
+
+@pytest.mark.gen_test
+async def test_a_writer_killed_during_a_change_is_an_unconfirmed_change_and_frees_the_lock(file_store):
+    store = file_store()
+    session_id, writer, changing = await a_change_held_by_a_stopped_writer(store)
     assert not changing.done() and not lock_is_free(store, session_id)
     os.kill(writer.pid, signal.SIGKILL)
     with pytest.raises(StoreUnavailable) as raised:
@@ -511,18 +518,7 @@ async def test_the_writer_holds_the_lock_until_the_change_is_on_disk_even_when_t
     # change and the lock. Nobody else may take the lock and write before that change lands, or
     # an older change would overwrite their newer one.
     store = file_store()
-    session_id = new_session_id()
-    async with store.locked(session_id) as held:
-        held.save({"n": 1}, 600)
-    writer = store._writer.process
-    os.kill(writer.pid, signal.SIGSTOP)
-
-    async def change():
-        async with store.locked(session_id) as held:
-            held.save({"n": 2}, 600)
-
-    changing = asyncio.ensure_future(change())
-    await asyncio.sleep(0.2)
+    session_id, writer, changing = await a_change_held_by_a_stopped_writer(store)
     store._writer._disconnect()  # the shop's end of the socket closes, as it does when the process dies
     with pytest.raises(StoreUnavailable):
         await changing

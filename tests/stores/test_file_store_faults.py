@@ -90,15 +90,13 @@ async def test_a_change_to_an_undecodable_session_starts_afresh_and_releases_the
 
 
 def fail_step(monkeypatch, step: str, error: BaseException) -> None:
-    """Make the file store's blocking step (file_io.read, .write or .unlink) raise `error`; a read
-    fails both on the loop (file_io.read_if_cached) and in the pool."""
+    """Make the file store's blocking step (file_io.read, .write or .unlink) raise `error` (a read
+    both on the loop and in the pool)."""
 
     def failing(*args, **kwargs):
         raise error
 
     monkeypatch.setattr(file_io, step, failing)
-    if step == "read":
-        monkeypatch.setattr(file_io, "read_if_cached", failing)
 
 
 @pytest.mark.gen_test
