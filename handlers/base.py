@@ -125,6 +125,7 @@ def idempotency_field() -> Markup:
 # BaseHandler.allowed_methods(), by handler class.
 _ALLOWED_METHODS: dict[type, tuple[str, ...]] = {}
 
+
 class ShopError(tornado.web.HTTPError):
     """An error with a message for the person, shown on the error page with the given status;
     retry_after (seconds) is sent as Retry-After; cause names a refusal for the metrics

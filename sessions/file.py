@@ -77,7 +77,7 @@ class FileStore:
         self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="filestore")
         # Stats get a thread of their own so they never hold up a request's read or write.
         self._stats_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filestore-stats")
-        # Trips to the pool still out -> when each started (time.monotonic()), oldest first.
+        # Trips to the pool or the writer still out -> when each started (time.monotonic()), oldest first.
         self._out: dict[asyncio.Future, float] = {}
         # Off for good when the file system has no RWF_NOWAIT: every read then goes to the pool.
         self._inline_reads = True
@@ -299,7 +299,7 @@ class FileStore:
     # -- on the loop's own thread, while the pool answers promptly --------------------------------------
 
     def _pool_prompt(self) -> bool:
-        """No trip to the pool has been out longer than INLINE_PAUSE_AFTER."""
+        """No trip to the pool or the writer has been out longer than INLINE_PAUSE_AFTER."""
         for started in self._out.values():
             return time.monotonic() - started < INLINE_PAUSE_AFTER
         return True
