@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 NODE_STAMP  := node_modules/.installed
 
-.PHONY: venv node-tools run test bench docker-base clean distclean
+.PHONY: venv node-tools run test fuzz bench docker-base clean distclean
 
 venv: $(STAMP)
 
@@ -46,6 +46,11 @@ run: $(RUN_STAMP)
 
 test: venv node-tools
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# The rules for text in and out (tests/db/test_text_properties.py) with many more examples than
+# make test's fixed seed runs, each time new ones.
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz $(VPY) -m pytest tests/db/test_text_properties.py $(PYTEST_ARGS)
 
 bench: venv
 	$(VPY) -m bench

@@ -41,7 +41,9 @@ class _AccountHandler(BaseHandler):
 
     def next_url(self) -> str:
         """Where to go afterwards: the `next` field or query argument, if it is a path on this site."""
-        raw = self.get_body_argument("next", None) or self.get_query_argument("next", None)
+        # Not stripped: a next that carries a line break anywhere is not a path here.
+        raw = (self.get_body_argument("next", None, strip=False)
+               or self.get_query_argument("next", None, strip=False))
         return local_path(raw, "/")
 
     async def show_form(self, *, status: int = 200, username: str = "", errors: dict[str, str] | None = None,

@@ -12,7 +12,7 @@ import urllib.parse
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,6 +30,7 @@ from shop import idempotency
 from shop.db import DatabaseUnavailable
 from shop.money import format_cents, format_price
 from shop.orders import OrderStore
+from shop.text import TextRefused, read_text, without_refused_characters
 from shop.throttle import whole_seconds
 from shop.users import UserStore
 
@@ -98,6 +99,32 @@ def local_path(value: str | None, default: str = "/") -> str:
     if value and len(value) <= 2000 and _LOCAL_PATH.fullmatch(value):
         return value
     return default
+
+
+# RFC 3986: what a URI may hold unencoded (unreserved and reserved characters); "%" only as the start of
+# an escape. Everything else in a Location is percent-encoded as UTF-8.
+_URI_SAFE = "!#$&'()*+,/:;=?@[]~-._"
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+# Fields compared as typed, never normalised (shop/passwords.py has their own rule).
+AS_TYPED_FIELDS = frozenset({"password", "current_password", "new_password"})
+# Fields that name a page to go to next: what local_path refuses falls back to "/", never a 400.
+LOCAL_PATH_FIELDS = frozenset({"next"})
+
+
+def ascii_url(url: str) -> str:
+    """url as an ASCII URI reference (RFC 3986): characters outside ASCII, spaces and controls
+    percent-encoded as UTF-8, escapes already there kept, a bare "%" encoded as "%25".
+    "/?q=café" -> "/?q=caf%C3%A9"."""
+    if url.isascii() and url.isprintable() and " " not in url and "%" not in url:
+        return url
+    return urllib.parse.quote(_BARE_PERCENT.sub("%25", url), safe=_URI_SAFE + "%")
+
+
+def field_refused(error: TextRefused) -> "ShopError":
+    """The 400 for a field whose text broke the rule for text in, naming the field."""
+    message = error.message[0].lower() + error.message[1:]
+    return ShopError(400, f"In the field \u201c{error.field}\u201d: {message}" if error.field else error.message)
 
 
 def make_template_env(template_path: str) -> Environment:
@@ -230,6 +257,48 @@ class BaseHandler(tornado.web.RequestHandler):
         result = self.get(*args, **kwargs)
         if result is not None:
             await result
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        """Every text the shop takes from a query, a form or a path goes through shop.text.read_text
+        (UTF-8, NFC, no control or invisible characters); a text that breaks it is a 400 naming the
+        field. Handlers that show a form again catch TextRefused by field (form_values)."""
+        if name in LOCAL_PATH_FIELDS:
+            # Checked by local_path where it is used: anything that is not a path here is "/".
+            try:
+                return value.decode("utf-8")
+            except UnicodeDecodeError:
+                return ""
+        try:
+            return read_text(value, name or "", as_typed=name in AS_TYPED_FIELDS)
+        except TextRefused as error:
+            raise field_refused(error) from None
+
+    def _get_arguments(self, name: str, source: dict[str, list[bytes]], strip: bool = True) -> list[str]:
+        # Tornado's own replaces control characters with spaces, silently: ours refuses them instead
+        # (decode_argument), so what is stored is what was typed.
+        values = []
+        for raw in source.get(name, []):
+            text = self.decode_argument(raw, name=name)
+            values.append(text.strip() if strip else text)
+        return values
+
+    def form_values(self, names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The body fields names (each "" when absent), and a message per field whose text broke
+        the rule for text in; a refused field's value is shown without the refused characters."""
+        values: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for name in names:
+            raw = self.request.body_arguments.get(name, [b""])[-1]
+            try:
+                values[name] = read_text(raw, name).strip()
+            except TextRefused as error:
+                errors[name] = error.message
+                values[name] = without_refused_characters(raw.decode("utf-8", "replace")).strip()
+        return values, errors
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        """Tornado's redirect, with every Location ASCII (ascii_url)."""
+        super().redirect(ascii_url(url), permanent=permanent, status=status)
 
     @property
     def client_address(self) -> str:

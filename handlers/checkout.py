@@ -89,7 +89,7 @@ class CheckoutHandler(BaseHandler):
             # from another device): not a guest's checkout; log in and come back to it.
             self.session_ended("/checkout")
             return
-        form = {field: self.get_body_argument(field, "") for field in FORM_FIELDS}
+        form, refused = self.form_values(FORM_FIELDS)
         # The form's one-time key: a second submit of the same form finds the order, never places
         # another. A client that sends none (a script, an old page) gets no such protection.
         checkout_key = self.get_body_argument("checkout_key", None)
@@ -101,6 +101,8 @@ class CheckoutHandler(BaseHandler):
             email, email_error = validate_email(form["email"])
             if email_error:
                 errors = {"email": email_error, **errors}
+        if refused:
+            address, errors = None, {**errors, **refused}
         if errors:
             if self.is_navigation():
                 # In a browser: back to the form by a redirect, so Back after the order never asks

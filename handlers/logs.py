@@ -19,6 +19,8 @@ import secrets
 import tornado.httputil
 import tornado.web
 
+from shop.text import escape_for_log
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # nginx's $request_id is 32 hex digits; other proxies send UUIDs. Nothing that could break a log line.
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
@@ -66,6 +68,11 @@ class RequestContext(logging.Filter):
 class TextFormatter(logging.Formatter):
     """The usual `time LEVEL [pid] logger: message`, then ` request_id=…` on a request's lines (at the
     end, so that what reads the start of a line keeps working)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # The message may carry what someone typed: a line break in it must not start a line.
+        record.message = escape_for_log(record.message)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
