@@ -68,7 +68,6 @@ async def serve(config: Config, sockets: list[socket.socket] | None = None, work
     log.info("listening on http://%s:%d (session backend: %s)", config.host, config.port, config.session_backend)
     log.info("database: %s", app.database.name)
     waiting_for_store = asyncio.ensure_future(wait_for_session_store(app.session_store))
-    log.info("database: %s", app.database.name)
     await stopping.wait()
 
     log.info("stopping: no new connections; waiting for %d request(s) in flight", app.in_flight.count)
