@@ -139,11 +139,11 @@ class LoginHandler(_AccountHandler):
     template = "login.html"
 
     async def post(self) -> None:
-        username = self.get_body_argument("username", "").strip()
+        form, errors = self.form_values(("username",))
+        username = form["username"]
         # Exactly as typed: spaces around a password are part of it.
         password = self.get_body_argument("password", "", strip=False)
-        errors = {}
-        if not username:
+        if not username and "username" not in errors:
             errors["username"] = "Please enter your username."
         if not password:
             errors["password"] = "Please enter your password."
@@ -185,8 +185,13 @@ class RegisterHandler(_AccountHandler):
     template = "register.html"
 
     async def post(self) -> None:
-        username = self.get_body_argument("username", "").strip()
+        form, refused = self.form_values(("username",))
+        username = form["username"]
         password = self.get_body_argument("password", "", strip=False)
+        if refused:
+            # Refused at the field before anything is counted or hashed: nothing changes.
+            await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=refused)
+            return
         try:
             await self.check_rate(self.application.register_limit, TOO_MANY_REGISTRATIONS, "register_limit")
         except ShopError as error:
