@@ -114,16 +114,16 @@ class ShippingAddress:
         layout = _layout(self.country)
         lines, printed = [], set()
         for line_format in layout.split("%n"):
-            text = ""
+            segments: list[tuple[str, bool]] = []  # (text, typed by the person)
             for part in re.split(r"(%.)", line_format):
                 if part.startswith("%") and len(part) == 2:
                     field = _FORMAT_CODES.get(part[1])
                     if field:
                         printed.add(field)
-                        text += values[field]
+                        segments.append((values[field], True))
                 else:
-                    text += part
-            text = _tidy(text)
+                    segments.append((part, False))
+            text = _join_line(segments)
             if text:
                 lines.append(text)
         lines += [values[field] for field in ADDRESS_FIELDS if field not in printed and values[field]]
@@ -280,9 +280,34 @@ def _area_name(rules, value: str) -> str:
     return dict(_area_choices(rules)).get(value, value)
 
 
-def _tidy(line: str) -> str:
-    """A printed line without the separators of empty fields: "Portland,  97201" -> "Portland, 97201"."""
-    line = re.sub(r"\s+", " ", line).strip()
-    line = re.sub(r"\s+,", ",", line)
-    line = re.sub(r",(\s*,)+", ",", line)
-    return line.strip(" ,-")
+def _join_line(segments: list[tuple[str, bool]]) -> str:
+    """A printed line from its format's parts: the fields as typed (runs of spaces as one) and the
+    format's own separators, without those of empty fields: "Portland" ", " "" " " "97201" ->
+    "Portland, 97201". Only the format's separators are tidied: a name typed as "-" prints as "-"."""
+    line = ""
+    pending = ""  # the format's text since the last field printed
+    printed_any = False
+    for text, typed in segments:
+        if not typed:
+            pending += text
+            continue
+        value = " ".join(text.split())
+        if not value:
+            continue
+        line += _tidy(pending, leading=not printed_any) + value
+        pending, printed_any = "", True
+    if printed_any:
+        line += _tidy(pending, trailing=True)
+    return line.strip()
+
+
+def _tidy(separator: str, *, leading: bool = False, trailing: bool = False) -> str:
+    """The format's text between two printed fields, without what empty fields left: ",  , " -> ", "."""
+    separator = re.sub(r"\s+", " ", separator)
+    separator = re.sub(r"\s+,", ",", separator)
+    separator = re.sub(r",(\s*,)+", ",", separator)
+    if leading:
+        separator = separator.lstrip(" ,-")
+    if trailing:
+        separator = separator.rstrip(" ,-")
+    return separator

@@ -150,3 +150,26 @@ def test_a_guest_checkout_is_refused_whole_or_ships_to_the_name_as_typed(shop, n
         address = page.html.split('data-testid="ship-address">', 1)[1].split("</address>", 1)[0]
         first_line = html.unescape(address.split("<br>", 1)[0]).strip()
         assert first_line == " ".join(stored_form_of(name).split())
+
+
+READ_HEADERS = ("Cookie", "Idempotency-Key", "Accept", "Accept-Encoding", "X-Forwarded-For", "X-Request-ID",
+                "If-None-Match", "Range", "Referer")
+# A header value as bytes on the wire: any byte but CR, LF and NUL (which end or break the header line).
+header_bytes = st.binary(max_size=60).map(lambda b: bytes(c for c in b if c not in b"\r\n\x00").strip())
+
+
+@given(name=st.sampled_from(READ_HEADERS),
+       value=st.one_of(header_bytes, header_bytes.map(lambda b: b"session=" + b), header_bytes.map(lambda b: b"flash=" + b),
+                       header_bytes.map(lambda b: b"2|1:0|10:1796685827|7:session|" + b)),
+       target=st.sampled_from(["/", "/cart", "/api/cart", "/login", "/orders"]))
+def test_any_header_the_shop_reads_gets_a_2xx_3xx_or_4xx(shop, name, value, target):
+    connection = http.client.HTTPConnection("127.0.0.1", shop.port, timeout=30)
+    try:
+        connection.putrequest("GET", target)
+        connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    assert_answer_is_sane(response)
