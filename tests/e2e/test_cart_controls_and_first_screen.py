@@ -32,11 +32,14 @@ class Tab:
     """The browser at one view, with what these tests look at."""
 
     def __init__(self, driver, base_url: str, view: View) -> None:
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver, self.base_url, self.view, self.by = driver, base_url, view, By
-        self.wait = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.1)
+        # A page being replaced mid-poll makes elements stale: poll again rather than fail.
+        self.wait = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.1,
+                                  ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
         driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
         view.apply(driver)
         driver.get(f"{base_url}/healthz")
@@ -354,8 +357,9 @@ def test_forms_redirect_so_the_address_and_back_never_resend(phone):
     assert phone.driver.current_url == phone.base_url + "/cart"
     phone.register("leaving-shopper")
     phone.click(phone.find('.account button[type="submit"]'))
-    phone.wait.until(lambda _: phone.find_all('[data-testid="flash"]'))
-    assert phone.find('[data-testid="flash"]').text == "You are logged out."
+    # Registering left a welcome message on the page the click leaves: wait for the next page's own.
+    phone.wait.until(lambda _: phone.find('[data-testid="flash"]').text == "You are logged out.")
+    assert not phone.find_all('[data-testid="current-user"]')
 
 
 # --- 10. details ---------------------------------------------------------------------------------------
