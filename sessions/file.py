@@ -152,6 +152,18 @@ class FileStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._stats_pool, file_io.stats, self._directory)
 
+    async def expires_in(self, session_id: str) -> float | None:
+        check_session_id(session_id)
+        expires_at = await self._retrying(f"read the expiry of session {short_id(session_id)}",
+                                          lambda: self._run(file_io.expires_at, self._directory, session_id))
+        left = None if expires_at is None else expires_at - time.time()
+        return left if left is not None and left > 0 else None
+
+    async def session_ids(self) -> AsyncIterator[str]:
+        ids = await self._retrying(f"list {self._directory}", lambda: self._run(file_io.session_ids, self._directory))
+        for session_id in ids:
+            yield session_id
+
     @contextlib.asynccontextmanager
     async def locked(self, session_id: str) -> AsyncIterator[LockedSession]:
         check_session_id(session_id)

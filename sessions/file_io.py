@@ -331,6 +331,21 @@ def unlock(fd: int) -> None:
         os.close(fd)
 
 
+def expires_at(directory: str, session_id: str) -> float | None:
+    """When the session's file expires (its mtime, Unix seconds), or None when there is no file."""
+    try:
+        return os.stat(session_path(directory, session_id)).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def session_ids(directory: str) -> list[str]:
+    """The ids of every session file in the folder (names only: nothing is stat-ed or read)."""
+    with os.scandir(directory) as entries:
+        return [entry.name[:-len(SUFFIX)] for entry in entries
+                if entry.name.endswith(SUFFIX) and is_valid_session_id(entry.name[:-len(SUFFIX)])]
+
+
 def stats(directory: str) -> StoreStats:
     live = expired = size = 0
     now = time.time()

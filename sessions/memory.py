@@ -121,6 +121,16 @@ class MemoryStore:
                 live += 1
         return StoreStats(backend=self.name, sessions=live, expired=expired, bytes=size)
 
+    async def expires_in(self, session_id: str) -> float | None:
+        check_session_id(session_id)
+        sessions = self._class_of(session_id)
+        left = None if sessions is None else sessions[session_id][0] - time.time()
+        return left if left is not None and left > 0 else None
+
+    async def session_ids(self) -> AsyncIterator[str]:
+        for session_id, _ in list(self._entries()):
+            yield session_id
+
     @contextlib.asynccontextmanager
     async def locked(self, session_id: str) -> AsyncIterator[LockedSession]:
         # Only this process can see the dict, and SessionManager already serialises a session

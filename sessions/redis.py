@@ -48,6 +48,7 @@ from .store import (
     StoreStats,
     StoreUnavailable,
     check_session_id,
+    is_valid_session_id,
     owner_key,
     roll_due,
     short_id,
@@ -223,6 +224,26 @@ class RedisStore:
                 size += sum(found)
             if cursor == 0:
                 return StoreStats(backend=self.name, sessions=sessions, expired=0, bytes=size)
+
+    async def expires_in(self, session_id: str) -> float | None:
+        key = self._key(check_session_id(session_id))
+        left_ms = await self._call("read", session_id, lambda: self._command("PTTL", key))
+        # -2: no such key; -1: a key without expiry (never written so by a store)
+        return left_ms / 1000 if isinstance(left_ms, int) and left_ms > 0 else None
+
+    async def session_ids(self) -> AsyncIterator[str]:
+        """Scans the prefix: for the CLI, never on a request's path."""
+        pattern = _glob_escape(self.prefix) + "?" * ID_LENGTH
+        cursor = 0
+        while True:
+            cursor, keys = await self._call(
+                "scan", "*", lambda: self._redis.scan(cursor, match=pattern, count=_SCAN_BATCH))
+            for key in keys:
+                session_id = key.decode()[len(self.prefix):]
+                if is_valid_session_id(session_id):
+                    yield session_id
+            if cursor == 0:
+                return
 
     @contextlib.asynccontextmanager
     async def locked(self, session_id: str) -> AsyncIterator[LockedSession]:

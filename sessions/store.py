@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncContextManager, Callable, Protocol, runtime_checkable
+from typing import AsyncContextManager, AsyncIterator, Callable, Protocol, runtime_checkable
 
 from .events import SessionEvents
 
@@ -194,6 +194,15 @@ class SessionStore(Protocol):
         load-change-save: `async with store.locked(id) as held:` reads held.data under the lock;
         held.save() or held.destroy() take effect as the lock is released. Within one process,
         SessionManager also serialises with an asyncio lock."""
+
+    async def expires_in(self, session_id: str) -> float | None:
+        """Seconds until the session expires, or None when it is unknown or expired (for moving a
+        session to another store with the life it has left; see sessions.migration)."""
+
+    def session_ids(self) -> AsyncIterator[str]:
+        """Every session id the store holds, live or not yet swept, in no order and in batches (a
+        scan: for `python -m sessions copy`, never on a request's path). Ids of sessions created
+        meanwhile may or may not be listed."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers, quickly (for /healthz); never retries.

@@ -247,3 +247,26 @@ async def test_expired_session_is_not_returned_even_before_a_sweep(store):
         await asyncio.sleep(0.1)
     assert await store.load(session_id, extend_ttl=60) is None
     assert await store.load(session_id) is None
+
+
+@pytest.mark.gen_test
+async def test_expires_in_is_the_life_a_session_has_left(store):
+    session_id = new_session_id()
+    await store.save(session_id, {"n": 1}, 60)
+    left = await store.expires_in(session_id)
+    assert 55 < left <= 60
+    assert await store.expires_in(new_session_id()) is None
+    await store.save(session_id, {"n": 1}, 1)
+    await asyncio.sleep(1.2)
+    assert await store.expires_in(session_id) is None
+    with pytest.raises(InvalidSessionId):
+        await store.expires_in("../x")
+
+
+@pytest.mark.gen_test
+async def test_session_ids_lists_every_stored_session_once(store):
+    saved = {new_session_id() for _ in range(5)}
+    for session_id in saved:
+        await store.save(session_id, {"n": 1}, 60)
+    listed = [session_id async for session_id in store.session_ids()]
+    assert sorted(listed) == sorted(saved)
