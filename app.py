@@ -10,11 +10,12 @@ import signal
 import socket
 import sys
 
-from sessions import StoreUnavailable
+from sessions import StoreFull, StoreUnavailable
 
 from tornado.httpserver import HTTPServer
 
 from config import Config, ConfigError
+from shop.db import mask_password
 from handlers.application import ShopApplication
 from handlers.logs import configure_logging
 from handlers.metrics import mark_process_dead, metrics_application, prepare_directory
@@ -102,11 +103,35 @@ async def wait_for_session_store(store, interval: float = 2.0) -> None:
         return
 
 
+async def migration_source_problem(config: Config) -> str | None:
+    """Why the store SESSION_MIGRATE_FROM names cannot be used, or None. A Redis must answer at
+    start: the sessions it holds are what the switch is for (Config checked a folder already)."""
+    if config.session_migrate_from is None or config.session_migrate_from[0] != "redis":
+        return None
+    from sessions.redis import RedisStore
+
+    url = config.session_migrate_from[1]
+    store = RedisStore(url, prefix=config.session_redis_prefix, timeout=config.session_redis_timeout, retries=0)
+    try:
+        await store.ping()
+    except StoreFull:
+        return None  # it answers: its sessions can be read, and deleted once moved
+    except StoreUnavailable as error:
+        return f"SESSION_MIGRATE_FROM={mask_password(url)!r} does not answer ({error}): expected the Redis being left, reachable"
+    finally:
+        await store.close()
+    return None
+
+
 def main() -> None:
     try:
         config = Config.from_env()
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
+        sys.exit(2)
+    problem = asyncio.run(migration_source_problem(config))
+    if problem is not None:
+        print(f"configuration error: {problem}", file=sys.stderr)
         sys.exit(2)
     # With several workers each line says which process wrote it.
     configure_logging(config.log_format, show_pid=config.workers > 1)

@@ -98,6 +98,9 @@ class Config:
     redis_url: str = "redis://localhost:6379/0"
     session_redis_prefix: str = "shop:session:"
     session_redis_timeout: float = 2.0
+    # The store being left, whose sessions move to this one on their next request: (backend, folder
+    # or URL), see sessions.migration; None: no migration.
+    session_migrate_from: tuple[str, str] | None = None
     # repr=False: the URL may hold a password, and a Config may be printed or logged.
     database_url: str = field(default="", repr=False)
     database_timeout: int = 5
@@ -171,6 +174,7 @@ class Config:
         if needs_directory:
             session_dir = _writable_dir(variable, str(session_dir))
 
+        migrate_from = _migrate_from(env.get("SESSION_MIGRATE_FROM"), backend, session_dir, redis_url, redis_prefix)
         database_url = _database_url(env.get("DATABASE_URL"), data_dir)
         database_timeout = env.whole_number(
             "DATABASE_TIMEOUT", 5, lowest=1, highest=300, unit="a whole number of seconds"
@@ -201,6 +205,7 @@ class Config:
             redis_url=redis_url,
             session_redis_prefix=redis_prefix,
             session_redis_timeout=redis_timeout,
+            session_migrate_from=migrate_from,
             database_url=database_url,
             database_timeout=database_timeout,
             limits=Limits.from_env(env),
@@ -221,6 +226,39 @@ def _workers(env: _Environment, backend: str, *, process_local: bool) -> int:
                               f"its sessions live in one process, so expected 1 (or a shared store: file, redis)")
         return 1
     return env.whole_number("WORKERS", _cores(), lowest=1, highest=256, unit="a number of processes")
+
+
+def _migrate_from(raw: str | None, backend: str, session_dir: Path, redis_url: str,
+                  redis_prefix: str) -> tuple[str, str] | None:
+    """SESSION_MIGRATE_FROM: the store being left, as (backend, location). `file` is the file store
+    at SESSION_DIR (or DATA_DIR/sessions), `file:/path` one at that folder, which must exist (a
+    mistyped path must not look like a store with nothing left in it); a Redis URL is read with
+    SESSION_REDIS_PREFIX. Refused: memory (nothing of it survives the restart that a switch is)
+    and the store the shop uses now (whether a Redis answers is checked at start: app.py)."""
+    if raw is None or raw == "":
+        return None
+    allowed = "expected file, file:/path/to/sessions or a Redis URL (redis://host:6379/0), naming the store being left"
+    if raw == "memory":
+        raise ConfigError("SESSION_MIGRATE_FROM='memory' is not valid: nothing of a memory store survives the "
+                          f"restart that a switch is; {allowed}")
+    if raw == "file" or raw.startswith("file:"):
+        path = raw[len("file:"):]
+        if raw != "file" and not path:
+            raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(raw)} is not valid: {allowed}")
+        folder = session_dir if raw == "file" else Path(path).absolute()
+        if backend == "file" and folder.resolve() == session_dir.resolve():
+            raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(raw)} is not valid: it is the store the shop uses now "
+                              f"({folder}); {allowed}")
+        if not folder.is_dir():
+            raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(raw)} is not valid: {folder} is not a folder; {allowed}")
+        return ("file", str(folder))
+    if raw.split("://", 1)[0] in REDIS_SCHEMES and "://" in raw:
+        url = _redis_url(raw, "SESSION_MIGRATE_FROM")
+        if backend == "redis" and url == redis_url:
+            raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(_without_password(raw))} is not valid: it is the store "
+                              f"the shop uses now (REDIS_URL, prefix {redis_prefix}); {allowed}")
+        return ("redis", url)
+    raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(_without_password(raw))} is not valid: {allowed}")
 
 
 def _cores() -> int:
@@ -302,8 +340,8 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= 80 else value[:80] + "…")
 
 
-def _redis_url(raw: str) -> str:
-    """Check the form of REDIS_URL (whether Redis answers is for later: it may start after the shop)."""
+def _redis_url(raw: str, variable: str = "REDIS_URL") -> str:
+    """Check the form of a Redis URL (whether Redis answers is for later: it may start after the shop)."""
     allowed = ("expected redis://[:password@]host[:port][/db], rediss://… for TLS, "
                "or unix://[:password@]/path/to/socket[?db=N]")
     try:
@@ -323,7 +361,7 @@ def _redis_url(raw: str) -> str:
             raise ValueError("db")
     except ValueError:
         # The password is never echoed, not even in an error.
-        raise ConfigError(f"REDIS_URL={_shown(_without_password(raw))} is not valid: {allowed}") from None
+        raise ConfigError(f"{variable}={_shown(_without_password(raw))} is not valid: {allowed}") from None
     return raw
 
 

@@ -4,6 +4,7 @@ from a Config and closed once; and the in-flight request counter that a SIGTERM 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import tornado.web
 from jinja2 import Environment
-from sessions import SessionManager, SessionStore, StoreSettings, Sweeper, registry
+from sessions import SessionEvents, SessionManager, SessionStore, StoreSettings, Sweeper, registry
 from sessions.manager import META_KEY
+from sessions.migration import MigratingStore
 
 from config import Config
 from handlers.account import (
@@ -30,6 +32,7 @@ from handlers.limits import LoginLimit, RateLimit, SharedCounters
 from handlers.logs import RequestIdHeader, log_access
 from handlers.metrics import UNMATCHED_ROUTE, Metrics, PrometheusMetrics, route_names
 from handlers.server import client_address
+from handlers.session_shapes import SHAPES as SESSION_SHAPES
 from handlers.orders import OrderHandler, OrdersHandler
 from handlers.static import StaticFiles
 from shop.catalog import Catalog
@@ -119,21 +122,12 @@ class ShopApplication(tornado.web.Application):
         self._seeding: asyncio.Task | None = None
         self.orders = OrderStore(self.database)
         self.database_check = DatabaseCheck(self.database)
-        self.session_store: SessionStore = registry.create(config.session_backend, StoreSettings(
-            directory=config.session_dir,
-            retries=config.session_retries,
-            max_sessions=config.session_max_memory_sessions,
-            priority=session_priority,
-            url=config.redis_url,
-            key_prefix=config.session_redis_prefix,
-            timeout=config.session_redis_timeout,
-            events=self.metrics,
-        ))
+        self.session_store: SessionStore = build_session_store(config, self.metrics)
         self.sessions = SessionManager(
             self.session_store, ttl=config.session_ttl, max_age=config.session_max_age,
             cookie_name=self.cookie_name("session"), secure=config.cookie_secure,
             client=lambda handler: (handler.request.headers.get("User-Agent", ""), handler.client_address),
-            events=self.metrics)
+            events=self.metrics, shapes=SESSION_SHAPES)
         self.sweeper: Sweeper | None = None
         self.in_flight = InFlightRequests()
         # scrypt takes tens of ms and 16 MiB a call: a pool of its own, so a burst of logins cannot
@@ -271,3 +265,24 @@ def session_priority(data: dict) -> int:
         return 2
     return 1 if data.get("cart") else 0
 
+
+def build_session_store(config: Config, events: SessionEvents) -> SessionStore:
+    """The configured session store; with SESSION_MIGRATE_FROM, one that moves each session of the
+    store being left on its first request (sessions.migration)."""
+    settings = StoreSettings(
+        directory=config.session_dir,
+        retries=config.session_retries,
+        max_sessions=config.session_max_memory_sessions,
+        priority=session_priority,
+        url=config.redis_url,
+        key_prefix=config.session_redis_prefix,
+        timeout=config.session_redis_timeout,
+        events=events,
+    )
+    store = registry.create(config.session_backend, settings)
+    if config.session_migrate_from is None:
+        return store
+    backend, location = config.session_migrate_from
+    previous = registry.create(backend, dataclasses.replace(
+        settings, directory=Path(location) if backend == "file" else None, url=location if backend == "redis" else None))
+    return MigratingStore(store, previous, owner_ttl=config.session_max_age + config.session_ttl, events=events)

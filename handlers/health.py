@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from handlers.base import BaseHandler
 from sessions import SessionStore, StoreFull, StoreUnavailable
+from sessions.migration import MigratingStore
 from shop.db import Database
 
 HOSTNAME = socket.gethostname()
@@ -60,10 +61,19 @@ class HealthHandler(BaseHandler):
             "database_engine": self.application.database.name,
             "database": database,
             "instance": {"hostname": HOSTNAME, "pid": os.getpid()},
+            **migration_state(self.application.session_store),
         })
 
     async def _session_store_state(self) -> str:
         return await session_store_state(self.application.session_store)
+
+
+def migration_state(store: SessionStore) -> dict:
+    """With SESSION_MIGRATE_FROM: {"session_migration": {"from": backend, "moved": sessions this
+    process moved}} (the fleet's count is on /metrics); {} without."""
+    if not isinstance(store, MigratingStore):
+        return {}
+    return {"session_migration": {"from": store.previous.name, "moved": store.moved}}
 
 
 async def session_store_state(store: SessionStore) -> str:

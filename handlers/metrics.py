@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import tornado.web
 from sessions import SessionEvents
+from sessions.migration import MigratingStore
 
 if TYPE_CHECKING:
     from handlers.application import ShopApplication
@@ -97,9 +98,10 @@ class Metrics(SessionEvents):
     def worker_restarted(self) -> None:
         """The supervisor started a dead worker again."""
 
-    def dependencies(self, session_store: str, database_up: bool) -> None:
-        """The session store's state as /healthz says it ("ok", "full", "read_only", "unavailable")
-        and whether the database answers, asked at each scrape."""
+    def dependencies(self, session_store: str, database_up: bool, migrating_from: str | None = None) -> None:
+        """The session store's state as /healthz says it ("ok", "full", "read_only", "unavailable"),
+        whether the database answers, and the backend SESSION_MIGRATE_FROM names (None: no
+        migration), asked at each scrape."""
 
 
 class PrometheusMetrics(Metrics):
@@ -139,7 +141,8 @@ class PrometheusMetrics(Metrics):
                                     "Time a change waited for its session's lock (the read under it included).",
                                     ["backend"], buckets=STORE_BUCKETS, **options)
         self._sessions = Counter("shop_sessions_total",
-                                 "Sessions created, regenerated, ended, expired, swept and quarantined.",
+                                 "Sessions created, regenerated, ended, expired, swept, quarantined and "
+                                 "migrated (moved from the store SESSION_MIGRATE_FROM names).",
                                  ["event"], **options)
         self._database_calls = Histogram("shop_database_call_duration_seconds",
                                          "Database transactions by operation, and their duration.",
@@ -157,6 +160,10 @@ class PrometheusMetrics(Metrics):
                                          "1 when the session store answered at the last scrape but refuses "
                                          "writes (full, or read-only), else 0.",
                                          multiprocess_mode="livemostrecent", **options)
+        self._migration_on = Gauge("shop_session_migration_on",
+                                   "1 while SESSION_MIGRATE_FROM is set: sessions move from that store (the "
+                                   "backend `from`) on their next request; see shop_sessions_total{event=\"migrated\"}.",
+                                   ["from"], multiprocess_mode="livemostrecent", **options)
         self._database_up = Gauge("shop_database_up", "1 when the database answered at the last scrape, else 0.",
                                   multiprocess_mode="livemostrecent", **options)
         self._children: dict[tuple, object] = {}
@@ -189,7 +196,9 @@ class PrometheusMetrics(Metrics):
     def worker_restarted(self) -> None:
         self._restarts.inc()
 
-    def dependencies(self, session_store: str, database_up: bool) -> None:
+    def dependencies(self, session_store: str, database_up: bool, migrating_from: str | None = None) -> None:
+        if migrating_from is not None:
+            self._child(self._migration_on, migrating_from).set(1)
         self._session_store_up.set(0 if session_store == "unavailable" else 1)
         self._session_store_full.set(1 if session_store in ("full", "read_only") else 0)
         self._database_up.set(1 if database_up else 0)
@@ -237,7 +246,9 @@ class MetricsHandler(tornado.web.RequestHandler):
 
         session_store = await session_store_state(self.shop.session_store)
         database = await self.shop.database_check.state()
-        self.shop.metrics.dependencies(session_store, database == "ok")
+        store = self.shop.session_store
+        migrating_from = store.previous.name if isinstance(store, MigratingStore) else None
+        self.shop.metrics.dependencies(session_store, database == "ok", migrating_from)
         body, content_type = metrics_text(self.shop.config.metrics_dir)
         self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-store")

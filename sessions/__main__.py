@@ -2,7 +2,9 @@
 sweep of its expired sessions, by hand (the same work the shop's sweeper does).
 `python -m sessions stats redis://HOST:PORT/DB [--prefix shop:session:]`: a Redis store's figures
 (it scans the prefix: run it off-peak on a large Redis; Redis expires sessions itself, so there is
-nothing to sweep)."""
+nothing to sweep).
+`python -m sessions copy --from SRC --to DST [--move]`: every session of one store into another
+(`file:PATH` or a Redis URL each), safe while the shop serves and to run twice (sessions/copy.py)."""
 from __future__ import annotations
 
 import argparse
@@ -16,9 +18,13 @@ from . import file_io
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["copy"]:
+        return _copy(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m sessions", description=__doc__)
-    parser.add_argument("command", choices=["stats", "sweep"],
-                        help="stats: count sessions; sweep: delete expired sessions")
+    parser.add_argument("command", choices=["stats", "sweep", "copy"],
+                        help="stats: count sessions; sweep: delete expired sessions; "
+                             "copy: see python -m sessions copy --help")
     parser.add_argument("directory", help="the file store's folder, e.g. var/sessions; for stats, also a "
                                           "Redis store's URL (redis://, rediss://, unix://)")
     parser.add_argument("--prefix", default="shop:session:", help="stats on Redis: the key prefix (default shop:session:)")
@@ -54,6 +60,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _copy(argv: list[str]) -> int:
+    from . import copy
+
+    parser = argparse.ArgumentParser(prog="python -m sessions copy", description=copy.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--from", dest="source", required=True, metavar="SRC",
+                        help="the store to copy from: file:PATH or a Redis URL")
+    parser.add_argument("--to", dest="target", required=True, metavar="DST",
+                        help="the store to copy to: file:PATH or a Redis URL")
+    parser.add_argument("--move", action="store_true", help="delete each source session once it is copied")
+    parser.add_argument("--prefix", default="shop:session:",
+                        help="a Redis store's key prefix, for both (default shop:session:, as SESSION_REDIS_PREFIX)")
+    args = parser.parse_args(argv)
+    return copy.main(args.source, args.target, move=args.move, prefix=args.prefix)
 
 
 def _redis_stats(url: str, prefix: str) -> dict | None:

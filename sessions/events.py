@@ -16,8 +16,9 @@ OPERATIONS = ("read", "change", "sweep")
 FAILURE_KINDS = ("unavailable", "timeout", "full", "corrupt")
 # What happens to sessions: created (first stored), regenerated (moved to a new id at a login),
 # ended (a logout), expired (a request's cookie named a session the store no longer has), swept
-# (an expired session deleted by the sweeper), quarantined (a file that did not decode moved aside).
-SESSION_EVENTS = ("created", "regenerated", "ended", "expired", "swept", "quarantined")
+# (an expired session deleted by the sweeper), quarantined (a file that did not decode moved aside),
+# migrated (moved from the store being left, SESSION_MIGRATE_FROM: sessions.migration).
+SESSION_EVENTS = ("created", "regenerated", "ended", "expired", "swept", "quarantined", "migrated")
 
 
 class SessionEvents:
