@@ -1,5 +1,5 @@
 """The shop's domain: catalog, cart rules, users and orders, with no knowledge of HTTP.
 
 Everything here is synchronous; the web layer runs the slow parts (the database, password hashing) in an
-executor thread. shop/db.py is the database (SQLite or PostgreSQL).
+executor thread. shop/db/ is the database (SQLite or PostgreSQL).
 """

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-import shop.db
+import shop.db.schema
 from shop.addresses import ShippingAddress
 from shop.cart import price_cart
 from shop.catalog import Catalog, Category, Product
@@ -240,9 +240,9 @@ def test_a_guest_checkout_key_finds_only_a_guest_order(orders, user_ids):
 
 def test_orders_placed_before_guest_checkout_keep_their_lines_and_still_print(make_database_url, monkeypatch):
     url = make_database_url()
-    every_migration = shop.db.load_migrations
+    every_migration = shop.db.schema.load_migrations
     # The schema as it was before migration 4 (guest orders, states): the real files, up to 3.
-    monkeypatch.setattr(shop.db, "load_migrations", lambda engine: [m for m in every_migration(engine) if m.version < 4])
+    monkeypatch.setattr(shop.db.schema, "load_migrations", lambda engine: [m for m in every_migration(engine) if m.version < 4])
     before = open_database(url, timeout=5)
     with before.transaction("an order of before") as transaction:
         # A user row as the schema of before holds it (today's UserStore writes later columns too).
