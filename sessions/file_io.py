@@ -4,7 +4,9 @@ thread pool, a sweep runs in a process of its own, and `python -m sessions` call
 
 Layout of the folder:
     <id>.json        a session: {"v": 1, "data": {...}}; the file's mtime is its expiry time, so a
-                     sweep or `stats` only lists and stats, and never decodes a file
+                     sweep or `stats` only lists and stats, and never decodes a file. The
+                     envelope's number is forward compatible (see FORMAT_VERSION): what a session
+                     holds, and which shape it has, is all in "data" (sessions.shapes)
     .tmp-*           a write in progress (or one cut short by a crash; swept once stale)
     .locks/NNNN      lock stripes: fcntl.flock'ed to serialise a session across processes
     .quarantine/     files that could not be decoded, moved aside for a person to look at
@@ -29,6 +31,10 @@ from .store import StoreStats, is_valid_session_id, roll_due, short_id
 
 log = logging.getLogger("sessions.file")
 
+# The envelope's number. Every release writes 1 (releases before sessions had versions read
+# nothing else); a reader takes any number from 1 up, as long as "data" is a dict: a later envelope
+# may add beside "data", never move the session out of it. A session's own shape is numbered
+# inside its data (sessions.shapes), so that a store without an envelope (Redis) says it too.
 FORMAT_VERSION = 1
 SUFFIX = ".json"
 TEMP_PREFIX = ".tmp-"
@@ -483,7 +489,9 @@ def decode(raw: bytes, inode: int) -> dict:
         # parser's stack (RecursionError), an integer of thousands of digits (ValueError), ...
         # Whatever the reason, the file holds no session: quarantine it, never fail the request.
         raise Undecodable(inode, f"not JSON: {type(error).__name__}: {str(error)[:100]}") from None
-    if not (isinstance(document, dict) and document.get("v") == FORMAT_VERSION
-            and isinstance(document.get("data"), dict)):
+    if not (isinstance(document, dict) and isinstance(document.get("data"), dict)):
         raise Undecodable(inode, "not a session document")
+    version = document.get("v")
+    if not (type(version) is int and version >= FORMAT_VERSION):
+        raise Undecodable(inode, "not a session envelope: its number is not a whole number from 1 up")
     return document["data"]

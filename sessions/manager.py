@@ -9,6 +9,12 @@ store that offers the OwnerIndex, the manager lists an owner's live sessions wit
 (`owner_sessions`), ends one or all but one, and keeps a locked, expiring record per owner
 (`owner_record`) in the same store. An owned session ends `max_age` seconds after it got its owner,
 whatever its activity (an absolute lifetime, OWASP ASVS 3.3.2).
+
+Sessions with a version (sessions.shapes): every save writes the shape's number in the metadata;
+every read runs the application's upgrade steps on an older shape, and keeps whatever it does not
+know (keys of a newer release in the data and the metadata, and a newer shape's number). A read
+whose upgrade changed the session writes it back at once, under its lock (an owner it gained
+indexed first); one that only numbered it leaves that to the session's next write.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from tornado.ioloop import PeriodicCallback
 
 from . import codec
 from .events import NO_EVENTS, SessionEvents
+from .shapes import META_KEY, NO_SHAPES, SessionShapes
 from .store import (
     LockedSession, OwnerIndex, SessionStore, StoreUnavailable, check_owner, derived_id, is_valid_session_id,
     new_session_id, short_id,
@@ -36,8 +43,6 @@ COOKIE_MAX_AGE_DAYS = 400
 # How long a request still carrying a regenerated session's old id is told so, rather than
 # given a new session: long enough for the requests a person had in flight in other tabs.
 MOVED_MARKER_TTL = 120
-# The key under which the manager keeps a session's metadata in the stored data; Session hides it.
-META_KEY = "_meta"
 # What an owner record carries under META_KEY, so that a store's policy (the memory store's
 # eviction ranking) can tell a record from a session by its data alone.
 RECORD_META = {"record": True}
@@ -142,18 +147,20 @@ class SessionManager:
     def __init__(self, store: SessionStore, *, ttl: int, cookie_name: str = "session",
                  secure: bool = False, max_age: int | None = None,
                  client: Callable[[Any], tuple[str, str]] | None = None,
-                 events: SessionEvents = NO_EVENTS) -> None:
+                 events: SessionEvents = NO_EVENTS, shapes: SessionShapes = NO_SHAPES) -> None:
         """ttl: seconds a session lives after its last request. max_age: seconds an owned session
         lives after it got its owner, whatever its activity (None: no absolute lifetime).
         client(handler) -> (user agent, address) for the metadata; by default the request's
         User-Agent header and remote_ip (an app behind proxies passes its own). events: told of
-        every store call, failure, lock wait and session event (sessions.events)."""
+        every store call, failure, lock wait and session event (sessions.events). shapes: the
+        application's session shapes and the steps between them (sessions.shapes)."""
         if ttl <= 0:
             raise ValueError("ttl must be positive")
         if max_age is not None and max_age <= 0:
             raise ValueError("max_age must be positive")
         self.store = store
         self.events = events
+        self.shapes = shapes
         self.ttl = ttl
         self.max_age = max_age
         self.cookie_name = cookie_name
@@ -190,14 +197,16 @@ class SessionManager:
         if data is None:
             self.events.session("expired")
             return Session()  # unknown or expired: never adopted
+        data, upgraded = self.shapes.upgrade(data)
         session = _session_from(data, session_id)
         now = time.time()
         if self._past_max_age(session.meta, now):
             if not read_only:
                 await self._end_past_max_age(session_id, session.owner)
             return Session()
-        if not read_only and session.owner is not None and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION:
-            await self._roll_last_seen(handler, session)
+        if not read_only and (upgraded or session.owner is not None
+                              and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION):
+            session = await self._write_back(handler, session)
         return session
 
     @contextlib.asynccontextmanager
@@ -219,8 +228,10 @@ class SessionManager:
                 if held.data is None and await self.store.load(_moved_marker(session_id)) is not None:
                     # Starting a new session here would send its cookie over the login's newer one.
                     raise SessionMoved(f"session {short_id(session_id)} was replaced by a newer one")
-                session = Session() if held.data is None else _session_from(held.data, session_id)
-                old_owner = session.owner
+                # The owner as stored, before an upgrade: an owner the upgrade gave is indexed at the commit.
+                old_owner = None if held.data is None else _owner_of(held.data)
+                data, upgraded = (None, False) if held.data is None else self.shapes.upgrade(held.data)
+                session = Session() if data is None else _session_from(data, session_id)
                 if self._past_max_age(session.meta, time.time()):
                     held.destroy()  # applied as the lock is released, whatever the block does
                     log.info("session %s ended: its absolute lifetime is over", short_id(session_id))
@@ -228,7 +239,8 @@ class SessionManager:
                     old_owner_kept = None
                 else:
                     old_owner_kept = old_owner
-                before = _fingerprint(session, session.meta)
+                # An upgraded session is written back even if the block changes nothing.
+                before = b"" if upgraded else _fingerprint(session, session.meta)
                 yield session
                 await self._commit(handler, session, held, before=before, old_owner=old_owner_kept)
             if old_owner is not None and (held.pending_destroy or session.owner != old_owner):
@@ -361,7 +373,7 @@ class SessionManager:
         live: list[SessionInfo] = []
         stale: list[str] = []
         for session_id, data in zip(ids, found):
-            meta = data.get(META_KEY) if data is not None else None
+            meta = self._meta_of(data)
             if isinstance(meta, dict) and meta.get("owner") == owner and not self._past_max_age(meta, now):
                 live.append(_info(session_id, meta))
             elif data is not None or now - entries[session_id] > INDEX_GRACE:
@@ -378,7 +390,7 @@ class SessionManager:
             return False
         async with self._locks.hold(session_id):
             async with self.store.locked(session_id) as held:
-                meta = held.data.get(META_KEY) if held.data is not None else None
+                meta = self._meta_of(held.data)
                 if not (isinstance(meta, dict) and meta.get("owner") == owner):
                     return False
                 held.destroy()
@@ -398,21 +410,25 @@ class SessionManager:
         """owner's record as a snapshot ({} when there is none or it expired); with extend_ttl,
         its expiry is rolled to now + extend_ttl."""
         data = await self.store.load(owner_record_id(owner), extend_ttl=extend_ttl)
-        return _record_of(data)
+        return _record_of(self._upgraded(data))
 
     @contextlib.asynccontextmanager
     async def owner_record(self, owner: str, *, ttl: int) -> AsyncIterator[dict]:
         """owner's record (a dict of JSON values, {} when new), locked across every process that
         shares the store; saved with an expiry ttl seconds ahead when the block ends cleanly (and
-        changed), deleted when left empty. When the block raises, nothing is saved."""
+        changed), deleted when left empty. When the block raises, nothing is saved. An upgrade of
+        its shape is written with its next change; its metadata is kept as it was stored."""
         record_id = owner_record_id(owner)
         async with self._locks.hold(record_id), self.store.locked(record_id) as held:
-            record = _record_of(held.data)
+            stored = self._upgraded(held.data)
+            record = _record_of(stored)
             before = _fingerprint(record, {})
             yield record
             if _fingerprint(record, {}) != before:
                 if record:
-                    held.save({**record, META_KEY: RECORD_META}, ttl)
+                    meta = stored.get(META_KEY) if stored is not None else None
+                    meta = {**(meta if isinstance(meta, dict) else {}), **RECORD_META}
+                    held.save({**record, META_KEY: self.shapes.stamp(meta)}, ttl)
                 else:
                     held.destroy()
 
@@ -435,26 +451,38 @@ class SessionManager:
     async def _end_past_max_age(self, session_id: str, owner: str | None) -> None:
         async with self._locks.hold(session_id):
             async with self.store.locked(session_id) as held:
-                meta = held.data.get(META_KEY) if held.data is not None else None
+                meta = self._meta_of(held.data)
                 if isinstance(meta, dict) and self._past_max_age(meta, time.time()):
                     held.destroy()
         if owner is not None:
             await self.index.discard_owned(owner, [session_id])
         log.info("session %s ended: its absolute lifetime is over", short_id(session_id))
 
-    async def _roll_last_seen(self, handler: CookieJar, session: Session) -> None:
-        """Write "last seen" (and the address and browser it was seen from) under the session's
-        lock; the snapshot's own metadata follows."""
+    async def _write_back(self, handler: CookieJar, session: Session) -> Session:
+        """Under the session's lock, write what a read found due: the upgrade of an older shape
+        (an owner it gave indexed first, as at a login) and, at most once a minute, an owned
+        session's "last seen" (and the address and browser it was seen from). Returns the session
+        as stored then; the snapshot as it was when the session changed owner meanwhile."""
         async with self._locks.hold(session.id):
             async with self.store.locked(session.id) as held:
                 if held.data is None:
-                    return
-                stored = _session_from(held.data, session.id)
+                    return session
+                indexed_owner = _owner_of(held.data)
+                data, upgraded = self.shapes.upgrade(held.data)
+                stored = _session_from(data, session.id)
                 if stored.owner != session.owner:
-                    return
-                self._describe(handler, stored)
-                held.save(self._stored(stored), self._ttl_for(stored.meta, time.time()))
-        session.meta = stored.meta
+                    return session
+                now = time.time()
+                described = stored.owner is not None and (
+                    upgraded or now - _number(stored.meta.get("seen")) >= LAST_SEEN_RESOLUTION)
+                if described:
+                    self._describe(handler, stored)
+                if not (upgraded or described):
+                    return stored  # written meanwhile by another request
+                if stored.owner is not None and stored.owner != indexed_owner:
+                    await self.index.add_owned(stored.owner, session.id, self._index_ttl())
+                held.save(self._stored(stored), self._ttl_for(stored.meta, now))
+        return stored
 
     def _describe(self, handler: CookieJar, session: Session) -> None:
         try:
@@ -466,7 +494,15 @@ class SessionManager:
         session.meta.update(seen=now, agent=user_agent[:MAX_USER_AGENT_LENGTH], address=address)
 
     def _stored(self, session: Session) -> dict:
-        return {**session, META_KEY: session.meta}
+        return {**session, META_KEY: self.shapes.stamp(session.meta)}
+
+    def _upgraded(self, data: dict | None) -> dict | None:
+        return None if data is None else self.shapes.upgrade(data)[0]
+
+    def _meta_of(self, data: dict | None) -> dict | None:
+        """The metadata of a stored session in this release's shape (None when it has none)."""
+        meta = None if data is None else self._upgraded(data).get(META_KEY)
+        return meta if isinstance(meta, dict) else None
 
     def start_sweeper(self, interval: float) -> "Sweeper":
         sweeper = Sweeper(self.store, interval, events=self.events)
@@ -505,6 +541,12 @@ def _moved_marker(session_id: str) -> str:
     """The id under which a regenerated session leaves its "moved" marker: derived, so anyone
     holding the old id can look it up, and not the old id itself, which is gone from the store."""
     return derived_id("moved", session_id)
+
+
+def _owner_of(data: dict) -> str | None:
+    meta = data.get(META_KEY)
+    owner = meta.get("owner") if isinstance(meta, dict) else None
+    return owner if isinstance(owner, str) else None
 
 
 def _session_from(data: dict, session_id: str) -> Session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import os
 import shutil
@@ -22,7 +23,13 @@ CORRUPT_FILES = {
     "garbage": bytes(range(256)) * 4,
     "empty": b"",
     "wrong shape": b'{"v":1,"data":[1,2,3]}',
-    "wrong version": b'{"v":99,"data":{}}',
+    # The envelope's number only ever grows (file_io.FORMAT_VERSION): one that is not a whole
+    # number from 1 up is no envelope at all. A higher one is read (the test after this table).
+    "no version": b'{"data":{"cart":{"mug":1}}}',
+    "version 0": b'{"v":0,"data":{"cart":{"mug":1}}}',
+    "version as text": b'{"v":"1","data":{"cart":{"mug":1}}}',
+    "version as true": b'{"v":true,"data":{"cart":{"mug":1}}}',
+    "future version without data": b'{"v":99,"session":{"cart":{"mug":1}}}',
     "a list": b"[]",
     "deeply nested": b'{"v":1,"data":{"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
     "a huge number": b'{"v":1,"data":{"x":' + b"9" * 5000 + b"}}",
@@ -87,6 +94,23 @@ async def test_a_change_to_an_undecodable_session_starts_afresh_and_releases_the
         held.save({"cart": {"mug": 1}}, 60)
     assert stripe_is_free(store, session_id)
     assert await store.load(session_id) == {"cart": {"mug": 1}}
+
+
+@pytest.mark.gen_test
+async def test_a_newer_envelope_with_its_data_is_read_and_changed_not_quarantined(make_store):
+    # A later release may number its envelope higher and put more beside "data"; the session is
+    # "data" all the same. What this release writes back is its own envelope (number 1, the only
+    # one the releases before sessions had versions can read) around every key of "data".
+    store = make_store()
+    session_id = new_session_id()
+    data = {"cart": {"mug": 1}, "_meta": {"shape": 7, "from_the_future": True}, "wishlist": ["vase"]}
+    plant(store, session_id, json.dumps({"v": 2, "data": data, "checksum": "abc"}).encode())
+    assert await store.load(session_id) == data
+    async with store.locked(session_id) as held:
+        assert held.data == data
+        held.save({**held.data, "cart": {"mug": 2}}, 60)
+    assert not store.quarantine_directory.exists() or not any(store.quarantine_directory.iterdir())
+    assert json.loads(session_path(store, session_id).read_bytes()) == {"v": 1, "data": {**data, "cart": {"mug": 2}}}
 
 
 def fail_step(monkeypatch, step: str, error: BaseException) -> None:
