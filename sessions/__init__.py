@@ -7,6 +7,7 @@ from .events import SessionEvents
 from .file import FileStore
 from .manager import Session, SessionInfo, SessionManager, SessionMoved, Sweeper
 from .memory import MemoryStore
+from .shapes import SessionShapes
 from .store import (
     InvalidSessionId,
     LockedSession,
@@ -23,7 +24,7 @@ from .store import (
 )
 
 __all__ = [
-    "FileStore", "MemoryStore", "SessionEvents", "OwnerIndex", "Session", "SessionInfo", "SessionManager", "SessionMoved", "SessionStore", "Sweeper",
+    "FileStore", "MemoryStore", "SessionEvents", "OwnerIndex", "Session", "SessionInfo", "SessionManager", "SessionMoved", "SessionShapes", "SessionStore", "Sweeper",
     "InvalidSessionId", "LockedSession", "StoreError", "StoreFull", "StoreSettings", "StoreStats", "StoreUnavailable",
     "is_valid_session_id", "new_session_id", "short_id",
 ]
