@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections.abc import Iterable
 from typing import AsyncIterator
 
@@ -28,6 +27,10 @@ log = logging.getLogger("sessions.migration")
 # What transfer() found: the session moved (or copied); it was not in the old store (unknown,
 # expired, or moved already by someone else); the new store had it already (left as it is there).
 MOVED, MISSING, PRESENT = "moved", "missing", "present"
+# Every write of a session sets its expiry to the write's time plus its ttl, and a copy keeps the
+# expiry it had, so of two copies the one that expires later was written later. Within this
+# (seconds: the time between reading an expiry and writing the copy) they count as the same.
+SAME_EXPIRY = 0.05
 # The key of the manager's metadata in a stored session (sessions.manager.META_KEY), read here
 # for the owner; kept as a plain string so that this module does not import the manager.
 _META_KEY = "_meta"
@@ -37,9 +40,11 @@ async def transfer(source: SessionStore, target: SessionStore, session_id: str, 
                    owner_ttl: int | None = None) -> str:
     """Copy one session from source to target, and with delete, remove it from source: MOVED,
     MISSING or PRESENT (see above). Under source's lock, then target's, so that nothing changes the
-    session in either meanwhile and two processes moving it at once move it once. A session target
-    has already is never overwritten (it is the newer: the shop writes there); with delete, the
-    source's copy of it goes all the same.
+    session in either meanwhile and two processes moving it at once move it once. The copy keeps
+    the expiry the session has in source (to the millisecond). When target has the session already,
+    the one written later wins (see SAME_EXPIRY): target's when the shop writes there (a change
+    made since a copy is never overwritten by the older one), source's when the shop wrote there
+    after an earlier copy (then it is copied again, MOVED). With delete, source's goes either way.
 
     The owner's entry (target's OwnerIndex, kept for owner_ttl seconds) is written before the
     session, as the manager does. A crash between the write to target and the delete from source
@@ -53,12 +58,16 @@ async def transfer(source: SessionStore, target: SessionStore, session_id: str, 
         if left is None:
             return MISSING  # expired between the read and now
         async with target.locked(session_id) as new:
-            outcome = PRESENT if new.data is not None else MOVED
+            outcome = MOVED
+            if new.data is not None:
+                target_left = await target.expires_in(session_id)
+                if target_left is not None and left <= target_left + SAME_EXPIRY:
+                    outcome = PRESENT
             if outcome == MOVED:
                 owner = _owner_of(old.data)
                 if owner is not None and isinstance(target, OwnerIndex):
                     await target.add_owned(owner, session_id, owner_ttl)
-                new.save(old.data, max(1, math.ceil(left)))
+                new.save(old.data, left)  # seconds, a float: the expiry it had, not a whole second later
         if delete:
             old.destroy()
     return outcome

@@ -144,6 +144,20 @@ async def test_transfer_never_overwrites_what_the_new_store_has(stores):
 
 
 @pytest.mark.gen_test
+async def test_transfer_copies_again_a_session_written_in_the_source_after_an_earlier_copy(stores):
+    previous, current, _ = stores
+    session_id = new_session_id()
+    await previous.save(session_id, {"cart": {"mug": 1}}, 600)
+    assert await transfer(previous, current, session_id, delete=False) == MOVED
+    assert await transfer(previous, current, session_id, delete=False) == PRESENT  # nothing new
+    await asyncio.sleep(0.2)
+    await previous.save(session_id, {"cart": {"mug": 2}}, 600)  # the shop still serves from the source
+    assert await transfer(previous, current, session_id, delete=True) == MOVED
+    assert await current.load(session_id) == {"cart": {"mug": 2}}
+    assert await previous.load(session_id) is None
+
+
+@pytest.mark.gen_test
 async def test_transfer_skips_an_expired_session(stores):
     previous, current, _ = stores
     session_id = new_session_id()
