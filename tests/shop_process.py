@@ -39,6 +39,8 @@ class AppProcess:
     log_path: Path
     environ: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
+    # The source tree whose app.py runs: this one, or another release's (an upgrade test's).
+    root: Path = REPO_ROOT
 
     @property
     def url(self) -> str:
@@ -56,7 +58,7 @@ class AppProcess:
         )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "app.py"], cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         try:
             body = wait_for_healthz(self.url, timeout=30, alive=lambda: self.process.poll() is None)
