@@ -1,6 +1,7 @@
 """A login stored in the shape from before the owner index (issue 16) keeps its login on every
 backend: the shop's upgrade step (handlers/session_shapes.py) gives it its account as its owner as
-it is read, so it counts as logged in, is listed on /account, and can log out. (Issue 23.)
+it is read, so it counts as logged in, is listed on /account, and can log out; one that still holds
+its own cart keeps the cart, merged into the account's at the next login. (Issue 23.)
 
 The sessions are written straight into the store as those releases wrote them: before b55bf47 a
 session was its data alone; from b55bf47 to bb2243b the manager kept metadata beside it, without
@@ -20,11 +21,11 @@ BEFORE_METADATA = "before metadata"
 METADATA_WITHOUT_OWNER = "metadata without an owner"
 
 
-async def plant_old_login(app, client, shape: str) -> str:
+async def plant_old_login(app, client, shape: str, **data) -> str:
     """A logged-in session of demo's, stored as the release before owners stored it, and its
     cookie in client; returns its id."""
     user = app.users.authenticate("demo", DEMO_PASSWORD)
-    data = {"user": {"id": user.id, "username": user.username}, "guest_orders": []}
+    data = {"user": {"id": user.id, "username": user.username}, "guest_orders": [], **data}
     if shape == METADATA_WITHOUT_OWNER:
         now = time.time() - 600
         data[META_KEY] = {"created": now, "seen": now, "agent": "OldBrowser/1.0", "address": "192.0.2.1"}
@@ -73,3 +74,17 @@ async def test_a_login_of_another_account_than_its_owner_stays_logged_out(app, c
     await app.session_store.save(session_id, stored, 600)
     assert (await client.page("/")).current_user is None
     assert (await app.session_store.load(session_id))[META_KEY]["owner"] == "999"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_login_from_before_issue_16_with_its_own_cart_keeps_the_cart_and_logs_in_again(app, client, product_ids):
+    # Before issue 16 a logged-in person's cart was in the session. Logged in now, it would hide
+    # behind the account's cart; so it stays logged out, its cart shown, merged at the login.
+    await plant_old_login(app, client, BEFORE_METADATA, cart={product_ids[0]: 2})
+    page = await client.page("/cart")
+    assert page.current_user is None
+    assert page.cart_lines == {product_ids[0]: 2}
+    response = await client.post("/login", {"username": "demo", "password": DEMO_PASSWORD})
+    assert response.code == 303
+    assert await client.cart_quantities() == {product_ids[0]: 2}
+    assert (await client.page("/")).current_user == "demo"
