@@ -14,7 +14,7 @@ from sessions import StoreFull, StoreUnavailable
 
 from tornado.httpserver import HTTPServer
 
-from config import Config, ConfigError
+from config import Config, ConfigError, sentinel_problem
 from shop.db import mask_password
 from handlers.application import ShopApplication
 from handlers.logs import configure_logging
@@ -128,6 +128,10 @@ def main() -> None:
         config = Config.from_env()
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
+        sys.exit(2)
+    unreachable = sentinel_problem(config)  # before any fork: one line, once
+    if unreachable is not None:
+        print(f"configuration error: {unreachable}", file=sys.stderr)
         sys.exit(2)
     problem = asyncio.run(migration_source_problem(config))
     if problem is not None:

@@ -98,6 +98,12 @@ class Config:
     redis_url: str = "redis://localhost:6379/0"
     session_redis_prefix: str = "shop:session:"
     session_redis_timeout: float = 2.0
+    # Sentinel: where the sentinels are (REDIS_URL then unused for the sessions) and the name of the
+    # primary they monitor; () : one Redis at REDIS_URL.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "shop"
+    # A change is acknowledged once WAIT saw it on this many replicas (1 with Sentinel, 0 without).
+    session_redis_min_replicas: int = 0
     # The store being left, whose sessions move to this one on their next request: (backend, folder
     # or URL), see sessions.migration; None: no migration.
     session_migrate_from: tuple[str, str] | None = None
@@ -161,6 +167,10 @@ class Config:
         redis_url = _redis_url(env.text("REDIS_URL", "redis://localhost:6379/0"))
         redis_prefix = env.text("SESSION_REDIS_PREFIX", "shop:session:")
         redis_timeout = env.seconds("SESSION_REDIS_TIMEOUT", 2.0, highest=60)
+        redis_sentinels = _sentinels(env.get("REDIS_SENTINELS"))
+        redis_sentinel_master = _sentinel_master(env.text("REDIS_SENTINEL_MASTER", "shop"))
+        min_replicas = env.whole_number("SESSION_REDIS_MIN_REPLICAS", 1 if redis_sentinels else 0, lowest=0,
+                                        unit="a whole number of replicas")
 
         data_dir = _writable_dir("DATA_DIR", env.text("DATA_DIR", "./var"))
         session_dir_raw = env.get("SESSION_DIR")
@@ -205,6 +215,9 @@ class Config:
             redis_url=redis_url,
             session_redis_prefix=redis_prefix,
             session_redis_timeout=redis_timeout,
+            redis_sentinels=redis_sentinels,
+            redis_sentinel_master=redis_sentinel_master,
+            session_redis_min_replicas=min_replicas,
             session_migrate_from=migrate_from,
             database_url=database_url,
             database_timeout=database_timeout,
@@ -363,6 +376,49 @@ def _redis_url(raw: str, variable: str = "REDIS_URL") -> str:
         # The password is never echoed, not even in an error.
         raise ConfigError(f"{variable}={_shown(_without_password(raw))} is not valid: {allowed}") from None
     return raw
+
+
+_SENTINEL_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?|\[[0-9A-Fa-f:.]{2,45}\]")
+_SENTINEL_MASTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _sentinels(raw: str | None) -> tuple[tuple[str, int], ...]:
+    """REDIS_SENTINELS: `host:port,host:port,...` (an IPv6 address in brackets); () when unset."""
+    if raw is None:
+        return ()
+    addresses = []
+    for part in raw.split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not _SENTINEL_HOST.fullmatch(host) or not _WHOLE_NUMBER.fullmatch(port) or not 0 < int(port) < 65536:
+            raise ConfigError(f"REDIS_SENTINELS={_shown(raw)} is not valid: expected host:port pairs separated by "
+                              f"commas, such as sentinel-1:26379,sentinel-2:26379; {_shown(part.strip())} is not one")
+        addresses.append((host.strip("[]"), int(port)))
+    return tuple(addresses)
+
+
+def _sentinel_master(raw: str) -> str:
+    if not _SENTINEL_MASTER.fullmatch(raw):
+        raise ConfigError(f"REDIS_SENTINEL_MASTER={_shown(raw)} is not valid: expected the name the sentinels "
+                          "monitor the primary under: 1 to 64 letters, digits, '.', '_' or '-'")
+    return raw
+
+
+def sentinel_problem(config: Config) -> str | None:
+    """Why the sentinels of REDIS_SENTINELS cannot be used, or None: at least one must answer and
+    know REDIS_SENTINEL_MASTER at start (app.py), where a mistyped address or name is one line
+    rather than a shop answering 503 for ever. Asked only for the redis backend."""
+    if not config.redis_sentinels or config.session_backend != "redis":
+        return None
+    from sessions.sentinel import NoSentinelAnswers, ask_sentinels
+
+    try:
+        ask_sentinels(config.redis_sentinels, config.redis_sentinel_master, config.session_redis_timeout)
+    except NoSentinelAnswers as error:
+        shown = ",".join(f"{host}:{port}" for host, port in config.redis_sentinels)
+        reason = " ".join(str(error).split())
+        return (f"REDIS_SENTINELS={_shown(shown)} is not valid: expected at least one sentinel that answers and "
+                f"monitors REDIS_SENTINEL_MASTER={config.redis_sentinel_master!r} ({reason})")
+    return None
 
 
 def _without_password(url: str) -> str:

@@ -142,6 +142,7 @@ class ShopApplication(tornado.web.Application):
         # other backends (and on Redis when it cannot be asked), in each worker process.
         self.shared_counters = SharedCounters(
             config.redis_url, prefix=config.session_redis_prefix, timeout=config.session_redis_timeout,
+            sentinels=config.redis_sentinels, sentinel_master=config.redis_sentinel_master,
         ) if config.session_backend == "redis" else None
         self.login_throttle = LoginLimit(LoginThrottle(free_failures=limits.login_throttle_failures,
                                                        first_delay=limits.login_throttle_delay,
@@ -279,7 +280,10 @@ def build_session_store(config: Config, events: SessionEvents) -> SessionStore:
         timeout=config.session_redis_timeout,
         events=events,
     )
-    store = registry.create(config.session_backend, settings)
+    # Through Sentinel (and with WAIT for replicas) only the store in use: one being left is at its URL.
+    store = registry.create(config.session_backend, dataclasses.replace(
+        settings, sentinels=config.redis_sentinels, sentinel_master=config.redis_sentinel_master,
+        min_replicas=config.session_redis_min_replicas))
     if config.session_migrate_from is None:
         return store
     backend, location = config.session_migrate_from

@@ -78,18 +78,20 @@ class SharedCounters:
     """The Redis side: one client per process (its own pool, apart from the session store's), and
     the scripts above. Every method raises one of `errors` when Redis cannot answer."""
 
-    def __init__(self, url: str, *, prefix: str, timeout: float) -> None:
+    def __init__(self, url: str, *, prefix: str, timeout: float, sentinels: tuple[tuple[str, int], ...] = (),
+                 sentinel_master: str = "shop") -> None:
+        """At url, or, with sentinels, at the primary they monitor as sentinel_master (following a
+        failover as the session store does: sessions.sentinel)."""
         # Imported only when the shop runs on Redis, as the session store's client is.
-        import redis.asyncio
         import redis.exceptions
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
+
+        from sessions.sentinel import RedisPrimary
 
         self.prefix = prefix + "limit:"
         self.errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
         # No retry: a limit that cannot be asked at once falls back to the process's own count.
-        self._redis = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+        self._primary = RedisPrimary(url, sentinels=sentinels, master=sentinel_master, timeout=timeout)
+        self._redis = self._primary.client
         self._take = self._redis.register_script(_TAKE)
         self._wait = self._redis.register_script(_WAIT)
         self._fail = self._redis.register_script(_FAIL)
@@ -113,7 +115,7 @@ class SharedCounters:
         await self._redis.delete(*keys)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._primary.close()
 
 
 class RateLimit:

@@ -16,6 +16,12 @@ knows its change was made. A receipt costs a few bytes inside a key that exists 
 A Redis that refuses writes (at `maxmemory` with `noeviction`: OOM; a read-only replica: READONLY)
 raises StoreFull: reads and deletes still work there, and `ping` says which.
 
+Through Redis Sentinel (sessions.sentinel), every connection finds the primary by asking the
+sentinels, and READONLY, a refused or a lost connection is a failover to follow: retried (the retry
+asks again), not StoreFull. With min_replicas, a change (save, the release's write, destroy, the owner
+index's writes) is acknowledged only once WAIT has seen it on that many replicas; otherwise
+StoreUnavailable with maybe_written: a change the primary alone has can be lost in a failover.
+
 No request ever runs KEYS or SCAN; only `stats` (for the CLI) scans.
 """
 from __future__ import annotations
@@ -28,19 +34,17 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
-import redis.asyncio
-from redis.asyncio.retry import Retry
 from redis.commands.core import AsyncScript
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import codec
 from .events import NO_EVENTS, SessionEvents
-from .redis_wire import RedisWire
+from .redis_wire import Unreplicated, wait_timeout_ms
+from .sentinel import DEFAULT_MASTER, RedisPrimary
 from .store import (
     LockedSession,
     StoreFull,
@@ -126,9 +130,12 @@ class RedisStore:
 
     def __init__(self, url: str, *, prefix: str = "shop:session:", timeout: float = 2.0, retries: int = 5,
                  retry_delay: float = 0.05, lock_lease: float = 10.0, lock_timeout: float = 30.0,
-                 events: SessionEvents = NO_EVENTS) -> None:
-        if retries < 0:
-            raise ValueError("retries must be 0 or more")
+                 events: SessionEvents = NO_EVENTS, sentinels: Iterable[tuple[str, int]] = (),
+                 sentinel_master: str = DEFAULT_MASTER, min_replicas: int = 0) -> None:
+        """url: the Redis, unless sentinels (host, port pairs) are given: then the primary they
+        monitor as sentinel_master, wherever they say it is now."""
+        if retries < 0 or min_replicas < 0:
+            raise ValueError("retries and min_replicas must be 0 or more")
         self.events = events
         if timeout <= 0 or lock_lease <= 0 or lock_timeout <= 0:
             raise ValueError("timeout, lock_lease and lock_timeout must be positive")
@@ -138,17 +145,22 @@ class RedisStore:
         self.retry_delay = retry_delay
         self.lock_lease = lock_lease
         self.lock_timeout = lock_timeout
+        self.min_replicas = min_replicas
         # One pool for the process. Connections are made on first use, so a Redis that is not up
         # yet does not stop the start; a connection that broke is dropped and made again on the
-        # next call. redis-py's own retries are off: ours below count SESSION_RETRIES.
-        self._redis = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+        # next call (through Sentinel: to wherever the primary is then). redis-py's own retries are
+        # off: ours below count SESSION_RETRIES.
+        self._primary = RedisPrimary(url, sentinels=tuple(sentinels), master=sentinel_master, timeout=timeout)
+        self._redis = self._primary.client
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)
         self._add_owned = self._redis.register_script(_ADD_OWNED)
         # A request's own commands go on a wire of their own (redis_wire.py: a tenth of the CPU per
         # command); None for a TLS URL, whose commands then go through redis-py too.
-        self._wire = RedisWire.for_pool(self._redis.connection_pool, timeout)
+        self._wire = self._primary.wire()
+        # Changes that WAIT for replicas go on a wire of their own: a WAIT holds its connection
+        # until the replicas answer, and the reads behind it need not wait with it.
+        self._writes = self._primary.wire() if min_replicas and self._wire is not None else self._wire
         self._background: set[asyncio.Task] = set()
         # The expiry (time.time()) this process last gave each session, by a write or a roll: a
         # read is a plain GET until a roll is due (store.roll_due), a GETEX then. Only ever a lower
@@ -160,14 +172,16 @@ class RedisStore:
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> RedisStore:
-        if settings.url is None:
-            raise ValueError("the redis store needs a url")
+        if settings.url is None and not settings.sentinels:
+            raise ValueError("the redis store needs a url or sentinels")
         options: dict = {"retries": settings.retries, "events": settings.events or NO_EVENTS}
         if settings.key_prefix is not None:
             options["prefix"] = settings.key_prefix
         if settings.timeout is not None:
             options["timeout"] = settings.timeout
-        return cls(settings.url, **options)
+        if settings.sentinels:
+            options.update(sentinels=settings.sentinels, sentinel_master=settings.sentinel_master or DEFAULT_MASTER)
+        return cls(settings.url, min_replicas=settings.min_replicas, **options)
 
     # -- the SessionStore protocol ----------------------------------------------------------------
 
@@ -188,7 +202,7 @@ class RedisStore:
         key = self._key(check_session_id(session_id))
         payload = _encode(data)  # a TypeError for data that is not JSON belongs to the caller
         expires_at = time.time() + ttl
-        await self._call("write", session_id, lambda: self._command("SET", key, payload, "PX", _ms(ttl)))
+        await self._call("write", session_id, lambda: self._command("SET", key, payload, "PX", _ms(ttl), confirm=True))
         self._remember_expiry(session_id, expires_at)
 
     async def destroy(self, session_id: str) -> None:
@@ -197,7 +211,7 @@ class RedisStore:
         check_session_id(session_id)
         self._expiries.pop(session_id, None)
         keys = (self._key(session_id), self._lock_key(session_id))
-        await self._call("delete", session_id, lambda: self._command("DEL", *keys))
+        await self._call("delete", session_id, lambda: self._command("DEL", *keys, confirm=True))
 
     async def sweep_expired(self) -> int:
         # Redis deletes expired keys itself: there is never anything left to sweep.
@@ -273,13 +287,19 @@ class RedisStore:
         key = self._owner_key(owner)
         check_session_id(session_id)
         args = [time.time(), session_id, "" if ttl is None else _ms(ttl)]
-        await self._call("index", session_id, lambda: self._add_owned(keys=[key], args=args))
+        if not self.min_replicas:
+            await self._call("index", session_id, lambda: self._add_owned(keys=[key], args=args))
+            return
+        await self._call("index", session_id, lambda: self._confirmed_pipeline(
+            lambda pipe: self._add_owned(keys=[key], args=args, client=pipe)))
 
     async def discard_owned(self, owner: str, session_ids: Iterable[str]) -> None:
         key = self._owner_key(owner)
         ids = [check_session_id(session_id) for session_id in session_ids]
-        if ids:
+        if ids and not self.min_replicas:
             await self._call("unindex", ids[0], lambda: self._redis.zrem(key, *ids))
+        elif ids:
+            await self._call("unindex", ids[0], lambda: self._confirmed_pipeline(lambda pipe: pipe.zrem(key, *ids)))
 
     async def owned(self, owner: str) -> dict[str, float]:
         key = self._owner_key(owner)
@@ -316,9 +336,9 @@ class RedisStore:
     async def close(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        if self._wire is not None:
-            self._wire.close()
-        await self._redis.aclose()
+        for wire in {self._wire, self._writes} - {None}:
+            wire.close()
+        await self._primary.close()
 
     # -- the lock -------------------------------------------------------------------------------------
 
@@ -351,7 +371,8 @@ class RedisStore:
         async def release() -> int:
             nonlocal unanswered
             try:
-                return await self._script(self._release, keys, [token, action, payload, ttl_ms, receipt])
+                return await self._script(self._release, keys, [token, action, payload, ttl_ms, receipt],
+                                          confirm=action != "none")
             except _TRANSIENT:
                 # Sent, maybe run, answer lost: until a retry finds the receipt, nobody knows.
                 unanswered = action != "none"
@@ -390,13 +411,37 @@ class RedisStore:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _command(self, *args: str | bytes | int) -> Awaitable:
-        return self._wire.call(*args) if self._wire is not None else self._redis.execute_command(*args)
-
-    def _script(self, script: AsyncScript, keys: list[str], args: list) -> Awaitable:
+    def _command(self, *args: str | bytes | int, confirm: bool = False) -> Awaitable:
+        """One command; with confirm, a change, acknowledged once min_replicas have it (Unreplicated)."""
+        replicas = self.min_replicas if confirm else 0
         if self._wire is not None:
-            return self._wire.script(script.sha, script.script, keys, args)
+            return (self._writes if replicas else self._wire).call(*args, replicas=replicas)
+        if replicas:
+            return self._confirmed_pipeline(lambda pipe: pipe.execute_command(*args))
+        return self._redis.execute_command(*args)
+
+    def _script(self, script: AsyncScript, keys: list[str], args: list, confirm: bool = False) -> Awaitable:
+        replicas = self.min_replicas if confirm else 0
+        if self._wire is not None:
+            return (self._writes if replicas else self._wire).script(script.sha, script.script, keys, args,
+                                                                     replicas=replicas)
+        if replicas:
+            return self._confirmed_pipeline(lambda pipe: script(keys=keys, args=args, client=pipe))
         return script(keys=keys, args=args)
+
+    async def _confirmed_pipeline(self, add: Callable[[Any], object]) -> Any:
+        """What add() puts in a pipeline, then WAIT for min_replicas on the same connection (WAIT
+        counts the replicas that have that connection's writes): the first answer, or Unreplicated."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            queued = add(pipe)
+            if asyncio.iscoroutine(queued):
+                await queued  # a script's call queues it in the pipeline as a coroutine
+            pipe.execute_command("WAIT", self.min_replicas, wait_timeout_ms(self.timeout))
+            answer, acknowledged = await pipe.execute()
+        if acknowledged < self.min_replicas:
+            raise Unreplicated(f"the write was made, but only {acknowledged} of the {self.min_replicas} "
+                               "replica(s) asked for had it in time")
+        return answer
 
     def _remember_expiry(self, session_id: str, expires_at: float) -> None:
         self._expiries[session_id] = expires_at
@@ -429,6 +474,9 @@ class RedisStore:
                 if attempt + 1 == attempts:
                     raise StoreUnavailable(f"cannot {what} session {short_id(session_id)} after {attempts} "
                                            f"tries: {_reason(error)}", kind=_kind(error)) from error
+            except Unreplicated as error:
+                raise StoreUnavailable(f"cannot confirm the {what} of session {short_id(session_id)}: {error}",
+                                       maybe_written=True, kind="timeout") from None
             except OutOfMemoryError as error:
                 self._refused_as_full = True
                 raise StoreFull(f"cannot {what} session {short_id(session_id)}: redis is full: "
@@ -446,8 +494,8 @@ class RedisStore:
         # What broke one connection (Redis restarted, a network blip) most likely broke the idle
         # ones too: drop them, so that each does not fail one more request before it is replaced.
         # Connections in use by other requests are theirs to find out about.
-        if self._wire is not None:
-            self._wire.close_if_idle()
+        for wire in {self._wire, self._writes} - {None}:
+            wire.close_if_idle()
         with contextlib.suppress(RedisError, OSError):
             await self._redis.connection_pool.disconnect(inuse_connections=False)
 

@@ -16,28 +16,55 @@ Errors are redis-py's own exception classes, so the store treats both paths alik
                                       other call waiting on it fails with ConnectionError
     ResponseError and its subclasses  an error reply (NoScriptError, OutOfMemoryError,
                                       ReadOnlyError, ...), as redis-py's parser names them
+    Unreplicated                      a write made, but WAIT did not see it on enough replicas
+                                      in time (see `call`'s replicas)
+
+Through Redis Sentinel (`resolve` given, see sessions.sentinel), every new connection asks where the
+primary is now and checks with ROLE that it is one; a READONLY answer (the primary was demoted, and
+this connection still talks to it) closes the connection and raises ConnectionError, so the store's
+retry connects to the new primary instead of writing to a replica for ever.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import hiredis
 from redis._parsers.base import BaseParser
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+def wait_timeout_ms(timeout: float) -> int:
+    """WAIT's own timeout for a client whose every call may take `timeout` seconds: under that, so
+    that WAIT's answer (too few replicas) comes before the client gives up on the connection."""
+    return max(1, int(timeout * 1000 * 0.75))
+
+
+class Unreplicated(Exception):
+    """A write was made on the primary, but WAIT saw it on fewer replicas than asked within its
+    timeout (or its answer was lost): it may be lost in a failover, so it must not be acknowledged."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class RedisWire:
     def __init__(self, *, host: str | None = None, port: int = 6379, path: str | None = None, db: int = 0,
-                 username: str | None = None, password: str | None = None, timeout: float = 2.0) -> None:
+                 username: str | None = None, password: str | None = None, timeout: float = 2.0,
+                 resolve: Callable[[], Awaitable[tuple[str, int]]] | None = None) -> None:
+        """To one address (host and port, or a Unix socket's path), or, with `resolve`, to the
+        primary it names on each new connection (Sentinel's answer)."""
         self._address = {"path": path} if path else {"host": host or "localhost", "port": int(port)}
+        self._resolve = resolve
         self._db = int(db or 0)
         self._credentials = [c for c in (username, password) if c] if password else []
         self.timeout = timeout
+        self.wait_ms = wait_timeout_ms(timeout)
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future | None = None
 
@@ -52,18 +79,45 @@ class RedisWire:
                    db=options.get("db", 0), username=options.get("username"), password=options.get("password"),
                    timeout=timeout)
 
-    async def call(self, *args: str | bytes | int | float) -> Any:
-        """The reply to one command: bytes, int, None or a list of those. Raises as the module says."""
-        protocol = self._protocol if self._protocol is not None and self._protocol.open else await self._connect()
-        return await protocol.send(hiredis.pack_command(args), self.timeout)
+    async def call(self, *args: str | bytes | int | float, replicas: int = 0) -> Any:
+        """The reply to one command: bytes, int, None or a list of those. Raises as the module says.
 
-    async def script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        With replicas, a write: `WAIT replicas` goes right behind it on the same connection (WAIT
+        counts the replicas that have this connection's writes), and Unreplicated is raised when
+        fewer than that have it within wait_ms. 0: no WAIT, no extra round trip."""
+        protocol = self._protocol if self._protocol is not None and self._protocol.open else await self._connect()
+        reply = protocol.send(hiredis.pack_command(args), self.timeout)
+        if not replicas:
+            return await self._followed(reply)
+        waited = protocol.send(hiredis.pack_command(("WAIT", replicas, self.wait_ms)), self.timeout)
+        answer, acknowledged = await asyncio.gather(reply, waited, return_exceptions=True)
+        if isinstance(answer, BaseException):
+            return await self._followed(reply)  # the write's own error, as without WAIT
+        if isinstance(acknowledged, BaseException):
+            raise Unreplicated(f"the write was made, but WAIT for {replicas} replica(s) got no answer: "
+                               f"{acknowledged or type(acknowledged).__name__}")
+        if acknowledged < replicas:
+            raise Unreplicated(f"the write was made, but only {acknowledged} of the {replicas} replica(s) "
+                               f"asked for had it within {self.wait_ms} ms")
+        return answer
+
+    async def script(self, sha: str, source: str, keys: list[str], args: list[Any], replicas: int = 0) -> Any:
         """EVALSHA, loading the script first when this Redis does not know it (a restart, a FLUSH)."""
         try:
-            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
+            return await self.call("EVALSHA", sha, len(keys), *keys, *args, replicas=replicas)
         except NoScriptError:
             await self.call("SCRIPT", "LOAD", source)
-            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
+            return await self.call("EVALSHA", sha, len(keys), *keys, *args, replicas=replicas)
+
+    async def _followed(self, reply: asyncio.Future) -> Any:
+        try:
+            return await reply
+        except ReadOnlyError:
+            if self._resolve is None:
+                raise
+            # The primary this connection knows was demoted: ask Sentinel again on the next call.
+            self.close()
+            raise RedisConnectionError("the primary this connection talked to is a replica now") from None
 
     def close(self) -> None:
         """Close the connection; calls waiting on it fail with ConnectionError. The next call connects again."""
@@ -88,6 +142,10 @@ class RedisWire:
 
     async def _open(self) -> _Protocol:
         loop = asyncio.get_running_loop()
+        if self._resolve is not None:
+            # MasterNotFoundError (a ConnectionError) when no sentinel knows a primary now.
+            host, port = await self._resolve()
+            self._address = {"host": host, "port": int(port)}
         where = self._address.get("path") or f"{self._address['host']}:{self._address['port']}"
         try:
             if "path" in self._address:
@@ -104,6 +162,11 @@ class RedisWire:
                 await protocol.send(hiredis.pack_command(("AUTH", *self._credentials)), self.timeout)
             if self._db:
                 await protocol.send(hiredis.pack_command(("SELECT", self._db)), self.timeout)
+            if self._resolve is not None:
+                role = await protocol.send(hiredis.pack_command(("ROLE",)), self.timeout)
+                if not role or role[0] != b"master":
+                    # Sentinel's answer is a moment old (a failover under way): ask again.
+                    raise RedisConnectionError(f"{where} is not the primary (its role: {role and role[0]!r})")
         except BaseException:
             protocol.close(RedisConnectionError("the connection's set-up failed"))
             raise

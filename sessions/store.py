@@ -122,6 +122,9 @@ class StoreSettings:
     url: str | None = None  # a network store's server, e.g. redis://host:6379/0
     key_prefix: str | None = None  # a network store's key prefix
     timeout: float | None = None  # seconds any one call to a network store may take
+    sentinels: tuple[tuple[str, int], ...] = ()  # redis: find the primary through these sentinels (url unused)
+    sentinel_master: str | None = None  # redis: the name the sentinels monitor the primary under
+    min_replicas: int = 0  # redis: a change is acknowledged once WAIT saw it on this many replicas
     events: SessionEvents | None = None  # told of corrupt sessions found (see sessions.events)
 
 

@@ -164,8 +164,8 @@ async def test_a_release_whose_answer_was_lost_is_confirmed_by_its_retry(make_re
     store = make_redis_store(retry_delay=0.001)
     run_script, lost = store._script, []
 
-    async def answer_lost_once(script, keys, args):
-        answer = await run_script(script, keys, args)
+    async def answer_lost_once(script, keys, args, **options):
+        answer = await run_script(script, keys, args, **options)
         if script is store._release and not lost:
             lost.append(answer)
             raise redis.exceptions.ConnectionError("the answer was lost")

@@ -320,3 +320,36 @@ def test_metrics_are_off_and_logs_are_text_unless_asked(env, tmp_path):
     # Its own folder, even where replicas share DATA_DIR: by host and port.
     assert asked.metrics_dir.parent == tmp_path / "data" / "metrics"
     assert asked.metrics_dir.name == f"{socket.gethostname()}-8888"
+
+
+def test_sentinels_are_off_by_default_and_then_no_replica_is_waited_for(env):
+    config = Config.from_env({**env, "SESSION_BACKEND": "redis"})
+    assert (config.redis_sentinels, config.redis_sentinel_master, config.session_redis_min_replicas) == ((), "shop", 0)
+
+
+def test_with_sentinels_a_change_waits_for_one_replica_unless_told(env):
+    sentinels = {**env, "SESSION_BACKEND": "redis", "REDIS_SENTINELS": "sentinel-1:26379, 10.0.0.2:26380,[::1]:5000"}
+    config = Config.from_env(sentinels)
+    assert config.redis_sentinels == (("sentinel-1", 26379), ("10.0.0.2", 26380), ("::1", 5000))
+    assert config.session_redis_min_replicas == 1
+    assert Config.from_env({**sentinels, "SESSION_REDIS_MIN_REPLICAS": "0"}).session_redis_min_replicas == 0
+    assert Config.from_env({**sentinels, "REDIS_SENTINEL_MASTER": "shop-eu.1"}).redis_sentinel_master == "shop-eu.1"
+    assert Config.from_env({**env, "SESSION_REDIS_MIN_REPLICAS": "2"}).session_redis_min_replicas == 2
+
+
+@pytest.mark.parametrize("name, value, allowed", [
+    ("REDIS_SENTINELS", "sentinel-1", "expected host:port pairs separated by commas"),
+    ("REDIS_SENTINELS", "sentinel-1:26379,", "expected host:port pairs separated by commas"),
+    ("REDIS_SENTINELS", "sentinel-1:0", "expected host:port pairs separated by commas"),
+    ("REDIS_SENTINELS", "sentinel-1:99999", "expected host:port pairs separated by commas"),
+    ("REDIS_SENTINELS", "redis://sentinel-1:26379", "expected host:port pairs separated by commas"),
+    ("REDIS_SENTINELS", "sentinel 1:26379", "expected host:port pairs separated by commas"),
+    ("REDIS_SENTINEL_MASTER", "my shop", "1 to 64 letters, digits"),
+    ("SESSION_REDIS_MIN_REPLICAS", "-1", "a whole number of replicas, 0 or more"),
+    ("SESSION_REDIS_MIN_REPLICAS", "one", "a whole number of replicas, 0 or more"),
+])
+def test_a_malformed_sentinel_setting_is_one_line_naming_it(env, name, value, allowed):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({**env, "SESSION_BACKEND": "redis", "REDIS_SENTINELS": "s:26379", name: value})
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"{name}={value!r} is not valid: ") and allowed in message
