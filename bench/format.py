@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.parse import FloorResult, LoadResult, MemoryResult, RoundTripResult, StallResult
+from bench.parse import FloorResult, LoadResult, MemoryResult, MigrationResult, RoundTripResult, StallResult
 from bench.report import (
     LABELS,
     LOST_UPDATE_REQUESTS,
@@ -214,6 +214,23 @@ def format_redis_floor(floor: RoundTripResult) -> str:
     return markdown_table(header, rows)
 
 
+def format_migration(found: MigrationResult) -> str:
+    header = ["a request's session read (Redis store)", "wall", "CPU", "CPU against the Redis store alone"]
+    rows = [["the Redis store alone: a session it has", fmt_value(found.plain_hit_us, "µs"),
+             fmt_value(found.plain_hit_cpu_us, "µs"), "1.00x"],
+            ["migrating: a session the new store has (moved already, or new)", fmt_value(found.migrating_hit_us, "µs"),
+             fmt_value(found.migrating_hit_cpu_us, "µs"),
+             fmt_ratio(ratio(found.migrating_hit_cpu_us, found.plain_hit_cpu_us))],
+            ["the Redis store alone: an id it does not have", fmt_value(found.plain_miss_us, "µs"),
+             fmt_value(found.plain_miss_cpu_us, "µs"), "1.00x"],
+            ["migrating: an id neither store has (the old one is read too)", fmt_value(found.migrating_miss_us, "µs"),
+             fmt_value(found.migrating_miss_cpu_us, "µs"),
+             fmt_ratio(ratio(found.migrating_miss_cpu_us, found.plain_miss_cpu_us))],
+            ["migrating: a session's first request, which moves it (once per session)", fmt_value(found.move_us, "µs"),
+             fmt_value(found.move_cpu_us, "µs"), fmt_ratio(ratio(found.move_cpu_us, found.plain_hit_cpu_us))]]
+    return markdown_table(header, rows)
+
+
 def format_floors(found: list[Floor]) -> str:
     """Each shop store's CPU per request against its floor: memory's CPU per request plus the
     store's own system calls or round trips."""
@@ -323,6 +340,9 @@ def format_report(report: Report) -> str:
     if report.redis_floor:
         parts += ["## The Redis store's floor: its round trips alone (`bench/redis_probe.py`)",
                   format_redis_floor(report.redis_floor), ""]
+    if report.migration:
+        parts += ["## A switch of store: what SESSION_MIGRATE_FROM costs a request (`bench/migration_probe.py`)",
+                  format_migration(report.migration), ""]
     if report.scale:
         parts += [f"## Scale: file store, page mix, {TARGET_SHOPPERS} shoppers, with session files already "
                   "in the folder", format_scale_table(report.scale), ""]

@@ -358,6 +358,36 @@ def parse_round_trip_result(text: str) -> RoundTripResult:
     return result
 
 
+@dataclass(frozen=True)
+class MigrationResult:
+    """What SESSION_MIGRATE_FROM costs a request's session read, at the store (bench.migration_probe:
+    the Redis store falling back on a file store being left, against the Redis store alone), wall
+    and CPU µs per read: a session the new store has; an id neither has; the move itself."""
+
+    plain_hit_us: float
+    plain_hit_cpu_us: float
+    migrating_hit_us: float
+    migrating_hit_cpu_us: float
+    plain_miss_us: float
+    plain_miss_cpu_us: float
+    migrating_miss_us: float
+    migrating_miss_cpu_us: float
+    move_us: float
+    move_cpu_us: float
+    iterations: int
+
+
+def parse_migration_result(text: str) -> MigrationResult:
+    """Parse bench.migration_probe's `RESULT plain_hit_us=... iterations=...`."""
+    pairs = parse_kv_line(text)
+    names = [name for name in MigrationResult.__dataclass_fields__ if name != "iterations"]
+    result = MigrationResult(**{name: _number(pairs, name) for name in names},
+                             iterations=int(_number(pairs, "iterations", int)))
+    if result.iterations == 0:
+        raise ParseError("iterations=0: nothing was measured")
+    return result
+
+
 # Where a sample of the shop's time goes, by the innermost frame of the stack from one of these
 # places (py-spy's frames read "function (path/file.py:line)"); the first that matches names it.
 PROFILE_AREAS = (

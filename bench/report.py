@@ -13,8 +13,8 @@ import operator
 import statistics
 from dataclasses import dataclass, field
 
-from bench.parse import FloorResult, LoadResult, LostUpdateResult, MemoryResult, ReapResult, RoundTripResult, \
-    StallResult
+from bench.parse import FloorResult, LoadResult, LostUpdateResult, MemoryResult, MigrationResult, ReapResult, \
+    RoundTripResult, StallResult
 
 # Every server the cart section runs, in the order of the tables: the shop on each store, then the peers.
 SHOP_ROWS = ("memory", "file", "redis")
@@ -107,6 +107,7 @@ class Report:
     lost_updates: dict[tuple[str, int], LostUpdateResult] = field(default_factory=dict)  # (row, processes)
     floor: FloorResult | None = None
     redis_floor: RoundTripResult | None = None
+    migration: MigrationResult | None = None
     # shop row -> (areas, leaf frames) of a py-spy profile of one process under the API mix
     profiles: dict[str, tuple[list[tuple[float, str]], list[tuple[float, str]]]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # row -> why it could not run
@@ -142,6 +143,7 @@ class Report:
             "lost_updates": [{"row": row, "processes": n, **vars(r)} for (row, n), r in self.lost_updates.items()],
             "floor": plain(self.floor),
             "redis_floor": plain(self.redis_floor),
+            "migration": plain(self.migration),
             "profiles": {row: {"areas": [list(a) for a in areas], "leaves": [list(x) for x in leaves]}
                          for row, (areas, leaves) in self.profiles.items()},
             "unavailable": dict(self.unavailable),
@@ -175,6 +177,7 @@ class Report:
                           for r in data.get("lost_updates", [])},
             floor=FloorResult(**data["floor"]) if data.get("floor") else None,
             redis_floor=RoundTripResult(**data["redis_floor"]) if data.get("redis_floor") else None,
+            migration=MigrationResult(**data["migration"]) if data.get("migration") else None,
             profiles={row: (pairs(p["areas"]), pairs(p["leaves"])) for row, p in data.get("profiles", {}).items()},
             unavailable=dict(data.get("unavailable", {})),
             cores=int(data.get("cores", 2)),

@@ -23,6 +23,7 @@ from bench.parse import (
     parse_load_result,
     parse_lost_updates,
     parse_memory_result,
+    parse_migration_result,
     parse_peer_reap,
     parse_round_trip_result,
     parse_sweep_result,
@@ -395,6 +396,25 @@ def run_floor(plan: Plan, progress: Progress, report: Report) -> None:
         report.notes.append(f"no floor for the Redis store: {error}")
     except (BenchError, ParseError, OSError) as error:
         fail(plan, report, f"redis floor: {error}")
+    run_migration(plan, progress, report)
+
+
+def run_migration(plan: Plan, progress: Progress, report: Report) -> None:
+    """What a request's session read costs with SESSION_MIGRATE_FROM (file -> redis), at the store."""
+    try:
+        with scratch_dir("bench-migration-") as scratch, \
+                progress.step(f"migration: file -> redis at the store, {plan.floor_iterations:,} reads a cell") as out, \
+                RedisServer(plan.raw / "redis-server-migration.log") as redis:
+            stdout = run_logged([plan.python, "-m", "bench.migration_probe", redis.url, str(scratch),
+                                 str(plan.floor_iterations)], plan.raw / "migration.txt", timeout=600)
+            report.migration = found = parse_migration_result(stdout)
+            out.append(f"a session moved already {found.migrating_hit_cpu_us:,.0f} µs of CPU (alone "
+                       f"{found.plain_hit_cpu_us:,.0f}), in neither store {found.migrating_miss_cpu_us:,.0f} µs "
+                       f"(alone {found.plain_miss_cpu_us:,.0f})")
+    except Unavailable as error:
+        report.notes.append(f"no migration figures: {error}")
+    except (BenchError, ParseError, OSError) as error:
+        fail(plan, report, f"migration: {error}")
 
 
 def run_scale(plan: Plan, peers: Path, progress: Progress, report: Report, fmt) -> None:

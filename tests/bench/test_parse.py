@@ -3,6 +3,7 @@
 import pytest
 
 from bench.parse import (
+    parse_migration_result,
     FloorResult,
     LoadResult,
     LostUpdateResult,
@@ -172,6 +173,16 @@ def test_parse_round_trip_result():
     assert found.cpu_per_request_us == pytest.approx(70.0)
     with pytest.raises(ParseError):
         parse_round_trip_result("RESULT read_cpu_us=40.0 change_cpu_us=100.0 iterations=0\n")
+
+
+def test_parse_migration_result_reads_every_cell_and_refuses_a_line_without_one():
+    line = ("RESULT plain_hit_us=30.0 plain_hit_cpu_us=20.0 migrating_hit_us=31.0 migrating_hit_cpu_us=21.0 "
+            "plain_miss_us=29.0 plain_miss_cpu_us=19.0 migrating_miss_us=39.0 migrating_miss_cpu_us=28.0 "
+            "move_us=1100.0 move_cpu_us=450.0 iterations=2000\n")
+    found = parse_migration_result(line)
+    assert (found.migrating_hit_cpu_us, found.move_us, found.iterations) == (21.0, 1100.0, 2000)
+    with pytest.raises(ParseError):
+        parse_migration_result(line.replace("move_cpu_us=450.0 ", ""))
 
 
 def test_a_profile_is_summed_by_the_innermost_frame_of_a_known_area():
