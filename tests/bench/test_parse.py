@@ -3,7 +3,6 @@
 import pytest
 
 from bench.parse import (
-    parse_migration_result,
     FloorResult,
     LoadResult,
     LostUpdateResult,
@@ -15,6 +14,7 @@ from bench.parse import (
     parse_load_result,
     parse_lost_updates,
     parse_memory_result,
+    parse_migration_result,
     parse_peer_reap,
     parse_commandstats,
     parse_proc_stat,
