@@ -39,61 +39,73 @@ def run_workers(count: int, serve_worker: Callable[[int], int],
 
     Call it after binding the listening sockets and before starting any thread or event loop:
     a fork copies only the calling thread."""
-    parent = os.getpid()
-    children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, monotonic start time)
-    stopping = False
+    supervisor = _Supervisor(serve_worker, worker_ended)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    for index in range(count):
+        supervisor.start(index)
+    return supervisor.supervise()
 
-    def start(index: int) -> None:
+
+class _Supervisor:
+    """The parent's side: its workers by pid, starting, stopping and restarting them."""
+
+    def __init__(self, serve_worker: Callable[[int], int], worker_ended: Callable[[int, bool], None] | None) -> None:
+        self.parent = os.getpid()
+        self.serve_worker = serve_worker
+        self.worker_ended = worker_ended
+        self.children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, monotonic start time)
+        self.stopping = False
+        self.status = 0
+
+    def start(self, index: int) -> None:
         pid = os.fork()
         if pid == 0:
-            os._exit(_worker_main(index, parent, serve_worker))
-        children[pid] = (index, time.monotonic())
+            os._exit(_worker_main(index, self.parent, self.serve_worker))
+        self.children[pid] = (index, time.monotonic())
         log.info("worker %d started (pid %d)", index, pid)
 
-    def stop(signal_number: int, _frame: object) -> None:
-        nonlocal stopping
-        if not stopping:
-            log.info("stopping: passing %s on to %d worker(s)", signal.Signals(signal_number).name, len(children))
-        stopping = True
-        for pid in list(children):
+    def stop(self, signal_number: int, _frame: object) -> None:
+        """The signal handler: pass SIGTERM on to every worker, once the first signal comes."""
+        if not self.stopping:
+            log.info("stopping: passing %s on to %d worker(s)", signal.Signals(signal_number).name, len(self.children))
+        self.stopping = True
+        for pid in list(self.children):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for index in range(count):
-        start(index)
-
-    status = 0
-    while children:
-        try:
-            pid, wait_status = os.wait()
-        except ChildProcessError:
-            break
-        if pid not in children:
-            continue
-        index, started = children.pop(pid)
-        code = os.waitstatus_to_exitcode(wait_status)
-        if worker_ended is not None:
+    def supervise(self) -> int:
+        """Wait for workers to end, restarting each unless stopping; the exit status once all have."""
+        while self.children:
             try:
-                worker_ended(pid, not stopping)
+                pid, wait_status = os.wait()
+            except ChildProcessError:
+                break
+            if pid in self.children:
+                self._ended(pid, os.waitstatus_to_exitcode(wait_status))
+        log.info("all workers stopped")
+        return self.status
+
+    def _ended(self, pid: int, code: int) -> None:
+        index, started = self.children.pop(pid)
+        if self.worker_ended is not None:
+            try:
+                self.worker_ended(pid, not self.stopping)
             except Exception:
                 log.exception("after worker %d (pid %d) ended", index, pid)
-        if stopping:
+        if self.stopping:
             if code != 0:
                 log.warning("worker %d (pid %d) stopped with status %d", index, pid, code)
-                status = 1
-            continue
+                self.status = 1
+            return
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
         log.error("worker %d (pid %d) %s; starting it again", index, pid, how)
         if time.monotonic() - started < QUICK_DEATH_SECONDS:
             time.sleep(RESTART_PAUSE_SECONDS)
-        if not stopping:
-            start(index)
-    log.info("all workers stopped")
-    return status
+        if not self.stopping:
+            self.start(index)
 
 
 def exit_on_stop_signals() -> None:
