@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from shop.db import schema
@@ -184,4 +185,20 @@ class Database:
 
     def _apply_migrations(self, transaction: Transaction) -> list[int]:
         self._lock_migrations(transaction)
-        return schema.apply_migrations(transaction, self.name)
+        transaction.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {row["version"] for row in transaction.execute("SELECT version FROM schema_migrations").fetchall()}
+        applied = []
+        for migration in schema.load_migrations(self.name):
+            if migration.version in done:
+                continue
+            for statement in migration.statements:
+                transaction.execute(statement)
+            transaction.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+            )
+            applied.append(migration.version)
+        return applied

@@ -1,16 +1,11 @@
-"""The schema's migrations: versioned SQL files in shop/migrations/, read for one engine and
-applied once per database, in version order."""
+"""The schema's migrations: versioned SQL files in shop/migrations/, read for one engine in version
+order (Database.migrate applies those a database lacks)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from shop.db.database import Transaction
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # NNNN_name.sql for every engine, NNNN_name.<engine>.sql where an engine needs its own SQL.
@@ -45,23 +40,3 @@ def load_migrations(engine: str, directory: Path = MIGRATIONS_DIR) -> list[Migra
         migrations.append(Migration(version, name, statements))
     return migrations
 
-
-def apply_migrations(transaction: Transaction, engine: str) -> list[int]:
-    """Apply, in transaction, the migrations of engine that the database lacks; the versions applied."""
-    transaction.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations"
-        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-    )
-    done = {row["version"] for row in transaction.execute("SELECT version FROM schema_migrations").fetchall()}
-    applied = []
-    for migration in load_migrations(engine):
-        if migration.version in done:
-            continue
-        for statement in migration.statements:
-            transaction.execute(statement)
-        transaction.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            (migration.version, migration.name, datetime.now(timezone.utc).isoformat(timespec="seconds")),
-        )
-        applied.append(migration.version)
-    return applied
