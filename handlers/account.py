@@ -17,7 +17,9 @@ from tornado.ioloop import IOLoop
 from ua_parser import parse as parse_user_agent
 
 from handlers.auth import MAX_USERNAME_LENGTH, TOO_MANY_FAILURES, throttle_key
-from handlers.base import BaseHandler, ShopError, account_owner, login_required
+from handlers.base import BaseHandler
+from handlers.errors import ShopError
+from handlers.session_access import account_owner, login_required
 from sessions import SessionInfo, StoreUnavailable
 from shop.passwords import MAX_PASSWORD_LENGTH, MIN_NEW_PASSWORD_LENGTH, Strength, estimate
 from shop.throttle import whole_seconds

@@ -13,7 +13,10 @@ from tornado.ioloop import IOLoop
 
 from sessions import StoreUnavailable
 
-from handlers.base import BaseHandler, ShopError, account_owner, local_path
+from handlers.base import BaseHandler
+from handlers.errors import ShopError
+from handlers.guards import local_path
+from handlers.session_access import account_owner
 from shop.cart import clean_cart, merge_carts
 from shop.passwords import MIN_NEW_PASSWORD_LENGTH, Strength, estimate
 from shop.throttle import whole_seconds

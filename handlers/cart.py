@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from handlers.base import BaseHandler, ShopError
+from handlers.base import BaseHandler
+from handlers.errors import ShopError
 from handlers.catalog import render_product_page
 from handlers.checkout import show_settled_checkout
 from shop import idempotency

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-from handlers.base import BaseHandler, ShopError
+from handlers.base import BaseHandler
+from handlers.errors import ShopError
 from shop.cart import SHIPPING_CENTS
 from shop.catalog import PAGE_SIZE, SORTS, Catalog, Product, paginate
 

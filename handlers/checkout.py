@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import urllib.parse
 
-from handlers.base import BaseHandler, ShopError
+from handlers.base import BaseHandler
+from handlers.errors import ShopError
 from shop.addresses import ADDRESS_FIELDS, COUNTRIES, COUNTRY_NAMES, DEFAULT_COUNTRY, fields_for, validate_shipping
 from shop.cart import clean_cart, remove_ordered
 from shop.db import DatabaseUnavailable

@@ -56,7 +56,7 @@ class Fragments:
                 self._kept[key] = parts
         if len(parts) == 1:
             return Markup(parts[0])
-        # The one-time key's field is the environment's global (handlers/base.py): fresh at each use.
+        # The one-time key's field is the environment's global (handlers/rendering.py): fresh at each use.
         fill = {str(_XSRF_MARK): lambda: str(xsrf_form_html()),
                 str(_KEY_MARK): lambda: str(self._env.globals["idempotency_field"]())}
         # str.join: Markup.join would escape the parts.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from tornado.httputil import url_concat
 
-from handlers.base import BaseHandler, ShopError
+from handlers.base import BaseHandler
+from handlers.errors import ShopError
 from handlers.checkout import guest_order_ids, show_settled_checkout
 from shop.orders import Order
 

@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from handlers.base import ascii_url
+from handlers.guards import ascii_url
 from handlers.logs import TextFormatter
 from shop.text import TextRefused, escape_for_log, read_text
 from tests.conftest import DEMO_PASSWORD, DEMO_USERNAME

@@ -1,8 +1,8 @@
-"""handlers.server.client_address: X-Forwarded-For counts only from trusted proxies."""
+"""handlers.proxies.client_address: X-Forwarded-For counts only from trusted proxies."""
 
 import ipaddress
 
-from handlers.server import client_address
+from handlers.proxies import client_address
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32"))
 
