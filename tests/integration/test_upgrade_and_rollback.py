@@ -1,8 +1,9 @@
 """Upgrade and roll back across real releases (issue 23): the release before sessions had versions
 (commit 4269ebb, its own `python app.py` from `git archive`) logs people in and fills carts; this
 release reads and changes them on the same store; the old release again reads and changes what this
-one wrote; then this one once more. Every login and every cart is kept at each step, on the file
-store (a shared DATA_DIR and SESSION_DIR) and on a real Redis (a shared key prefix).
+one wrote; then this one once more. And both side by side, as in a rolling deploy, a person's
+requests going to either. Every login and every cart is kept at each step, on the file store (a
+shared DATA_DIR and SESSION_DIR) and on a real Redis (a shared key prefix).
 
 What the old release can and cannot do with what this one wrote, read in the stored sessions:
 - it reads them: this release still writes the file envelope {"v": 1, ...}, the only number the old
@@ -68,8 +69,9 @@ class Stack:
         self.prefix = prefix
         self.started: list[AppProcess] = []
 
-    def run(self, root: Path) -> AppProcess:
-        for app in self.started:
+    def run(self, root: Path, *, alone: bool = True) -> AppProcess:
+        """root's app.py on this stack; alone, once every other shop on it has stopped (SIGTERM)."""
+        for app in self.started if alone else ():
             assert app.stop(signal.SIGTERM) == 0, app.output()
         name = "previous" if root != REPO_ROOT else "this"
         app = AppProcess(self.data_dir, self.backend, free_port(),
@@ -196,3 +198,27 @@ def test_logins_and_carts_survive_an_upgrade_and_a_rollback(stack, previous_rele
     assert account_sessions(phone) == 2
     add(laptop, first)
     assert stack.stored(record_id)[META_KEY] == {"record": True, SHAPE_FIELD: 1}
+
+
+def test_old_and_new_replicas_side_by_side_keep_each_others_changes(stack, previous_release):
+    # A rolling deploy: both releases serve the same store at once, and a person's requests go to
+    # either. Each change is made on one and read on the other.
+    old, new = stack.run(previous_release), stack.run(REPO_ROOT, alone=False)
+    laptop, visitor = Shopper(old.url), Shopper(new.url)
+    first, second, third = (card["attrs"]["data-product-id"] for card in laptop.get("/").all("product-card")[:3])
+    log_in(laptop)
+    expected = {}
+    for step, (product_id, app) in enumerate([(first, new), (second, old), (first, new), (third, old)]):
+        laptop, visitor = laptop.at(app.url), visitor.at(app.url)
+        add(laptop, product_id)
+        add(visitor, product_id)
+        expected[product_id] = expected.get(product_id, 0) + 1
+        other = old if app is new else new
+        assert cart_of(laptop.at(other.url), "demo") == expected, f"step {step}: a replica lost the other's add"
+        assert cart_of(visitor.at(other.url), None) == expected, f"step {step}: a replica lost the other's add"
+    phone = Shopper(new.url)
+    log_in(phone)
+    assert cart_of(phone.at(old.url), "demo") == expected
+    assert account_sessions(laptop.at(old.url)) == 2 and account_sessions(phone.at(new.url)) == 2
+    # The visitor's session was made by the new release and last changed by the old: the number stays.
+    assert stack.stored(session_id_of(visitor))[META_KEY][SHAPE_FIELD] == 1
