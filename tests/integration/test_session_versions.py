@@ -1,7 +1,8 @@
 """A login stored in the shape from before the owner index (issue 16) keeps its login on every
 backend: the shop's upgrade step (handlers/session_shapes.py) gives it its account as its owner as
 it is read, so it counts as logged in, is listed on /account, and can log out; one that still holds
-its own cart keeps the cart, merged into the account's at the next login. (Issue 23.)
+its own cart keeps the cart, merged into the account's at the next login. A session of a newer
+release keeps the keys and the number this one does not know through a change and a login. (Issue 23.)
 
 The sessions are written straight into the store as those releases wrote them: before b55bf47 a
 session was its data alone; from b55bf47 to bb2243b the manager kept metadata beside it, without
@@ -88,3 +89,30 @@ async def test_a_login_from_before_issue_16_with_its_own_cart_keeps_the_cart_and
     assert response.code == 303
     assert await client.cart_quantities() == {product_ids[0]: 2}
     assert (await client.page("/")).current_user == "demo"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_session_of_a_newer_release_keeps_what_this_one_does_not_know_through_a_change_and_a_login(
+        app, client, product_ids):
+    # As a later release might write it: a higher shape, a key in the data and one in the metadata
+    # that this release has never heard of.
+    session_id = new_session_id()
+    now = time.time()
+    await app.session_store.save(session_id, {
+        "cart": {product_ids[0]: 1}, "wishlist": [product_ids[1]],
+        META_KEY: {SHAPE_FIELD: 9, "created": now, "seen": now, "agent": "", "address": "", "theme": "dark"},
+    }, 600)
+    name = app.sessions.cookie_name
+    client.cookies[name] = create_signed_value(app.config.cookie_secret, name, session_id).decode()
+    assert (await client.add(product_ids[0], 1)).code == 303
+    stored = await app.session_store.load(session_id)
+    assert stored["cart"] == {product_ids[0]: 2} and stored["wishlist"] == [product_ids[1]]
+    assert stored[META_KEY][SHAPE_FIELD] == 9 and stored[META_KEY]["theme"] == "dark"
+
+    response = await client.post("/login", {"username": "demo", "password": DEMO_PASSWORD})
+    assert response.code == 303
+    [info] = await app.sessions.owner_sessions(str(app.users.authenticate("demo", DEMO_PASSWORD).id))
+    stored = await app.session_store.load(info.session_id)
+    assert stored["wishlist"] == [product_ids[1]]
+    assert stored[META_KEY][SHAPE_FIELD] == 9 and stored[META_KEY]["theme"] == "dark"
+    assert await client.cart_quantities() == {product_ids[0]: 2}  # merged into the account's at the login
