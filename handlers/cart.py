@@ -11,9 +11,9 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from handlers.base import BaseHandler
-from handlers.errors import ShopError
 from handlers.catalog import render_product_page
 from handlers.checkout import show_settled_checkout
+from handlers.errors import ShopError
 from shop import idempotency
 from shop.cart import CartError, CartLine, add_item, clean_cart, parse_quantity, remove_item, set_quantity
 

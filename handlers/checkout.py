@@ -1,5 +1,6 @@
 """Checkout: the shipping form, then the order placed and the cart emptied while the cart (the
-account's record in the session store) is locked.
+account's record in the session store) is locked. The steps and their rules are shop/checkout.py's;
+this module shows each outcome (a redirect, a message, a status).
 
 A visitor chooses between logging in (the cart is kept) and checking out as a guest with an email
 address: a guest's order belongs to no account, and their session keeps its id (`guest_orders`),
@@ -21,12 +22,14 @@ import urllib.parse
 
 from handlers.base import BaseHandler
 from handlers.errors import ShopError
-from shop.addresses import ADDRESS_FIELDS, COUNTRIES, COUNTRY_NAMES, DEFAULT_COUNTRY, fields_for, validate_shipping
-from shop.cart import clean_cart, remove_ordered
-from shop.db import DatabaseUnavailable
-from shop.orders import (
-    CHECKOUT_KEY_PATTERN, FORM_EXPIRED, MAX_GUEST_ORDERS, Order, OrderError, new_checkout_key, validate_email,
+from shop import checkout
+from shop.addresses import ADDRESS_FIELDS, COUNTRIES, COUNTRY_NAMES, DEFAULT_COUNTRY, ShippingAddress, fields_for
+from shop.checkout import (
+    PENDING_CHECKOUT, AlreadyPlaced, CheckoutOutcome, CheckoutRequest, EmptyCart, Placed, Refused, Unconfirmed,
+    pending_checkout, pending_user_id, validate_checkout,
 )
+from shop.db import DatabaseUnavailable
+from shop.orders import CHECKOUT_KEY_PATTERN, FORM_EXPIRED, Order, new_checkout_key
 
 log = logging.getLogger("shop.checkout")
 
@@ -51,8 +54,6 @@ STILL_SETTLING = (
     "Nothing was changed; please try again in a minute."
 )
 SETTLED_PLACED = "Your order #{order_id} was placed after all. Its items have left your cart."
-# The session's field naming a checkout whose outcome is not known yet: {"key": …, "user_id": …}.
-PENDING_CHECKOUT = "pending_checkout"
 
 
 class CheckoutHandler(BaseHandler):
@@ -96,83 +97,72 @@ class CheckoutHandler(BaseHandler):
         checkout_key = self.get_body_argument("checkout_key", None)
         if checkout_key is not None and not CHECKOUT_KEY_PATTERN.fullmatch(checkout_key):
             raise ShopError(400, FORM_EXPIRED)
-        address, errors = validate_shipping(form)
-        email = None
-        if self.current_user is None:
-            email, email_error = validate_email(form["email"])
-            if email_error:
-                errors = {"email": email_error, **errors}
+        address, email, errors = validate_checkout(form, guest=self.current_user is None)
         if refused:
             address, errors = None, {**errors, **refused}
         if errors:
-            if self.is_navigation():
-                # In a browser: back to the form by a redirect, so Back after the order never asks
-                # to send the form again.
-                self.redirect_refused("/checkout", {"form": {k: v[:200] for k, v in form.items()}, "errors": errors,
-                                                    "checkout_key": checkout_key})
-                return
-            await self.show_form(status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key)
+            await self.show_refused(form, errors, checkout_key)
             return
         if await show_settled_checkout(self):
             return
         if self.cart_holder.get(PENDING_CHECKOUT):
             raise ShopError(503, STILL_SETTLING)
-        order = already_placed = unconfirmed = None
-        # The order is written while the cart is locked: a second tab (or device) placing the same
-        # cart at the same moment waits, then finds the cart already empty.
+        outcome = await self.place_order(address, email, checkout_key)
+        if outcome is not None:
+            self.show_outcome(outcome)
+
+    async def show_refused(self, form: dict[str, str], errors: dict[str, str], checkout_key: str | None) -> None:
+        if self.is_navigation():
+            # In a browser: back to the form by a redirect, so Back after the order never asks
+            # to send the form again.
+            self.redirect_refused("/checkout", {"form": {k: v[:200] for k, v in form.items()}, "errors": errors,
+                                                "checkout_key": checkout_key})
+            return
+        await self.show_form(status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key)
+
+    async def place_order(self, address: ShippingAddress, email: str | None,
+                          checkout_key: str | None) -> CheckoutOutcome | None:
+        """Checkout's steps (shop/checkout.py) while the cart is locked: a second tab (or device)
+        placing the same cart at the same moment waits, then finds the cart already empty. None
+        when the order was placed but the emptied cart could not be saved (answered here)."""
+        outcome = None
         try:
             async with self.update_cart() as holder:
-                cart = self.cart  # as read under the lock
-                user_id = self.current_user["id"] if self.current_user else None
-                guest_orders = guest_order_ids(holder)
-                if checkout_key is not None:
-                    # A form submitted again (Back, then Place order) shows its order and leaves
-                    # the cart alone: what is in it now was added since. A guest's only if this
-                    # session placed it.
-                    found = await self.run_database("find order", self.orders.find_by_checkout_key,
-                                                    user_id, checkout_key)
-                    if found is not None and (user_id is not None or found.id in guest_orders):
-                        already_placed = found
-                if already_placed is None and not cart.is_empty:
-                    try:
-                        order = await self.run_database(
-                            "place order", lambda: self.orders.place(user_id, cart, address, checkout_key, email=email))
-                        self.application.metrics.order_placed()
-                    except OrderError as error:
-                        raise ShopError(400, str(error)) from None
-                    except DatabaseUnavailable as error:
-                        if not (error.outcome_unknown and checkout_key is not None):
-                            raise
-                        # Saved with the cart (kept as it is): the next visit settles it.
-                        holder[PENDING_CHECKOUT] = {"key": checkout_key, "user_id": user_id}
-                        unconfirmed = error
-                    else:
-                        holder["cart"] = {}
-                        if user_id is None:
-                            holder["guest_orders"] = [*guest_orders, order.id][-MAX_GUEST_ORDERS:]
+                request = CheckoutRequest(self.current_user["id"] if self.current_user else None,
+                                          address, email, checkout_key)
+                # self.cart as read under the lock.
+                outcome = await checkout.place(self.run_database, self.orders, holder, self.cart, request)
+                if isinstance(outcome, Refused):
+                    raise ShopError(400, outcome.message)
+                if isinstance(outcome, Placed):
+                    self.application.metrics.order_placed()
         except ShopError as error:
-            if order is None:
+            if not isinstance(outcome, Placed):
                 raise
             # "Nothing was changed" would be false now: say the order stands.
+            order = outcome.order
             log.warning("order %d placed, but the emptied cart could not be saved (%d)", order.id, error.status_code)
             self.flash(ORDER_PLACED_CART_KEPT.format(order_id=order.id), "error")
             self.redirect(f"/orders/{order.id}", status=303)
-            return
-        if unconfirmed is not None:
-            log.warning("order outcome unknown, to be settled at the next visit: %s", unconfirmed)
+            return None
+        return outcome
+
+    def show_outcome(self, outcome: CheckoutOutcome) -> None:
+        if isinstance(outcome, Unconfirmed):
+            log.warning("order outcome unknown, to be settled at the next visit: %s", outcome.error)
             raise ShopError(503, ORDER_UNCONFIRMED, retry_after=60)
-        if already_placed is not None:
+        if isinstance(outcome, AlreadyPlaced):
             self.flash(ALREADY_PLACED, "success")
-            self.redirect(f"/orders/{already_placed.id}", status=303)
-            return
-        if order is None:
+            self.redirect(f"/orders/{outcome.order.id}", status=303)
+        elif isinstance(outcome, EmptyCart):
             self.flash(EMPTY_CART)
             self.redirect("/cart", status=303)
-            return
-        # No flash: the order page itself says "Your order is placed." (once).
-        log.info("order %d placed by %s (%d items)", order.id,
-                 f"user {order.user_id}" if order.user_id is not None else "a guest", order.item_count)
-        self.redirect(f"/orders/{order.id}", status=303)
+        elif isinstance(outcome, Placed):
+            order = outcome.order
+            # No flash: the order page itself says "Your order is placed." (once).
+            log.info("order %d placed by %s (%d items)", order.id,
+                     f"user {order.user_id}" if order.user_id is not None else "a guest", order.item_count)
+            self.redirect(f"/orders/{order.id}", status=303)
 
     async def show_form(self, *, status: int = 200, checkout_key: str | None = None, **context) -> None:
         form = context["form"]
@@ -207,32 +197,20 @@ async def settle_pending_checkout(handler: BaseHandler, *, reraise: bool = False
     database still does not answer (the marker stays, for the next visit; with reraise, its
     DatabaseUnavailable is raised)."""
     await handler.load_session()
-    pending = handler.cart_holder.get(PENDING_CHECKOUT)
-    if not isinstance(pending, dict) or not isinstance(pending.get("key"), str):
+    pending = pending_checkout(handler.cart_holder)
+    if pending is None:
         return None
-    user_id = pending.get("user_id") if type(pending.get("user_id")) is int else None
     try:
         # Waits for a transaction placing that key that is still running, so "none" is final.
-        order = await handler.run_database("settle checkout", handler.orders.settle_checkout, user_id, pending["key"])
+        order = await handler.run_database("settle checkout", handler.orders.settle_checkout,
+                                           pending_user_id(pending), pending["key"])
     except DatabaseUnavailable as error:
         log.info("pending checkout not settled yet: %s", error)
         if reraise:
             raise
         return None
     async with handler.update_cart() as holder:
-        if holder.get(PENDING_CHECKOUT) != pending:
+        if not checkout.settle(holder, pending, order):
             return None  # another request of this person settled it meanwhile
-        del holder[PENDING_CHECKOUT]
-        if order is not None:
-            holder["cart"] = remove_ordered(clean_cart(holder.get("cart")),
-                                            {line.product_id: line.quantity for line in order.lines})
-            if order.user_id is None:
-                holder["guest_orders"] = [*guest_order_ids(holder), order.id][-MAX_GUEST_ORDERS:]
     log.info("pending checkout settled: %s", f"order {order.id} was placed" if order else "nothing was placed")
     return order
-
-
-def guest_order_ids(session: dict) -> list[int]:
-    """The ids of the orders this session placed as a guest, oldest first."""
-    ids = session.get("guest_orders")
-    return [i for i in ids if type(i) is int] if isinstance(ids, list) else []

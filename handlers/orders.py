@@ -6,8 +6,9 @@ from __future__ import annotations
 from tornado.httputil import url_concat
 
 from handlers.base import BaseHandler
+from handlers.checkout import show_settled_checkout
 from handlers.errors import ShopError
-from handlers.checkout import guest_order_ids, show_settled_checkout
+from shop.checkout import guest_order_ids
 from shop.orders import Order
 
 

@@ -105,33 +105,9 @@ class OrderStore:
                 "SELECT 1 FROM users WHERE id = ?", (user_id,)
             ).fetchone() is None:
                 raise OrderError("We could not find your account. Please log out and log in again.")
-            # DO NOTHING on a used key: the unique index decides, so two submits at once cannot
-            # both insert; the second then finds the first's order below.
-            row = transaction.execute(
-                "INSERT INTO orders (user_id, email, created_at, ship_name, ship_street, ship_city,"
-                " ship_postcode, ship_country, ship_country_area, ship_city_area, subtotal_cents,"
-                " shipping_cents, total_cents, item_count, checkout_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (checkout_key) DO NOTHING RETURNING id",
-                (
-                    user_id,
-                    None if user_id is not None else email,
-                    created_at.isoformat(),
-                    address.name,
-                    address.street,
-                    address.city,
-                    address.postcode,
-                    address.country,
-                    address.country_area,
-                    address.city_area,
-                    priced_cart.subtotal_cents,
-                    priced_cart.shipping_cents,
-                    priced_cart.total_cents,
-                    priced_cart.count,
-                    checkout_key,
-                ),
-            ).fetchone()
-            if row is None:
+            order_id = _insert_order(transaction, user_id, None if user_id is not None else email, created_at,
+                                     address, priced_cart, checkout_key)
+            if order_id is None:
                 placed = _select(transaction, "checkout_key = ?", (checkout_key,))
                 # A guest's key used already is another session's order (this session's would
                 # have been found before placing): never hand it over.
@@ -142,13 +118,13 @@ class OrderStore:
                 "INSERT INTO order_lines (order_id, position, product_id, product_name,"
                 " unit_price_cents, quantity, line_total_cents) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (row["id"], position, line.product.id, line.product.name, line.unit_price_cents,
+                    (order_id, position, line.product.id, line.product.name, line.unit_price_cents,
                      line.quantity, line.line_total_cents)
                     for position, line in enumerate(priced_cart.lines)
                 ],
             )
             # Read back through the same path as every other read: one way to build an Order.
-            return _select(transaction, "id = ?", (row["id"],))[0]
+            return _select(transaction, "id = ?", (order_id,))[0]
 
     def settle_checkout(self, user_id: int | None, checkout_key: str) -> Order | None:
         """Like find_by_checkout_key, for a checkout whose outcome its request never learnt (the
@@ -203,6 +179,38 @@ class OrderStore:
         with self._db.transaction("read order", write=False) as transaction:
             orders = _select(transaction, condition, parameters)
         return orders[0] if orders else None
+
+
+def _insert_order(transaction: Transaction, user_id: int | None, email: str | None, created_at: datetime,
+                  address: ShippingAddress, priced_cart: PricedCart, checkout_key: str | None) -> int | None:
+    """The new order's id; None if checkout_key placed an order already."""
+    # DO NOTHING on a used key: the unique index decides, so two submits at once cannot both
+    # insert; the second then finds the first's order.
+    row = transaction.execute(
+        "INSERT INTO orders (user_id, email, created_at, ship_name, ship_street, ship_city,"
+        " ship_postcode, ship_country, ship_country_area, ship_city_area, subtotal_cents,"
+        " shipping_cents, total_cents, item_count, checkout_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (checkout_key) DO NOTHING RETURNING id",
+        (
+            user_id,
+            email,
+            created_at.isoformat(),
+            address.name,
+            address.street,
+            address.city,
+            address.postcode,
+            address.country,
+            address.country_area,
+            address.city_area,
+            priced_cart.subtotal_cents,
+            priced_cart.shipping_cents,
+            priced_cart.total_cents,
+            priced_cart.count,
+            checkout_key,
+        ),
+    ).fetchone()
+    return None if row is None else row["id"]
 
 
 def _order_id(value: int | str) -> int | None:
