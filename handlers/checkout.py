@@ -107,9 +107,7 @@ class CheckoutHandler(BaseHandler):
             return
         if self.cart_holder.get(PENDING_CHECKOUT):
             raise ShopError(503, STILL_SETTLING)
-        outcome = await self.place_order(address, email, checkout_key)
-        if outcome is not None:
-            self.show_outcome(outcome)
+        await self.check_out(address, email, checkout_key)
 
     async def show_refused(self, form: dict[str, str], errors: dict[str, str], checkout_key: str | None) -> None:
         if self.is_navigation():
@@ -120,11 +118,10 @@ class CheckoutHandler(BaseHandler):
             return
         await self.show_form(status=400, cart=self.cart, form=form, errors=errors, checkout_key=checkout_key)
 
-    async def place_order(self, address: ShippingAddress, email: str | None,
-                          checkout_key: str | None) -> CheckoutOutcome | None:
-        """Checkout's steps (shop/checkout.py) while the cart is locked: a second tab (or device)
-        placing the same cart at the same moment waits, then finds the cart already empty. None
-        when the order was placed but the emptied cart could not be saved (answered here)."""
+    async def check_out(self, address: ShippingAddress, email: str | None, checkout_key: str | None) -> None:
+        """Checkout's steps (shop/checkout.py) while the cart is locked, and their outcome shown: a
+        second tab (or device) placing the same cart at the same moment waits, then finds the cart
+        already empty."""
         outcome = None
         try:
             async with self.update_cart() as holder:
@@ -144,8 +141,8 @@ class CheckoutHandler(BaseHandler):
             log.warning("order %d placed, but the emptied cart could not be saved (%d)", order.id, error.status_code)
             self.flash(ORDER_PLACED_CART_KEPT.format(order_id=order.id), "error")
             self.redirect(f"/orders/{order.id}", status=303)
-            return None
-        return outcome
+            return
+        self.show_outcome(outcome)
 
     def show_outcome(self, outcome: CheckoutOutcome) -> None:
         if isinstance(outcome, Unconfirmed):
