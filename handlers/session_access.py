@@ -76,8 +76,8 @@ class SessionAccess(tornado.web.RequestHandler):
         self.session = session
         self.session_id = session_id
         user = _user_from(session)
-        # A login counts only in a session that belongs to that account (sessions from before
-        # issue 16 do not, and are asked to log in again): every login is then listed on /account.
+        # A login counts only in a session that belongs to that account (one from before issue 16
+        # gets its owner as it is read: handlers/session_shapes.py): every login is then listed on /account.
         self.current_user = user if user is not None and owner == account_owner(user) else None
         self._cart = None
         self._session_read = True

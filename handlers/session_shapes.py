@@ -7,8 +7,8 @@ account's record since issue 16), "guest_orders", "changes_done" (shop.idempoten
 the account's record holds "cart", "merged_carts", "changes_done", "pending_checkout". Metadata
 (sessions.manager): "created", "seen", "agent", "address", and for a login since issue 16 "owner"
 (str(user id)) and "owned_since"; a record's, "record": true.
-A login counts only when its owner is its account (handlers/session_access.py), so a login from before the
-owner index, whose metadata has no owner, counted as logged out.
+A login counts only when its owner is its account (handlers/session_access.py), so a login from
+before the owner index, whose metadata has no owner, counted as logged out.
 
 Shape 1: the same keys; a logged-in session's metadata has its owner (but one from before issue 16
 that still holds its own cart: see owner_from_user).
