@@ -1,6 +1,6 @@
-"""The shop's entry point: make_app(config) builds the Tornado application; main() reads the
-configuration, listens, runs WORKERS processes on the port (workers.py), sweeps expired sessions in
-one of them, and drains in-flight requests on SIGTERM/SIGINT."""
+"""The shop's entry point: main() reads the configuration, builds the shop (create_app, in
+handlers/application.py), listens, runs WORKERS processes on the port (workers.py), sweeps expired
+sessions in one of them, and drains in-flight requests on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tornado.httpserver import HTTPServer
 
 from config import Config, ConfigError, sentinel_problem
 from shop.db import mask_password
-from handlers.application import ShopApplication
+from handlers.application import create_app
 from handlers.logs import configure_logging
 from handlers.metrics import mark_process_dead, metrics_application, prepare_directory
 from handlers.server import ShopHTTPServer
@@ -25,10 +25,6 @@ from workers import exit_on_stop_signals, listening_sockets, run_workers
 DRAIN_TIMEOUT_SECONDS = 10
 
 log = logging.getLogger("shop")
-
-
-def make_app(config: Config) -> ShopApplication:
-    return ShopApplication(config)
 
 
 async def serve(config: Config, sockets: list[socket.socket] | None = None, worker: int = 0,
@@ -40,7 +36,7 @@ async def serve(config: Config, sockets: list[socket.socket] | None = None, work
     (on metrics_sockets, or a port it binds itself), reporting every worker's counts."""
     if config.metrics_port is not None and sockets is None:
         prepare_directory(config.metrics_dir)  # one process: nobody else did
-    app = make_app(config)
+    app = create_app(config)
     metrics_server = None
     try:
         server = ShopHTTPServer(app, config.limits)

@@ -1,7 +1,7 @@
 """`python -m bench.stall_probe`: the shop's own application in a process of ours, with a ticking
 callback that measures how late the event loop runs, and a sweep we can start on command.
 
-The shop is built with `app.make_app(Config.from_env())`, exactly as `python app.py` builds it, and
+The shop is built with `create_app(Config.from_env())`, exactly as `python app.py` builds it, and
 logs as it does; the sweep is the shop's store's own `sweep_expired()`, the call its Sweeper makes.
 So the lag seen here is the lag of a shop process whose sweeper fires while the cart mix runs
 against it.
@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from app import make_app
+from handlers.application import create_app
 from config import Config
 
 TICK_SECONDS = 0.005
@@ -52,7 +52,7 @@ class LagMonitor:
 async def main() -> int:
     config = Config.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = make_app(config)
+    app = create_app(config)
     server = app.listen(config.port, config.host)
     store = app.session_store
     monitor = LagMonitor()

@@ -18,14 +18,15 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import tornado.web
-from sessions import SessionEvents
+from sessions import SessionEvents, SessionStore
 from sessions.migration import MigratingStore
 
-if TYPE_CHECKING:
-    from handlers.application import ShopApplication
+from config import Config
+from handlers.parts import DatabaseState
+
 
 # What a refusal's cause may be, by status (the label's whole vocabulary).
 REFUSAL_CAUSES = {
@@ -233,12 +234,21 @@ def metrics_text(directory: Path) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
+class ScrapedShop(Protocol):
+    """What a scrape reads of the shop (ShopApplication has it all)."""
+
+    config: Config
+    session_store: SessionStore
+    database_check: DatabaseState
+    metrics: Metrics
+
+
 class MetricsHandler(tornado.web.RequestHandler):
     """GET /metrics on METRICS_PORT. Asks the session store and the database whether they answer
     first (as /healthz does, bounded the same way), so `shop_session_store_up` and
     `shop_database_up` say what they say now, even when no request has come in."""
 
-    def initialize(self, shop: ShopApplication) -> None:
+    def initialize(self, shop: ScrapedShop) -> None:
         self.shop = shop
 
     async def get(self) -> None:
@@ -255,7 +265,7 @@ class MetricsHandler(tornado.web.RequestHandler):
         self.finish(body)
 
 
-def metrics_application(shop: ShopApplication) -> tornado.web.Application:
+def metrics_application(shop: ScrapedShop) -> tornado.web.Application:
     """The application on METRICS_PORT: /metrics and nothing else (every other path is a 404)."""
     return tornado.web.Application([(r"/metrics", MetricsHandler, {"shop": shop})], log_function=_no_log)
 

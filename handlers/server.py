@@ -1,7 +1,7 @@
 """The HTTP server in front of the application: limits that must act before a request reaches a
 handler. A cap on open connections, a header size and a body size decided from the headers (before
-any of the body is read), timeouts for slow headers and bodies, and the client's address behind
-trusted proxies. Every refusal is an answer with a page, never a silent close.
+any of the body is read), timeouts for slow headers and bodies. Every refusal is an answer with a
+page, never a silent close.
 
 Why not Tornado's own `max_header_size` alone: over it, Tornado closes the connection without a
 word (the person sees a broken page, curl exit 52, and nginx takes the replica for a dead one and
@@ -19,12 +19,10 @@ read into memory. So the headers are checked here, and an oversized form gets a 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import weakref
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import tornado.httputil
 import tornado.iostream
@@ -32,10 +30,8 @@ from tornado.httpserver import HTTPServer
 
 from config import Limits
 from handlers.logs import REQUEST_ID_HEADER, choose_request_id, request_id
-
-if TYPE_CHECKING:
-    from handlers.application import ShopApplication
-    from handlers.metrics import Metrics
+from handlers.parts import RequestCounts
+from handlers.proxies import is_trusted
 
 log = logging.getLogger("shop.server")
 
@@ -62,42 +58,6 @@ _LINGER_IDLE_SECONDS = 2.0
 _LINGER_BYTES = 16 * 1024 * 1024
 # A connection over the cap is sent away sooner: a flood of them must not hold sockets for long.
 _BUSY_LINGER_SECONDS = 2.0
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def client_address(remote_ip: str, forwarded_for: str | None, trusted_proxies: Sequence[Network]) -> str:
-    """The client's address: the peer's own, unless the peer is a trusted proxy; then the right-most
-    address in X-Forwarded-For that is not a trusted proxy (every hop appends the address it saw,
-    so addresses left of the first untrusted one may be made up by the client)."""
-    if not trusted_proxies or not _trusted(remote_ip, trusted_proxies) or not forwarded_for:
-        return remote_ip
-    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not _is_ip(hop):
-            return remote_ip  # a garbled header: trust nothing in it
-        if not _trusted(hop, trusted_proxies):
-            return hop
-    return hops[0] if hops else remote_ip
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
-    if not trusted_proxies:
-        return False  # the default: parsing the address (every request) would decide nothing
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted_proxies)
-
 
 def _request_id_header() -> str:
     return f"{REQUEST_ID_HEADER}: {request_id.get()}\r\n"
@@ -149,7 +109,7 @@ class _SizeLimits(tornado.httputil.HTTPMessageDelegate):
     def headers_received(self, start_line, headers):
         self.reading_headers = False
         remote_ip = getattr(getattr(self._connection, "context", None), "remote_ip", None)
-        from_proxy = remote_ip is not None and _trusted(remote_ip, self._server.limits.trusted_proxies)
+        from_proxy = remote_ip is not None and is_trusted(remote_ip, self._server.limits.trusted_proxies)
         # Set here, in the connection's task: the handler's task, started after this, inherits it.
         request_id.set(choose_request_id(headers.get(REQUEST_ID_HEADER), from_proxy))
         headers[REQUEST_ID_HEADER] = request_id.get()
@@ -185,7 +145,7 @@ class _SizeLimits(tornado.httputil.HTTPMessageDelegate):
         self._delegate.on_connection_close()
 
 
-def _answer_unreadable(stream: tornado.iostream.IOStream, reading_headers, metrics: Metrics) -> None:
+def _answer_unreadable(stream: tornado.iostream.IOStream, reading_headers, metrics: RequestCounts) -> None:
     """When Tornado gives up a read on stream (UnsatisfiableReadError: headers past its read limit,
     or a chunk-size line past 64 bytes), it closes the stream without a word. Answer first, 431 for
     headers (reading_headers() is true then), else 400, on a duplicate of the socket: it keeps the
@@ -225,11 +185,20 @@ def _declared_length(headers: tornado.httputil.HTTPHeaders) -> int:
     return int(raw) if raw.isdigit() and len(raw) < 19 else 0
 
 
+class CountedApplication(Protocol):
+    """What the server needs of the application it serves: Tornado's request callback, and the
+    metrics it tells of the refusals made before a request reaches a handler."""
+
+    metrics: RequestCounts
+
+    def __call__(self, request: tornado.httputil.HTTPServerRequest) -> object: ...
+
+
 class ShopHTTPServer(HTTPServer):
     """Tornado's HTTPServer with the shop's limits (see the module docstring)."""
 
     # HTTPServer is Configurable: it is set up in initialize(), which receives the constructor's arguments.
-    def initialize(self, application: ShopApplication, limits: Limits) -> None:  # type: ignore[override]
+    def initialize(self, application: CountedApplication, limits: Limits) -> None:  # type: ignore[override]
         super().initialize(
             application,
             # Also the longest a kept-alive connection may sit idle between requests.

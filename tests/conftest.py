@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from tornado.httpclient import HTTPResponse
 
-from app import make_app
+from handlers.application import create_app
 from config import Config
 from sessions import registry
 from tests.pages import Page
@@ -75,7 +75,7 @@ def config(make_config, backend_environment):
 
 @pytest.fixture
 def app(config, io_loop):
-    application = make_app(config)
+    application = create_app(config)
     yield application
     io_loop.run_sync(application.close)
 

@@ -18,8 +18,10 @@ request's answer.
     sqlite.py      SQLiteDatabase          postgresql.py  PostgresDatabase
     engines.py     ENGINES (scheme -> engine), open_database, check_database_url
     masking.py     mask_password: no password in a message or a log line
+    check.py       DatabaseCheck: whether it answers, for /healthz, one ping at a time
 """
 
+from shop.db.check import DATABASE_CHECK_SECONDS, DatabaseCheck
 from shop.db.database import Database, DatabaseObserver, DatabaseUnavailable, Transaction
 from shop.db.engines import ENGINES, check_database_url, open_database
 from shop.db.masking import mask_password
@@ -28,7 +30,8 @@ from shop.db.schema import MIGRATIONS_DIR, Migration, load_migrations
 from shop.db.sqlite import SQLiteDatabase, sqlite_path
 
 __all__ = [
-    "ENGINES", "MIGRATIONS_DIR", "Database", "DatabaseObserver", "DatabaseUnavailable", "Migration",
+    "DATABASE_CHECK_SECONDS", "ENGINES", "MIGRATIONS_DIR", "Database", "DatabaseCheck", "DatabaseObserver",
+    "DatabaseUnavailable", "Migration",
     "PostgresDatabase", "SQLiteDatabase", "Transaction", "check_database_url", "load_migrations",
     "mask_password", "open_database", "sqlite_path",
 ]

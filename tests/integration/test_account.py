@@ -191,7 +191,7 @@ async def test_the_strength_endpoint_judges_as_the_server_does(client):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_the_strength_endpoint_slows_a_client_that_asks_too_often(client, app):
-    from handlers.application import STRENGTH_CHECKS_PER_MINUTE
+    from handlers.assembly import STRENGTH_CHECKS_PER_MINUTE
     answered = []
     # The bucket refills at one check a second, so however slowly this runs, three times the
     # figure is far more than it can earn back.
