@@ -11,51 +11,11 @@ too when the test fails. The stack is torn down with `down -v` whatever happens.
 
 from __future__ import annotations
 
-import os
-import time
-
 import pytest
 
-from tests.e2e.compose_project import ComposeProject, inspect
-
-TEST_IMAGE = "shop-web:e2e"
+from tests.e2e.compose_project import ComposeStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-
-
-class ComposeStack(ComposeProject):
-    """One Compose project of docker-compose.yml, on its own host port and data volume."""
-
-    def __init__(self, compose: list[str], backend: str, port: int) -> None:
-        super().__init__(compose, "docker-compose.yml", f"shope2e{backend}{os.getpid()}",
-                         SESSION_BACKEND=backend, SHOP_PORT=str(port), SHOP_IMAGE=TEST_IMAGE)
-        self.backend, self.port = backend, port
-        self.url = f"http://127.0.0.1:{port}"
-
-    def up(self) -> None:
-        # The build runs pip inside the image: the first one takes a minute, later ones hit the cache.
-        self.run("up", "-d", "--build", timeout=900)
-
-    def inspect(self, template: str) -> str:
-        return inspect(self.containers("web")[0], template)
-
-    def restart(self) -> None:
-        started = self.inspect("{{.State.StartedAt}}")
-        self.run("restart", "web")
-        assert self.inspect("{{.State.StartedAt}}") != started, "`restart web` did not restart the container"
-
-    def crash(self) -> None:
-        started = self.inspect("{{.State.StartedAt}}")
-        self.run("kill", "web")
-        self.run("up", "-d", "web")
-        assert self.inspect("{{.State.StartedAt}}") != started, "`kill web` + `up -d web` did not restart it"
-
-    def wait_healthy(self, timeout: float = 90) -> None:
-        """Docker's own HEALTHCHECK (the Dockerfile's, on /healthz) reports healthy."""
-        deadline = time.monotonic() + timeout
-        while (status := self.inspect("{{.State.Health.Status}}")) != "healthy":
-            assert time.monotonic() < deadline, f"the container's health is {status!r} after {timeout}s"
-            time.sleep(1)
 
 
 @pytest.fixture
