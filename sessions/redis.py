@@ -84,15 +84,16 @@ return {0}
 # Only while we still own the lock: apply the pending change and release, all in one step. A holder
 # whose lease ran out (and whose lock someone else may hold now) changes nothing: 1 then only if the
 # change is there already (a retry after a lost answer): the saved JSON holds our receipt (ARGV[5],
-# the token as JSON writes it), a destroyed session is gone; "none" had nothing to write.
+# the token as JSON writes it), a destroyed session is gone; "none" had nothing to write. A change
+# found done answers 2, not 1: this call wrote nothing, so a WAIT behind it proves nothing about it.
 _RELEASE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
     if ARGV[2] == 'save' then
         local value = redis.call('GET', KEYS[1])
-        if value and string.find(value, ARGV[5], 1, true) then return 1 end
+        if value and string.find(value, ARGV[5], 1, true) then return 2 end
         return 0
     elseif ARGV[2] == 'destroy' then
-        return 1 - redis.call('EXISTS', KEYS[1])
+        return 2 * (1 - redis.call('EXISTS', KEYS[1]))
     end
     return 1
 end
@@ -380,14 +381,23 @@ class RedisStore:
 
         expires_at = time.time() + ttl_ms / 1000
         try:
-            # A retry whose first try ran but lost its answer finds the receipt: 1, as the first would have.
-            if await self._call("write", session_id, release) == 1:
+            # A retry whose first try ran but lost its answer finds the receipt: 2, done already.
+            done = await self._call("write", session_id, release)
+            if done == 2 and self.min_replicas:
+                raise StoreUnavailable(f"cannot confirm the write of session {short_id(session_id)}: it was made "
+                                       "by a try whose answer was lost, and no replica was seen to have it",
+                                       maybe_written=True, kind="timeout")
+            if done in (1, 2):
                 if action == "save":
                     self._remember_expiry(session_id, expires_at)
                 elif action == "destroy":
                     self._expiries.pop(session_id, None)
                 return
         except StoreUnavailable as error:
+            if error.maybe_written and self._primary.through_sentinel:
+                # The primary may have been demoted under this change, and the new one still hold
+                # our lock (its release went to the old one): free it there, not after its lease.
+                self._unlock_in_background(session_id, token, follow=True)
             if unanswered and not isinstance(error, StoreFull):
                 raise StoreUnavailable(f"{error} (the change may have been written)", maybe_written=True,
                                        kind=error.kind) from None
@@ -396,16 +406,22 @@ class RedisStore:
             f"lost the lock of session {short_id(session_id)} (its {self.lock_lease}s lease ran out "
             "before the change was written): nothing was written", maybe_written=unanswered, kind="timeout")
 
-    async def _unlock_quietly(self, session_id: str, token: str) -> None:
+    async def _unlock_quietly(self, session_id: str, token: str, follow: bool = False) -> None:
+        """Release our lock if we still hold it; with follow, retried as any call (to a new primary)."""
+        args = [token, "none", "", 0, ""]
         try:
-            await self._script(self._release, self._release_keys(session_id), [token, "none", "", 0, ""])
-        except (RedisError, OSError) as error:
+            if follow:
+                await self._call("unlock", session_id,
+                                 lambda: self._script(self._release, self._release_keys(session_id), args))
+            else:
+                await self._script(self._release, self._release_keys(session_id), args)
+        except (RedisError, OSError, StoreUnavailable) as error:
             # The lease frees the session anyway; the block's own error is the one to report.
             log.warning("cannot release the lock of session %s (the lease will): %s",
                         short_id(session_id), _reason(error))
 
-    def _unlock_in_background(self, session_id: str, token: str) -> None:
-        task = asyncio.ensure_future(self._unlock_quietly(session_id, token))
+    def _unlock_in_background(self, session_id: str, token: str, follow: bool = False) -> None:
+        task = asyncio.ensure_future(self._unlock_quietly(session_id, token, follow))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
