@@ -1,24 +1,26 @@
 """The shop's settings: read once from the environment into a frozen Config, validated in one place.
 
-Nothing else in the shop reads os.environ; everything else gets a Config passed in.
+Each setting is declared once, as a field of Config (or Limits): its default, its variable and its
+rule, `setting(VARIABLE, default, reader)`. from_env reads the fields in their order, so a rule may
+use the settings above it (SESSION_DIR's default is under DATA_DIR). Nothing else in the shop reads
+os.environ; everything else gets a Config passed in.
 """
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import os
 import re
-import secrets
 import socket
 import urllib.parse
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from sessions import registry
-from sessions.file_io import fsync_directory
 
+import data_folder
 from shop.db import check_database_url, mask_password, sqlite_path
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -28,9 +30,7 @@ ACCESS_LOG_CHOICES = ("errors", "all")
 LOG_FORMAT_CHOICES = ("text", "json")
 # Under DATA_DIR: where each process writes its counts for /metrics (see Config.metrics_dir).
 METRICS_FOLDER = "metrics"
-
-COOKIE_SECRET_FILE = "cookie_secret"
-MIN_SECRET_LENGTH = 16
+MIN_SECRET_LENGTH = data_folder.MIN_SECRET_LENGTH
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 _DECIMAL = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?")
@@ -40,205 +40,229 @@ class ConfigError(ValueError):
     """A setting that stops the start; str(error) is one line naming the variable, value and rule."""
 
 
+# A setting's rule: reader(env, variable, default, settings read so far) -> its value.
+Reader = Callable[["_Environment", str, Any, dict[str, Any]], Any]
+
+
+def setting(variable: str, default: Any, reader: Reader, **options: Any) -> Any:
+    """A field read from `variable` by `reader`, `default` when unset (dataclasses.field options too)."""
+    return field(default=default, metadata={"variable": variable, "reader": reader}, **options)
+
+
+def whole(unit: str, *, lowest: int, highest: int | None = None) -> Reader:
+    return lambda env, name, default, _: env.whole_number(name, default, lowest=lowest, unit=unit, highest=highest)
+
+
+def text(env: _Environment, name: str, default: str, _: dict) -> str:
+    return env.text(name, default)
+
+
+def flag(env: _Environment, name: str, default: bool, _: dict) -> bool:
+    return env.flag(name, default)
+
+
+def seconds(highest: float) -> Reader:
+    return lambda env, name, default, _: env.seconds(name, default, highest=highest)
+
+
+def one_of(choices: tuple[str, ...]) -> Reader:
+    def read(env: _Environment, name: str, default: str, _: dict) -> str:
+        value = env.text(name, default)
+        if value not in choices:
+            raise ConfigError(f"{name}={_shown(value)} is not valid: expected one of {', '.join(choices)}")
+        return value
+    return read
+
+
+def _read_settings(cls: type, env: _Environment) -> dict[str, Any]:
+    """Every field of cls that is a setting, read in the order they are declared."""
+    values: dict[str, Any] = {}
+    for declared in fields(cls):
+        if "reader" in declared.metadata:
+            default = declared.default if declared.default_factory is MISSING else declared.default_factory()
+            values[declared.name] = declared.metadata["reader"](env, declared.metadata["variable"], default, values)
+    return values
+
+
+def _networks_setting(env: _Environment, name: str, default: tuple, _: dict) -> tuple:
+    return _networks(name, env.get(name)) or default
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one client may do: request sizes, connection timeouts, and how often it may try."""
 
-    max_body_size: int = 32 * 1024
-    header_timeout: int = 20
-    body_timeout: int = 30
-    max_connections: int = 1000
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-    login_throttle_failures: int = 5
-    login_throttle_delay: int = 1
-    login_throttle_max_delay: int = 900
-    register_per_minute: int = 5
-    sessions_per_minute: int = 60
+    max_body_size: int = setting("MAX_BODY_SIZE", 32 * 1024, whole("a whole number of bytes", lowest=1024))
+    header_timeout: int = setting("HEADER_TIMEOUT", 20, whole("a whole number of seconds", lowest=1))
+    body_timeout: int = setting("BODY_TIMEOUT", 30, whole("a whole number of seconds", lowest=1))
+    max_connections: int = setting("MAX_CONNECTIONS", 1000, whole("a whole number of connections", lowest=1))
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        "TRUSTED_PROXIES", (), _networks_setting)
+    login_throttle_failures: int = setting("LOGIN_THROTTLE_FAILURES", 5,
+                                           whole("a whole number of failed logins", lowest=1))
+    login_throttle_delay: int = setting("LOGIN_THROTTLE_DELAY", 1, whole("a whole number of seconds", lowest=1))
+    login_throttle_max_delay: int = setting("LOGIN_THROTTLE_MAX_DELAY", 900,
+                                            whole("a whole number of seconds", lowest=1))
+    register_per_minute: int = setting("REGISTER_PER_MINUTE", 5, whole("a whole number of registrations", lowest=1))
+    sessions_per_minute: int = setting("SESSIONS_PER_MINUTE", 60, whole("a whole number of new sessions", lowest=1))
 
     @classmethod
     def from_env(cls, env: _Environment) -> Limits:
-        limits = cls(
-            max_body_size=env.whole_number("MAX_BODY_SIZE", 32 * 1024, lowest=1024, unit="a whole number of bytes"),
-            header_timeout=env.whole_number("HEADER_TIMEOUT", 20, lowest=1, unit="a whole number of seconds"),
-            body_timeout=env.whole_number("BODY_TIMEOUT", 30, lowest=1, unit="a whole number of seconds"),
-            max_connections=env.whole_number("MAX_CONNECTIONS", 1000, lowest=1, unit="a whole number of connections"),
-            trusted_proxies=_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES")),
-            login_throttle_failures=env.whole_number(
-                "LOGIN_THROTTLE_FAILURES", 5, lowest=1, unit="a whole number of failed logins"),
-            login_throttle_delay=env.whole_number(
-                "LOGIN_THROTTLE_DELAY", 1, lowest=1, unit="a whole number of seconds"),
-            login_throttle_max_delay=env.whole_number(
-                "LOGIN_THROTTLE_MAX_DELAY", 900, lowest=1, unit="a whole number of seconds"),
-            register_per_minute=env.whole_number(
-                "REGISTER_PER_MINUTE", 5, lowest=1, unit="a whole number of registrations"),
-            sessions_per_minute=env.whole_number(
-                "SESSIONS_PER_MINUTE", 60, lowest=1, unit="a whole number of new sessions"),
-        )
+        limits = cls(**_read_settings(cls, env))
         if limits.login_throttle_max_delay < limits.login_throttle_delay:
             raise ConfigError(f"LOGIN_THROTTLE_MAX_DELAY={limits.login_throttle_max_delay} is not valid: expected "
                               f"at least LOGIN_THROTTLE_DELAY ({limits.login_throttle_delay})")
         return limits
 
 
+def _backend(env: _Environment, name: str, default: str, _: dict) -> str:
+    backend = env.text(name, default)
+    try:
+        registry.backend(backend)
+    except registry.UnknownBackend:
+        expected = f"expected one of {', '.join(registry.names())}"
+        raise ConfigError(f"{name}={_shown(backend)} is not valid: {expected}") from None
+    return backend
+
+
+def _workers(env: _Environment, name: str, default: int, values: dict) -> int:
+    """WORKERS: processes sharing the port; by default one per core, or one for a store whose
+    sessions live in one process (the others would not see them)."""
+    backend = values["session_backend"]
+    if registry.backend(backend).process_local:
+        workers = env.whole_number(name, 1, lowest=1, unit="a number of processes")
+        if workers != 1:
+            raise ConfigError(f"{name}={_shown(str(workers))} is not valid with SESSION_BACKEND={backend}: "
+                              f"its sessions live in one process, so expected 1 (or a shared store: file, redis)")
+        return 1
+    return env.whole_number(name, _cores(), lowest=1, highest=256, unit="a number of processes")
+
+
+def _metrics_port(env: _Environment, name: str, default: None, values: dict) -> int | None:
+    if env.get(name) is None:
+        return default
+    port = env.whole_number(name, 0, lowest=1, highest=65535, unit="a port number")
+    if port == values["port"]:
+        raise ConfigError(f"{name}={_shown(str(port))} is not valid: expected a port other than PORT "
+                          f"({port}), so that /metrics is never served to the shop's visitors")
+    return port
+
+
+def _redis_url_setting(env: _Environment, name: str, default: str, _: dict) -> str:
+    return _redis_url(env.text(name, default), name)
+
+
+def _sentinels_setting(env: _Environment, name: str, default: tuple, _: dict) -> tuple:
+    return _sentinels(env.get(name)) or default
+
+
+def _sentinel_master_setting(env: _Environment, name: str, default: str, _: dict) -> str:
+    return _sentinel_master(env.text(name, default))
+
+
+def _min_replicas(env: _Environment, name: str, default: int, values: dict) -> int:
+    """1 with Sentinel (a failover must not lose what was acknowledged), 0 without."""
+    return env.whole_number(name, 1 if values["redis_sentinels"] else default, lowest=0,
+                            unit="a whole number of replicas")
+
+
+def _data_dir(env: _Environment, name: str, default: Path, _: dict) -> Path:
+    return _writable_dir(name, env.text(name, str(default)))
+
+
+def _session_dir(env: _Environment, name: str, default: Path, values: dict) -> Path:
+    """SESSION_DIR, or DATA_DIR/sessions; it must be writable only for a store that keeps its
+    sessions in a folder."""
+    raw = env.get(name)
+    folder, variable = (values["data_dir"] / "sessions", "DATA_DIR") if raw is None else (Path(raw).absolute(), name)
+    if registry.backend(values["session_backend"]).needs_directory:
+        return _writable_dir(variable, str(folder))
+    return folder
+
+
+def _migrate_from_setting(env: _Environment, name: str, default: None, values: dict) -> tuple[str, str] | None:
+    return _migrate_from(env.get(name), values["session_backend"], values["session_dir"], values["redis_url"],
+                         values["session_redis_prefix"])
+
+
+def _database_url_setting(env: _Environment, name: str, default: str, values: dict) -> str:
+    return _database_url(env.get(name), values["data_dir"])
+
+
+def _cookie_secret(env: _Environment, name: str, default: str, values: dict) -> str:
+    """COOKIE_SECRET, or the one kept in DATA_DIR (generated on the first start)."""
+    secret = env.get(name)
+    if secret is None:
+        data_dir = values["data_dir"]
+        try:
+            return data_folder.stored_cookie_secret(data_dir)
+        except data_folder.SecretUnusable as error:
+            raise ConfigError(str(error)) from None
+        except OSError as error:
+            raise ConfigError(f"DATA_DIR={_shown(str(data_dir))} is not valid: cannot store the generated cookie "
+                              f"secret ({error.strerror or type(error).__name__})") from None
+    if len(secret) < MIN_SECRET_LENGTH:
+        # Not echoed: even a weak secret is a secret.
+        raise ConfigError(f"{name} (of {len(secret)} characters) is not valid: expected at least "
+                          f"{MIN_SECRET_LENGTH} characters, or leave it unset to have one generated")
+    return secret
+
+
+def _limits(env: _Environment, name: str, default: Limits, _: dict) -> Limits:
+    return Limits.from_env(env)
+
+
 @dataclass(frozen=True)
 class Config:
-    host: str = "127.0.0.1"
-    port: int = 8888
-    data_dir: Path = Path("var")
-    session_backend: str = "file"
-    session_ttl: int = 3600
-    session_retries: int = 5
-    session_reap_interval: int = 600
-    session_dir: Path = Path("var/sessions")
-    session_max_memory_sessions: int = 100_000
-    session_max_age: int = 43_200  # seconds a login lasts, however busy (ASVS 3.3.2)
-    account_cart_ttl: int = 30 * 86_400  # seconds an account's cart is kept after its last change
-    cookie_secret: str = ""
-    cookie_secure: bool = False
-    redis_url: str = "redis://localhost:6379/0"
-    session_redis_prefix: str = "shop:session:"
-    session_redis_timeout: float = 2.0
+    host: str = setting("HOST", "127.0.0.1", text)
+    port: int = setting("PORT", 8888, whole("a port number", lowest=1, highest=65535))
+    session_backend: str = setting("SESSION_BACKEND", "file", _backend)
+    workers: int = setting("WORKERS", 1, _workers)
+    access_log: str = setting("ACCESS_LOG", "errors", one_of(ACCESS_LOG_CHOICES))
+    log_format: str = setting("LOG_FORMAT", "text", one_of(LOG_FORMAT_CHOICES))
+    # Where /metrics is served (never on the shop's own port); None: no metrics are kept.
+    metrics_port: int | None = setting("METRICS_PORT", None, _metrics_port)
+    session_ttl: int = setting("SESSION_TTL", 3600, whole("a whole number of seconds", lowest=1))
+    session_retries: int = setting("SESSION_RETRIES", 5, whole("a whole number of retries", lowest=0))
+    session_reap_interval: int = setting("SESSION_REAP_INTERVAL", 600,
+                                         whole("a whole number of seconds (0 turns sweeping off)", lowest=0))
+    session_max_memory_sessions: int = setting("SESSION_MAX_MEMORY_SESSIONS", 100_000,
+                                               whole("a whole number of sessions", lowest=1))
+    # Seconds a login lasts, however busy (ASVS 3.3.2).
+    session_max_age: int = setting("SESSION_MAX_AGE", 43_200, whole("a whole number of seconds", lowest=1))
+    # Seconds an account's cart is kept after its last change.
+    account_cart_ttl: int = setting("ACCOUNT_CART_TTL", 30 * 86_400, whole("a whole number of seconds", lowest=1))
+    cookie_secure: bool = setting("COOKIE_SECURE", False, flag)
+    redis_url: str = setting("REDIS_URL", "redis://localhost:6379/0", _redis_url_setting)
+    session_redis_prefix: str = setting("SESSION_REDIS_PREFIX", "shop:session:", text)
+    session_redis_timeout: float = setting("SESSION_REDIS_TIMEOUT", 2.0, seconds(highest=60))
     # Sentinel: where the sentinels are (REDIS_URL then unused for the sessions) and the name of the
     # primary they monitor; () : one Redis at REDIS_URL.
-    redis_sentinels: tuple[tuple[str, int], ...] = ()
-    redis_sentinel_master: str = "shop"
+    redis_sentinels: tuple[tuple[str, int], ...] = setting("REDIS_SENTINELS", (), _sentinels_setting)
+    redis_sentinel_master: str = setting("REDIS_SENTINEL_MASTER", "shop", _sentinel_master_setting)
     # A change is acknowledged once WAIT saw it on this many replicas (1 with Sentinel, 0 without).
-    session_redis_min_replicas: int = 0
+    session_redis_min_replicas: int = setting("SESSION_REDIS_MIN_REPLICAS", 0, _min_replicas)
+    data_dir: Path = setting("DATA_DIR", Path("var"), _data_dir)
+    session_dir: Path = setting("SESSION_DIR", Path("var/sessions"), _session_dir)
     # The store being left, whose sessions move to this one on their next request: (backend, folder
     # or URL), see sessions.migration; None: no migration.
-    session_migrate_from: tuple[str, str] | None = None
+    session_migrate_from: tuple[str, str] | None = setting("SESSION_MIGRATE_FROM", None, _migrate_from_setting)
     # repr=False: the URL may hold a password, and a Config may be printed or logged.
-    database_url: str = field(default="", repr=False)
-    database_timeout: int = 5
-    limits: Limits = field(default_factory=Limits)
-
-    @property
-    def database_path(self) -> Path:
-        return self.data_dir / "shop.db"
+    database_url: str = setting("DATABASE_URL", "", _database_url_setting, repr=False)
+    database_timeout: int = setting("DATABASE_TIMEOUT", 5, whole("a whole number of seconds", lowest=1, highest=300))
+    cookie_secret: str = setting("COOKIE_SECRET", "", _cookie_secret, repr=False)
+    limits: Limits = field(default_factory=Limits, metadata={"variable": "", "reader": _limits})
 
     @property
     def metrics_dir(self) -> Path:
         """DATA_DIR/metrics/<host>-<port>: this shop's own, emptied at its start. Replicas may share
         DATA_DIR (the scale stack's volume), and each must count, and clean, only its own processes."""
         return self.data_dir / METRICS_FOLDER / f"{socket.gethostname()}-{self.port}"
-    workers: int = 1
-    access_log: str = "errors"
-    # Where /metrics is served (never on the shop's own port); None: no metrics are kept.
-    metrics_port: int | None = None
-    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         """Build the Config from environment variables, or raise ConfigError at the first bad one."""
-        env = _Environment(os.environ if environ is None else environ)
-        host = env.text("HOST", "127.0.0.1")
-        port = env.whole_number("PORT", 8888, lowest=1, highest=65535, unit="a port number")
-        backend = env.text("SESSION_BACKEND", "file")
-        try:
-            store_kind = registry.backend(backend)
-        except registry.UnknownBackend:
-            expected = f"expected one of {', '.join(registry.names())}"
-            raise ConfigError(f"SESSION_BACKEND={_shown(backend)} is not valid: {expected}") from None
-        needs_directory = store_kind.needs_directory
-        workers = _workers(env, backend, process_local=store_kind.process_local)
-        access_log = env.text("ACCESS_LOG", "errors")
-        if access_log not in ACCESS_LOG_CHOICES:
-            raise ConfigError(f"ACCESS_LOG={_shown(access_log)} is not valid: expected one of {', '.join(ACCESS_LOG_CHOICES)}")
-        log_format = env.text("LOG_FORMAT", "text")
-        if log_format not in LOG_FORMAT_CHOICES:
-            raise ConfigError(f"LOG_FORMAT={_shown(log_format)} is not valid: expected one of {', '.join(LOG_FORMAT_CHOICES)}")
-        metrics_port = None
-        if env.get("METRICS_PORT") is not None:
-            metrics_port = env.whole_number("METRICS_PORT", 0, lowest=1, highest=65535, unit="a port number")
-            if metrics_port == port:
-                raise ConfigError(f"METRICS_PORT={_shown(str(metrics_port))} is not valid: expected a port other than PORT "
-                                  f"({port}), so that /metrics is never served to the shop's visitors")
-        ttl = env.whole_number("SESSION_TTL", 3600, lowest=1, unit="a whole number of seconds")
-        retries = env.whole_number("SESSION_RETRIES", 5, lowest=0, unit="a whole number of retries")
-        reap_interval = env.whole_number(
-            "SESSION_REAP_INTERVAL", 600, lowest=0, unit="a whole number of seconds (0 turns sweeping off)"
-        )
-        max_sessions = env.whole_number(
-            "SESSION_MAX_MEMORY_SESSIONS", 100_000, lowest=1, unit="a whole number of sessions"
-        )
-        max_age = env.whole_number("SESSION_MAX_AGE", 43_200, lowest=1, unit="a whole number of seconds")
-        account_cart_ttl = env.whole_number("ACCOUNT_CART_TTL", 30 * 86_400, lowest=1, unit="a whole number of seconds")
-        cookie_secure = env.flag("COOKIE_SECURE", False)
-        redis_url = _redis_url(env.text("REDIS_URL", "redis://localhost:6379/0"))
-        redis_prefix = env.text("SESSION_REDIS_PREFIX", "shop:session:")
-        redis_timeout = env.seconds("SESSION_REDIS_TIMEOUT", 2.0, highest=60)
-        redis_sentinels = _sentinels(env.get("REDIS_SENTINELS"))
-        redis_sentinel_master = _sentinel_master(env.text("REDIS_SENTINEL_MASTER", "shop"))
-        min_replicas = env.whole_number("SESSION_REDIS_MIN_REPLICAS", 1 if redis_sentinels else 0, lowest=0,
-                                        unit="a whole number of replicas")
-
-        data_dir = _writable_dir("DATA_DIR", env.text("DATA_DIR", "./var"))
-        session_dir_raw = env.get("SESSION_DIR")
-        if session_dir_raw is None:
-            session_dir = data_dir / "sessions"
-            variable = "DATA_DIR"
-        else:
-            session_dir = Path(session_dir_raw).absolute()
-            variable = "SESSION_DIR"
-        # Only a backend that keeps its sessions in a folder needs one that can be written.
-        if needs_directory:
-            session_dir = _writable_dir(variable, str(session_dir))
-
-        migrate_from = _migrate_from(env.get("SESSION_MIGRATE_FROM"), backend, session_dir, redis_url, redis_prefix)
-        database_url = _database_url(env.get("DATABASE_URL"), data_dir)
-        database_timeout = env.whole_number(
-            "DATABASE_TIMEOUT", 5, lowest=1, highest=300, unit="a whole number of seconds"
-        )
-
-        cookie_secret = env.get("COOKIE_SECRET")
-        if cookie_secret is None:
-            cookie_secret = _stored_cookie_secret(data_dir)
-        elif len(cookie_secret) < MIN_SECRET_LENGTH:
-            # Not echoed: even a weak secret is a secret.
-            raise ConfigError(f"COOKIE_SECRET (of {len(cookie_secret)} characters) is not valid: "
-                              f"expected at least {MIN_SECRET_LENGTH} characters, or leave it unset to have one generated")
-
-        return cls(
-            host=host,
-            port=port,
-            data_dir=data_dir,
-            session_backend=backend,
-            session_ttl=ttl,
-            session_retries=retries,
-            session_reap_interval=reap_interval,
-            session_dir=session_dir,
-            session_max_memory_sessions=max_sessions,
-            session_max_age=max_age,
-            account_cart_ttl=account_cart_ttl,
-            cookie_secret=cookie_secret,
-            cookie_secure=cookie_secure,
-            redis_url=redis_url,
-            session_redis_prefix=redis_prefix,
-            session_redis_timeout=redis_timeout,
-            redis_sentinels=redis_sentinels,
-            redis_sentinel_master=redis_sentinel_master,
-            session_redis_min_replicas=min_replicas,
-            session_migrate_from=migrate_from,
-            database_url=database_url,
-            database_timeout=database_timeout,
-            limits=Limits.from_env(env),
-            workers=workers,
-            access_log=access_log,
-            metrics_port=metrics_port,
-            log_format=log_format,
-        )
-
-
-def _workers(env: _Environment, backend: str, *, process_local: bool) -> int:
-    """WORKERS: processes sharing the port; by default one per core, or one for a store whose
-    sessions live in one process (the others would not see them)."""
-    if process_local:
-        workers = env.whole_number("WORKERS", 1, lowest=1, unit="a number of processes")
-        if workers != 1:
-            raise ConfigError(f"WORKERS={_shown(str(workers))} is not valid with SESSION_BACKEND={backend}: "
-                              f"its sessions live in one process, so expected 1 (or a shared store: file, redis)")
-        return 1
-    return env.whole_number("WORKERS", _cores(), lowest=1, highest=256, unit="a number of processes")
+        return cls(**_read_settings(cls, _Environment(os.environ if environ is None else environ)))
 
 
 def _migrate_from(raw: str | None, backend: str, session_dir: Path, redis_url: str,
@@ -268,10 +292,10 @@ def _migrate_from(raw: str | None, backend: str, session_dir: Path, redis_url: s
     if raw.split("://", 1)[0] in REDIS_SCHEMES and "://" in raw:
         url = _redis_url(raw, "SESSION_MIGRATE_FROM")
         if backend == "redis" and url == redis_url:
-            raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(_without_password(raw))} is not valid: it is the store "
+            raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(mask_password(raw))} is not valid: it is the store "
                               f"the shop uses now (REDIS_URL, prefix {redis_prefix}); {allowed}")
         return ("redis", url)
-    raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(_without_password(raw))} is not valid: {allowed}")
+    raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(mask_password(raw))} is not valid: {allowed}")
 
 
 def _cores() -> int:
@@ -374,7 +398,7 @@ def _redis_url(raw: str, variable: str = "REDIS_URL") -> str:
             raise ValueError("db")
     except ValueError:
         # The password is never echoed, not even in an error.
-        raise ConfigError(f"{variable}={_shown(_without_password(raw))} is not valid: {allowed}") from None
+        raise ConfigError(f"{variable}={_shown(mask_password(raw))} is not valid: {allowed}") from None
     return raw
 
 
@@ -421,10 +445,6 @@ def sentinel_problem(config: Config) -> str | None:
     return None
 
 
-def _without_password(url: str) -> str:
-    return re.sub(r"(//[^/]*?:)[^/]*@", r"\1***@", url, count=1) if "@" in url else url
-
-
 def _database_url(raw: str | None, data_dir: Path) -> str:
     """DATABASE_URL, or SQLite at DATA_DIR/shop.db when unset; a SQLite file's folder must be writable."""
     if raw is None:
@@ -440,71 +460,12 @@ def _database_url(raw: str | None, data_dir: Path) -> str:
 
 
 def _writable_dir(variable: str, raw: str) -> Path:
-    """Create the folder if needed and prove it is writable by writing and removing a file."""
-    path = Path(raw).absolute()
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-probe-{os.getpid()}-{secrets.token_hex(4)}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        return data_folder.writable_folder(raw)
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise ConfigError(
             f"{variable}={_shown(raw)} is not valid: expected a folder the shop can create and write ({reason})"
         ) from None
-    return path
 
-
-def _stored_cookie_secret(data_dir: Path) -> str:
-    """The secret kept in DATA_DIR, generated on the first start so that restarts keep cookies valid."""
-    path = data_dir / COOKIE_SECRET_FILE
-    stored = _read_secret(path)
-    if stored is not None:
-        return stored
-    secret = secrets.token_urlsafe(32)
-    temporary = data_dir / f".{COOKIE_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-    try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as file:
-            file.write(secret + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            # link() rather than replace(): if two shops start at once, the first secret wins and
-            # both use it, instead of one overwriting the secret the other already signs with.
-            os.link(temporary, path)
-        except FileExistsError:
-            stored = _read_secret(path)
-            if stored is None:
-                raise FileNotFoundError(errno.ENOENT, "the secret file came and went") from None
-            return stored
-        finally:
-            os.unlink(temporary)
-        # Without syncing the folder a crash could lose the new name, and with it the secret.
-        fsync_directory(data_dir)
-    except OSError as error:
-        raise ConfigError(
-            f"DATA_DIR={_shown(str(data_dir))} is not valid: cannot store the generated cookie secret "
-            f"({error.strerror or type(error).__name__})"
-        ) from None
-    return secret
-
-
-def _read_secret(path: Path) -> str | None:
-    """The secret kept in path; None when there is no such file."""
-    try:
-        secret = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(
-            f"COOKIE_SECRET is unset and {path} cannot be read ({type(error).__name__}): "
-            "expected a readable secret file, or set COOKIE_SECRET"
-        ) from None
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError(
-            f"COOKIE_SECRET is unset and {path} holds no usable secret: "
-            f"expected at least {MIN_SECRET_LENGTH} characters, or delete the file to have one generated"
-        )
-    return secret
 

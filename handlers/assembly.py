@@ -255,5 +255,6 @@ def build_session_store(config: Config, events: SessionEvents) -> SessionStore:
         return store
     backend, location = config.session_migrate_from
     previous = registry.create(backend, dataclasses.replace(
-        settings, directory=Path(location) if backend == "file" else None, url=location if backend == "redis" else None))
+        settings, directory=Path(location) if backend == "file" else None,
+        url=location if backend == "redis" else None))
     return MigratingStore(store, previous, owner_ttl=config.session_max_age + config.session_ttl, events=events)
