@@ -9,7 +9,10 @@ answered by more than one replica. Then, going on in the same browser window eac
 2. `restart redis`: login and cart intact, a change is kept;
 3. `restart db`: login and cart intact, checkout works;
 4. `up -d --scale web=3` brings the replicas back: every replica answers again, login and cart
-   intact, checkout works.
+   intact, checkout works;
+5. the Redis primary's container is killed (SIGKILL) while the shopper keeps adding: the sentinels
+   promote a replica, the replicas follow it with no restart, the login and cart are intact, and
+   every add acknowledged before, during and after the failover is in the cart.
 Screenshots before and after each step go to test-artifacts/, the stack's logs too when the test
 fails, and the stack is removed with `down -v` whatever happens.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -76,6 +80,16 @@ class ScaleStack(ComposeProject):
             90,
             f"{service} was not healthy again after a restart",
         )
+
+    def redis_primary(self) -> str:
+        """The service name of the Redis primary, as the first sentinel says."""
+        answer = self.run("exec", "-T", "sentinel-1", "redis-cli", "-p", "26379",
+                          "sentinel", "get-master-addr-by-name", "shop")
+        return answer.split()[0]
+
+    def started(self, containers) -> dict[str, str]:
+        """Each container's restart count and start time: equal before and after, no restart."""
+        return {container: inspect(container, "{{.RestartCount}} {{.State.StartedAt}}") for container in containers}
 
     def order_ids_in_postgres(self) -> set[str]:
         """The ids of every order in the stack's PostgreSQL (as its superuser, over the socket)."""
@@ -202,6 +216,74 @@ def test_scale_stack_keeps_login_and_cart_while_replicas_redis_and_postgres_rest
     shopper.screenshot("scale-4-replicas-back-order-placed")
     assert shopper.view_cart(stack.url).lines == {}, "checkout did not empty the cart"
 
+    # 5. The Redis primary dies in the middle of the session; the shopper keeps adding meanwhile.
+    shopper.add_to_cart(stack.url, second, quantity=1)
+    shopper.screenshot("scale-5-kill-redis-primary-before")
+    replicas_started = stack.started(replicas)
+    primary = stack.redis_primary()
+    stack.kill(stack.containers(primary))
+    acknowledged, unconfirmed = adds_through_failover(stack, shopper, first, old_primary=primary)
+    assert stack.redis_primary() != primary, "the sentinels did not promote a replica"
+    after = shopper.view_cart(stack.url)
+    shopper.screenshot("scale-5-kill-redis-primary-after")
+    assert after.user is not None and "demo" in after.user, "5-kill-redis-primary: the header no longer shows demo"
+    assert after.lines.get(second) == 1, "5-kill-redis-primary: a line added before the failover changed"
+    assert acknowledged <= after.lines.get(first, 0) <= acknowledged + unconfirmed, \
+        f"{acknowledged} adds acknowledged ({unconfirmed} not), {after.lines.get(first, 0)} in the cart"
+    print(f"Redis primary killed: {acknowledged} adds acknowledged, {unconfirmed} answered with a message")
+    assert stack.started(replicas) == replicas_started, "a web replica restarted during the failover"
+    answering(stack, set(replicas.values()), timeout=60)
+    orders.append(shopper.check_out(stack.url))
+
     # The orders are PostgreSQL's, each once: the replicas share the database, not a file.
     in_postgres = stack.order_ids_in_postgres()
     assert in_postgres == set(orders), f"orders placed {orders}, orders in PostgreSQL {sorted(in_postgres)}"
+
+
+def adds_through_failover(stack: ScaleStack, shopper, product: str, old_primary: str,
+                          timeout: float = 180) -> tuple[int, int]:
+    """Add `product` again and again, one at a time, until the sentinels name a new primary and
+    three adds after that were acknowledged (the header's count grew: a new page or JavaScript);
+    a message instead (the 503's "could not confirm" or "cannot reach") is an add not
+    acknowledged, which may or may not be in the cart. Returns (acknowledged, not)."""
+    acknowledged = unconfirmed = after_failover = 0
+    deadline = time.monotonic() + timeout
+    failed_over = threading.Event()
+
+    def watch() -> None:
+        # Apart from the adds: asking a sentinel through `docker exec` takes a second or more.
+        while not failed_over.is_set() and time.monotonic() < deadline:
+            try:
+                if stack.redis_primary() != old_primary:
+                    failed_over.set()
+            except AssertionError:
+                pass  # the sentinel did not answer this time
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    while after_failover < 3:
+        assert time.monotonic() < deadline, f"adds not acknowledged again within {timeout}s of the kill"
+        moved = failed_over.is_set()
+        shopper.driver.get(f"{stack.url}/product/{product}")
+        buttons = shopper._testid("add-to-cart")
+        if not buttons:
+            # The product page itself answered 503 (its session could not be read): nothing sent.
+            assert shopper._testid("flash"), shopper.driver.page_source[:500]
+            time.sleep(1)
+            continue
+        before = shopper.header_count()
+        buttons[0].click()
+        outcome = wait_until(lambda: shopper._loaded() and (
+            "acknowledged" if shopper.header_count() == before + 1 else
+            "not" if any(flash.text.strip() for flash in shopper._testid("flash")) else None),
+            60, "the add's answer did not come")
+        if outcome == "acknowledged":
+            acknowledged += 1
+            after_failover += moved
+        else:
+            unconfirmed += 1
+            time.sleep(1)
+    failed_over.set()
+    watcher.join()
+    return acknowledged, unconfirmed
