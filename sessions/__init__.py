@@ -5,7 +5,9 @@ signed cookies. See docs/ARCHITECTURE.md for how a handler uses it.
 """
 from .events import SessionEvents
 from .file import FileStore
-from .manager import Session, SessionInfo, SessionManager, SessionMoved, Sweeper
+from .manager import Session, SessionManager, SessionMoved
+from .owners import SessionInfo
+from .sweeper import Sweeper
 from .memory import MemoryStore
 from .shapes import SessionShapes
 from .store import (

@@ -8,6 +8,10 @@ does nothing, so a store built without one costs a method call per event.
 """
 from __future__ import annotations
 
+import contextlib
+import time
+from typing import Iterator
+
 # A store call is one of these operations (what a request or the sweeper asked of the store).
 OPERATIONS = ("read", "change", "sweep")
 # Why a store call failed: the store cannot be reached or refused for another reason; it did not
@@ -42,3 +46,21 @@ class SessionEvents:
 
 
 NO_EVENTS = SessionEvents()
+
+
+@contextlib.contextmanager
+def observed_call(events: SessionEvents, backend: str, operation: str, *,
+                  any_failure: str | None = None) -> Iterator[None]:
+    """Tell events how long the block's store call took, and of its failure: an error that carries
+    a `kind` (sessions.store.StoreUnavailable) is counted by it; any other by `any_failure`, when
+    given. The error goes on."""
+    started = time.monotonic()
+    try:
+        yield
+    except Exception as error:
+        kind = getattr(error, "kind", any_failure)
+        if kind is not None:
+            events.store_failure(backend, operation, kind)
+        raise
+    finally:
+        events.store_call(backend, operation, time.monotonic() - started)

@@ -23,14 +23,13 @@ import contextlib
 import logging
 import math
 import time
-from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Protocol
 
-from tornado.ioloop import PeriodicCallback
-
 from . import codec
-from .events import NO_EVENTS, SessionEvents
+from .events import NO_EVENTS, SessionEvents, observed_call
+from .owners import OwnerSessions, number_in
 from .shapes import META_KEY, NO_SHAPES, SessionShapes
+from .sweeper import Sweeper
 from .store import (
     LockedSession, OwnerIndex, SessionStore, StoreUnavailable, check_owner, derived_id, is_valid_session_id,
     new_session_id, short_id,
@@ -43,27 +42,9 @@ COOKIE_MAX_AGE_DAYS = 400
 # How long a request still carrying a regenerated session's old id is told so, rather than
 # given a new session: long enough for the requests a person had in flight in other tabs.
 MOVED_MARKER_TTL = 120
-# What an owner record carries under META_KEY, so that a store's policy (the memory store's
-# eviction ranking) can tell a record from a session by its data alone.
-RECORD_META = {"record": True}
 # An owned session's "last seen" is written at most this often (seconds), not on every request.
 LAST_SEEN_RESOLUTION = 60
-# An index entry whose session is missing is discarded only once older than this (seconds): the
-# entry is written just before its session, which may still be on its way.
-INDEX_GRACE = 300
 MAX_USER_AGENT_LENGTH = 512
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """One live session of an owner, as `owner_sessions` lists it. Times are Unix seconds."""
-
-    session_id: str
-    created: float  # when the session was first stored
-    owned_since: float  # when it got its owner (the absolute lifetime counts from here)
-    last_seen: float  # the last request, to within LAST_SEEN_RESOLUTION
-    user_agent: str
-    address: str
 
 
 class SessionMoved(Exception):
@@ -143,7 +124,7 @@ class _KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
-class SessionManager:
+class SessionManager(OwnerSessions):
     def __init__(self, store: SessionStore, *, ttl: int, cookie_name: str = "session",
                  secure: bool = False, max_age: int | None = None,
                  client: Callable[[Any], tuple[str, str]] | None = None,
@@ -186,14 +167,8 @@ class SessionManager:
         session_id = self._session_id_from_cookie(handler)
         if session_id is None:
             return Session()
-        started = time.monotonic()
-        try:
+        with observed_call(self.events, self.store.name, "read"):
             data = await self.store.load(session_id, extend_ttl=None if read_only else self.ttl)
-        except StoreUnavailable as error:
-            self.events.store_failure(self.store.name, "read", error.kind)
-            raise
-        finally:
-            self.events.store_call(self.store.name, "read", time.monotonic() - started)
         if data is None:
             self.events.session("expired")
             return Session()  # unknown or expired: never adopted
@@ -205,7 +180,7 @@ class SessionManager:
                 await self._end_past_max_age(session_id, session.owner)
             return Session()
         if not read_only and (upgraded or session.owner is not None
-                              and now - _number(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION):
+                              and now - number_in(session.meta.get("seen")) >= LAST_SEEN_RESOLUTION):
             session = await self._write_back(handler, session)
         return session
 
@@ -351,109 +326,30 @@ class SessionManager:
         from the moment it exists (a crash in between leaves an entry the listing discards)."""
         if session.owner is not None:
             await self.index.add_owned(session.owner, session.id, self._index_ttl())
-        started = time.monotonic()
-        try:
+        with observed_call(self.events, self.store.name, "change"):
             await self.store.save(session.id, self._stored(session), self._ttl_for(session.meta, time.time()))
-        except StoreUnavailable as error:
-            self.events.store_failure(self.store.name, "change", error.kind)
-            raise
-        finally:
-            self.events.store_call(self.store.name, "change", time.monotonic() - started)
-
-    # -- sessions that belong to an owner --------------------------------------------------------------
-
-    async def owner_sessions(self, owner: str) -> list[SessionInfo]:
-        """owner's live sessions, the most recently owned first: each index entry is checked against
-        its session (live, this owner, inside its absolute lifetime); entries that no longer hold
-        are discarded (those of missing sessions once older than INDEX_GRACE)."""
-        entries = await self.index.owned(owner)
-        ids = list(entries)
-        found = await asyncio.gather(*(self.store.load(session_id) for session_id in ids))
-        now = time.time()
-        live: list[SessionInfo] = []
-        stale: list[str] = []
-        for session_id, data in zip(ids, found):
-            meta = self._meta_of(data)
-            if isinstance(meta, dict) and meta.get("owner") == owner and not self._past_max_age(meta, now):
-                live.append(_info(session_id, meta))
-            elif data is not None or now - entries[session_id] > INDEX_GRACE:
-                stale.append(session_id)
-        if stale:
-            await self.index.discard_owned(owner, stale)
-        return sorted(live, key=lambda info: info.owned_since, reverse=True)
-
-    async def end_session(self, owner: str, session_id: str) -> bool:
-        """End one session of owner's (from any process: its next request finds no session).
-        False, and nothing changed, when session_id is not a live session of owner's."""
-        check_owner(owner)
-        if not is_valid_session_id(session_id):
-            return False
-        async with self._locks.hold(session_id):
-            async with self.store.locked(session_id) as held:
-                meta = self._meta_of(held.data)
-                if not (isinstance(meta, dict) and meta.get("owner") == owner):
-                    return False
-                held.destroy()
-        await self.index.discard_owned(owner, [session_id])
-        log.info("session %s ended by its owner", short_id(session_id))
-        return True
-
-    async def end_owner_sessions(self, owner: str, *, keep: str | None = None) -> int:
-        """End every session of owner's but keep (an id, or None for all); how many were ended."""
-        ended = 0
-        for info in await self.owner_sessions(owner):
-            if info.session_id != keep and await self.end_session(owner, info.session_id):
-                ended += 1
-        return ended
-
-    async def load_owner_record(self, owner: str, *, extend_ttl: int | None = None) -> dict:
-        """owner's record as a snapshot ({} when there is none or it expired); with extend_ttl,
-        its expiry is rolled to now + extend_ttl."""
-        data = await self.store.load(owner_record_id(owner), extend_ttl=extend_ttl)
-        return _record_of(self._upgraded(data))
-
-    @contextlib.asynccontextmanager
-    async def owner_record(self, owner: str, *, ttl: int) -> AsyncIterator[dict]:
-        """owner's record (a dict of JSON values, {} when new), locked across every process that
-        shares the store; saved with an expiry ttl seconds ahead when the block ends cleanly (and
-        changed), deleted when left empty. When the block raises, nothing is saved. An upgrade of
-        its shape is written with its next change; its metadata is kept as it was stored."""
-        record_id = owner_record_id(owner)
-        async with self._locks.hold(record_id), self.store.locked(record_id) as held:
-            stored = self._upgraded(held.data)
-            record = _record_of(stored)
-            before = _fingerprint(record, {})
-            yield record
-            if _fingerprint(record, {}) != before:
-                if record:
-                    meta = stored.get(META_KEY) if stored is not None else None
-                    meta = {**(meta if isinstance(meta, dict) else {}), **RECORD_META}
-                    held.save({**record, META_KEY: self.shapes.stamp(meta)}, ttl)
-                else:
-                    held.destroy()
 
     # -- metadata and the absolute lifetime ---------------------------------------------------------------
 
     def _past_max_age(self, meta: dict, now: float) -> bool:
         return (self.max_age is not None and meta.get("owner") is not None
-                and now >= _number(meta.get("owned_since")) + self.max_age)
+                and now >= number_in(meta.get("owned_since")) + self.max_age)
 
     def _ttl_for(self, meta: dict, now: float) -> int:
         """The store's expiry for a save: the idle ttl, but never past the absolute lifetime."""
         if self.max_age is None or meta.get("owner") is None:
             return self.ttl
-        return max(1, min(self.ttl, math.ceil(_number(meta.get("owned_since")) + self.max_age - now)))
+        return max(1, min(self.ttl, math.ceil(number_in(meta.get("owned_since")) + self.max_age - now)))
 
     def _index_ttl(self) -> int | None:
         # An owned session cannot outlive max_age; without it, an index entry must be kept for good.
         return None if self.max_age is None else self.max_age + self.ttl
 
     async def _end_past_max_age(self, session_id: str, owner: str | None) -> None:
-        async with self._locks.hold(session_id):
-            async with self.store.locked(session_id) as held:
-                meta = self._meta_of(held.data)
-                if isinstance(meta, dict) and self._past_max_age(meta, time.time()):
-                    held.destroy()
+        async with self._held(session_id) as held:
+            meta = self._meta_of(held.data)
+            if isinstance(meta, dict) and self._past_max_age(meta, time.time()):
+                held.destroy()
         if owner is not None:
             await self.index.discard_owned(owner, [session_id])
         log.info("session %s ended: its absolute lifetime is over", short_id(session_id))
@@ -463,26 +359,31 @@ class SessionManager:
         (an owner it gave indexed first, as at a login) and, at most once a minute, an owned
         session's "last seen" (and the address and browser it was seen from). Returns the session
         as stored then; the snapshot as it was when the session changed owner meanwhile."""
-        async with self._locks.hold(session.id):
-            async with self.store.locked(session.id) as held:
-                if held.data is None:
-                    return session
-                indexed_owner = _owner_of(held.data)
-                data, upgraded = self.shapes.upgrade(held.data)
-                stored = _session_from(data, session.id)
-                if stored.owner != session.owner:
-                    return session
-                now = time.time()
-                described = stored.owner is not None and (
-                    upgraded or now - _number(stored.meta.get("seen")) >= LAST_SEEN_RESOLUTION)
-                if described:
-                    self._describe(handler, stored)
-                if not (upgraded or described):
-                    return stored  # written meanwhile by another request
-                if stored.owner is not None and stored.owner != indexed_owner:
-                    await self.index.add_owned(stored.owner, session.id, self._index_ttl())
-                held.save(self._stored(stored), self._ttl_for(stored.meta, now))
+        async with self._held(session.id) as held:
+            if held.data is None:
+                return session
+            indexed_owner = _owner_of(held.data)
+            data, upgraded = self.shapes.upgrade(held.data)
+            stored = _session_from(data, session.id)
+            if stored.owner != session.owner:
+                return session
+            now = time.time()
+            described = stored.owner is not None and (
+                upgraded or now - number_in(stored.meta.get("seen")) >= LAST_SEEN_RESOLUTION)
+            if described:
+                self._describe(handler, stored)
+            if not (upgraded or described):
+                return stored  # written meanwhile by another request
+            if stored.owner is not None and stored.owner != indexed_owner:
+                await self.index.add_owned(stored.owner, session.id, self._index_ttl())
+            held.save(self._stored(stored), self._ttl_for(stored.meta, now))
         return stored
+
+    @contextlib.asynccontextmanager
+    async def _held(self, session_id: str) -> AsyncIterator[LockedSession]:
+        """The stored session under this process's lock, then the store's: one holder in every process."""
+        async with self._locks.hold(session_id), self.store.locked(session_id) as held:
+            yield held
 
     def _describe(self, handler: CookieJar, session: Session) -> None:
         try:
@@ -504,7 +405,7 @@ class SessionManager:
         meta = None if data is None else self._upgraded(data).get(META_KEY)
         return meta if isinstance(meta, dict) else None
 
-    def start_sweeper(self, interval: float) -> "Sweeper":
+    def start_sweeper(self, interval: float) -> Sweeper:
         sweeper = Sweeper(self.store, interval, events=self.events)
         sweeper.start()
         return sweeper
@@ -527,16 +428,6 @@ class SessionManager:
                                   httponly=True, samesite="Lax", secure=self.secure)
 
 
-def _record_of(data: dict | None) -> dict:
-    """An owner record as its user sees it: the stored data without the manager's marker."""
-    return {key: value for key, value in (data or {}).items() if key != META_KEY}
-
-
-def owner_record_id(owner: str) -> str:
-    """The id under which owner's record is kept: derived from the owner, so every process finds it."""
-    return derived_id("owner-record", check_owner(owner))
-
-
 def _moved_marker(session_id: str) -> str:
     """The id under which a regenerated session leaves its "moved" marker: derived, so anyone
     holding the old id can look it up, and not the old id itself, which is gone from the store."""
@@ -555,16 +446,6 @@ def _session_from(data: dict, session_id: str) -> Session:
     return Session(data, session_id=session_id, meta=meta if isinstance(meta, dict) else None)
 
 
-def _info(session_id: str, meta: dict) -> SessionInfo:
-    return SessionInfo(session_id=session_id, created=_number(meta.get("created")),
-                       owned_since=_number(meta.get("owned_since")), last_seen=_number(meta.get("seen")),
-                       user_agent=str(meta.get("agent") or ""), address=str(meta.get("address") or ""))
-
-
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
-
 def _request_client(handler: Any) -> tuple[str, str]:
     request = handler.request
     return request.headers.get("User-Agent", ""), request.remote_ip or ""
@@ -576,42 +457,3 @@ def _fingerprint(data: dict, meta: dict) -> bytes:
     return codec.fingerprint([data, meta])
 
 
-class Sweeper:
-    """Deletes expired sessions every `interval` seconds. The store does the work off the event loop;
-    this only schedules it and never runs two sweeps at once."""
-
-    def __init__(self, store: SessionStore, interval: float, *, events: SessionEvents = NO_EVENTS) -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        self.store = store
-        self.events = events
-        self.interval = interval
-        self._callback = PeriodicCallback(self._tick, interval * 1000)
-        self._running: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._callback.start()
-
-    async def stop(self) -> None:
-        """Stop sweeping; a sweep already running is let finish (it only deletes expired files)."""
-        self._callback.stop()
-        if self._running is not None:
-            await self._running
-
-    def _tick(self) -> None:
-        if self._running is None or self._running.done():
-            self._running = asyncio.ensure_future(self.sweep_once())
-
-    async def sweep_once(self) -> int:
-        started = time.monotonic()
-        try:
-            removed = await self.store.sweep_expired()
-        except Exception as error:
-            self.events.store_failure(self.store.name, "sweep", getattr(error, "kind", "unavailable"))
-            log.exception("session sweep failed")
-            return 0
-        finally:
-            self.events.store_call(self.store.name, "sweep", time.monotonic() - started)
-        self.events.session("swept", removed)
-        log.info("session sweep: %d expired removed in %.3fs", removed, time.monotonic() - started)
-        return removed

@@ -28,7 +28,8 @@ import pytest
 import redis
 from tornado.web import decode_signed_value
 
-from sessions.manager import META_KEY, owner_record_id
+from sessions.manager import META_KEY
+from sessions.owners import owner_record_id
 from sessions.shapes import SHAPE_FIELD
 from tests.availability import unavailable
 from tests.shop_process import REPO_ROOT, AppProcess, Shopper, free_port

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from sessions import FileStore, MemoryStore, SessionManager, new_session_id, registry
-from sessions.manager import META_KEY, owner_record_id
+from sessions.manager import META_KEY
+from sessions.owners import owner_record_id
 from sessions.store import OwnerIndex
 from tests.stores.devices import Device, log_in, log_out, visit
 

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from sessions import SessionManager, SessionShapes, new_session_id
-from sessions.manager import META_KEY, owner_record_id
+from sessions.manager import META_KEY
+from sessions.owners import owner_record_id
 from sessions.shapes import SHAPE_FIELD, shape_of
 from tests.stores.devices import Device, log_in
 
