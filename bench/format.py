@@ -211,7 +211,11 @@ def format_redis_floor(floor: RoundTripResult) -> str:
             ["one change: EVALSHA lock-and-read, EVALSHA write-and-release", fmt_value(floor.change_cpu_us, "µs")],
             ["per request of the API mix (one read and one change per two requests)",
              fmt_value(floor.cpu_per_request_us, "µs")]]
-    return markdown_table(header, rows)
+    table = markdown_table(header, rows)
+    if floor.session_bytes is not None:
+        table += (f"\n\nRedis's memory per logged-in session (a five-line cart, its metadata and an owner-index entry, "
+                  f"10,000 of them): {floor.session_bytes:,.0f} bytes, of which its JSON is {floor.value_bytes:,.0f}.")
+    return table
 
 
 def format_migration(found: MigrationResult) -> str:

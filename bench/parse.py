@@ -341,6 +341,9 @@ class RoundTripResult:
     read_cpu_us: float
     change_cpu_us: float
     iterations: int
+    # Redis's used_memory per logged-in session (its key, its owner-index entry), and its JSON's length.
+    session_bytes: float | None = None
+    value_bytes: float | None = None
 
     @property
     def cpu_per_request_us(self) -> float:
@@ -352,7 +355,8 @@ def parse_round_trip_result(text: str) -> RoundTripResult:
     """Parse `RESULT read_cpu_us=... change_cpu_us=... iterations=...` from bench.redis_probe."""
     pairs = parse_kv_line(text)
     result = RoundTripResult(read_cpu_us=_number(pairs, "read_cpu_us"), change_cpu_us=_number(pairs, "change_cpu_us"),
-                             iterations=int(_number(pairs, "iterations", int)))
+                             iterations=int(_number(pairs, "iterations", int)),
+                             session_bytes=_optional(pairs, "session_bytes"), value_bytes=_optional(pairs, "value_bytes"))
     if result.iterations == 0:
         raise ParseError("iterations=0: nothing was measured")
     return result
