@@ -177,15 +177,15 @@ def _serve_worker(config: Config, sockets: list[socket.socket], worker: int,
     return 0
 
 
-def run_event_loop(main_coroutine) -> None:
+def run_event_loop(main_coroutine):
     """asyncio.run, on uvloop where it is installed: its loop, written in C over libuv, gave the
-    shop about a tenth more requests a second (requirements.txt pins it for Linux)."""
+    shop about a tenth more requests a second (requirements.txt pins it for Linux). The bench's
+    probes run on it too. Returns what main_coroutine returns."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main_coroutine)
-        return
-    uvloop.run(main_coroutine)
+        return asyncio.run(main_coroutine)
+    return uvloop.run(main_coroutine)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import sys
 import threading
 import time
 
+from app import run_event_loop
+
 PAYLOAD = b'{"cart": {' + b", ".join(b'"%d": %d' % (i, i) for i in range(1, 21)) + b'}, "user": null}'
 
 
@@ -156,11 +158,7 @@ def store_cpu_us(folder: str, concurrent: int, seconds: float) -> tuple[float, f
         await store.close()
         return counts
 
-    try:  # the shop's own event loop, when it runs on one
-        import uvloop
-        results = uvloop.run(run())
-    except ImportError:
-        results = asyncio.run(run())
+    results = run_event_loop(run())  # the shop's own event loop
     return tuple(cpu / done * 1e6 for done, cpu in (results["read"], results["change"]))
 
 

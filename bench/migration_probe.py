@@ -9,7 +9,6 @@ and the move itself (a session's first request after the switch: both locks, the
 Prints one RESULT line (see bench.parse.MigrationResult)."""
 from __future__ import annotations
 
-import asyncio
 import secrets
 import statistics
 import sys
@@ -18,6 +17,8 @@ import time
 from sessions import FileStore, new_session_id
 from sessions.migration import MigratingStore
 from sessions.redis import RedisStore
+
+from app import run_event_loop
 
 CART = {"cart": {str(i): i for i in range(1, 21)}}
 TTL = 3600
@@ -67,12 +68,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__.splitlines()[0], file=sys.stderr)
         return 2
-    try:  # the shop's own event loop, when it runs on one
-        import uvloop
-        run = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    figures = run(probe(argv[0], argv[1], int(argv[2])))
+    figures = run_event_loop(probe(argv[0], argv[1], int(argv[2])))  # the shop's own event loop
     print("RESULT " + " ".join(f"{key}={value:.1f}" for key, value in figures.items()) + f" iterations={argv[2]}")
     return 0
 

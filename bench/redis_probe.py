@@ -10,13 +10,14 @@ own work is another process's. Then what a logged-in session costs Redis's memor
 and after, and the length of one's JSON. Prints one RESULT line (see bench.parse.RoundTripResult)."""
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
 import time
 
 from sessions import new_session_id
 from sessions.redis import RedisStore
+
+from app import run_event_loop
 
 CART = {"cart": {str(i): i for i in range(1, 21)}}
 TTL = 3600
@@ -73,12 +74,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__.splitlines()[0], file=sys.stderr)
         return 2
-    try:  # the shop's own event loop, when it runs on one
-        import uvloop
-        run = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    read_us, change_us, session_bytes, value_bytes = run(probe(argv[0], int(argv[1])))
+    read_us, change_us, session_bytes, value_bytes = run_event_loop(probe(argv[0], int(argv[1])))
     print(f"RESULT read_cpu_us={read_us:.1f} change_cpu_us={change_us:.1f} iterations={argv[1]} "
           f"session_bytes={session_bytes:.0f} value_bytes={value_bytes}")
     return 0
