@@ -52,7 +52,7 @@ def parse_count(text: str) -> int:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--seconds", type=int, default=None, help="seconds per cart-mix cell (default 5; 2 with --quick)")
     parser.add_argument("--rounds", type=parse_count, default=None,
@@ -80,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy profiles of the shop on file and redis, one process, one more API-mix cell "
                              "each: for the stores with a missed target (default), all, or none")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def plan_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Plan, Path]:
+    """What to run, from the arguments, and where its tables go."""
     plan = Plan()
     out = REPO / "bench-results"
     if args.quick:
@@ -101,9 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     plan.scale = args.scale or plan.scale
     plan.sweep_files = args.sweep_files or plan.sweep_files
     plan.sections = tuple(s for s in (args.only or SECTIONS) if s not in args.skip)
-    out = args.out or out
     plan.profile = args.profile
+    return plan, args.out or out
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments()
+    args = parser.parse_args(argv)
+    plan, out = plan_of(args, parser)
     if args.render:
         report = Report.from_dict(json.loads(args.render.read_text()))
     else:

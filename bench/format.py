@@ -318,6 +318,12 @@ def format_report(report: Report) -> str:
         format_targets(targets),
         "",
     ]
+    return "\n".join(parts + _measured_sections(report, targets))
+
+
+def _measured_sections(report: Report, targets) -> list[str]:
+    """Every table of what was measured, in the report's order (lines of markdown)."""
+    parts: list[str] = []
     misses = format_misses(report, targets)
     if misses:
         parts += ["## Where the missed targets stand", misses, ""]
@@ -358,4 +364,4 @@ def format_report(report: Report) -> str:
         parts += ["## Memory store", format_memory_table(report.memory), ""]
     if report.notes:
         parts += ["## Notes", *[f"- {note}" for note in report.notes], ""]
-    return "\n".join(parts)
+    return parts
