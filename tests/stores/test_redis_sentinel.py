@@ -70,7 +70,9 @@ async def every_change(store: RedisStore, session_id: str) -> dict[str, BaseExce
 @pytest.mark.parametrize("wire", [True, False], ids=["wire", "redis-py"])
 async def test_a_change_no_replica_confirmed_is_maybe_written_never_a_success(primary_and_replica, wire):
     primary, replica = primary_and_replica
-    store = RedisStore(primary.url, prefix=f"t:{secrets.token_hex(4)}:", timeout=0.5, retries=1,
+    # WAIT gets three quarters of the timeout: 1.5 s, so that a replica slowed by a busy machine
+    # still confirms in the first and last rounds (a stopped one never does, whatever the time).
+    store = RedisStore(primary.url, prefix=f"t:{secrets.token_hex(4)}:", timeout=2.0, retries=1,
                        min_replicas=1)
     if not wire:
         store._wire = store._writes = None  # every command through redis-py, as for a TLS URL
@@ -121,11 +123,15 @@ async def test_the_store_follows_a_demoted_and_a_killed_primary(cluster):
     try:
         await store.save(first, {"cart": {"mug": 1}}, 600)
         await store.add_owned("user-1", first, 600)
+        await store.ping()  # its connections are open now, to the first primary
 
         # A primary demoted while the store's connections to it are open: READONLY, then the new one.
         old = cluster.primary.port
         redis.Redis(port=cluster.sentinel_ports[0]).execute_command("SENTINEL", "FAILOVER", cluster.master)
         promoted = cluster.wait_for_failover(old)
+        cluster.server_at(old).wait_until_replicating(timeout=30)
+        # /healthz's INFO on a connection to the demoted primary meets no READONLY: it asks again.
+        await store.ping()
 
         async def change_to_two():
             async with store.locked(first) as held:
