@@ -47,7 +47,9 @@ async def transfer(source: SessionStore, target: SessionStore, session_id: str, 
     after an earlier copy (then it is copied again, MOVED). With delete, source's goes either way.
 
     The owner's entry (target's OwnerIndex, kept for owner_ttl seconds) is written before the
-    session, as the manager does. A crash between the write to target and the delete from source
+    session, as the manager does. Once it holds target's lock it looks at source again: a session
+    the shop changed or ended in target meanwhile had its source copy deleted first (see
+    MigratingStore.locked), and is left alone. A crash between the write to target and the delete from source
     leaves an old copy in source that is never read again (target is asked first); it expires
     there, or the next copy or move deletes it. StoreUnavailable from either store: nothing is
     deleted from source."""
@@ -58,6 +60,10 @@ async def transfer(source: SessionStore, target: SessionStore, session_id: str, 
         if left is None:
             return MISSING  # expired between the read and now
         async with target.locked(session_id) as new:
+            if await source.expires_in(session_id) is None:
+                # Deleted while we waited for target's lock: by the shop, changing (or ending) the
+                # session in target, which deletes the old copy before it lets that lock go.
+                return MISSING
             outcome = MOVED
             if new.data is not None:
                 target_left = await target.expires_in(session_id)
@@ -106,8 +112,10 @@ class MigratingStore:
         await self.current.save(session_id, data, ttl)
 
     async def destroy(self, session_id: str) -> None:
-        await self.current.destroy(session_id)
+        # The old store's copy first: a transfer() under way then finds it gone, or has written
+        # the new store before the delete there.
         await self.previous.destroy(session_id)
+        await self.current.destroy(session_id)
 
     async def expires_in(self, session_id: str) -> float | None:
         left = await self.current.expires_in(session_id)
@@ -127,9 +135,13 @@ class MigratingStore:
     async def locked(self, session_id: str) -> AsyncIterator[LockedSession]:
         """The new store's lock. When the new store does not have the session and the old one
         does, the new lock is let go (nothing written), the session moved (old lock first, as
-        transfer takes them), and the new lock taken again."""
+        transfer takes them), and the new lock taken again. A change to a session the new store
+        had already deletes any copy the old store still holds, before it is made."""
         locked = self.current.locked(session_id)
         held = await locked.__aenter__()
+        # A session the new store had before this lock may still have a copy in the old one (a
+        # `copy` without --move, or a crash in the middle of a move).
+        copy_left = held.data is not None
         if held.data is None:
             try:
                 in_previous = await self.previous.load(session_id) is not None
@@ -143,6 +155,11 @@ class MigratingStore:
                 held = await locked.__aenter__()
         try:
             yield held
+            if copy_left and (held.pending_save is not None or held.pending_destroy):
+                # Before the change is made: a later copy or move would bring that older copy back
+                # over it (a session logged out or ended, a cart as it was). transfer() looks again
+                # once it holds the new store's lock, so one waiting for this lock copies nothing.
+                await self.previous.destroy(session_id)
         except BaseException as error:
             if not await locked.__aexit__(type(error), error, error.__traceback__):
                 raise

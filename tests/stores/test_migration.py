@@ -174,3 +174,59 @@ async def test_a_delete_reaches_both_stores(stores):
     await previous.save(session_id, {"n": 1}, 600)
     await MigratingStore(current, previous).destroy(session_id)
     assert await previous.load(session_id) is None
+
+
+class _Browser:
+    """The cookie jar a SessionManager needs: one session id, as a browser holds it."""
+
+    def __init__(self, session_id):
+        self.session_id = session_id
+
+    def get_signed_cookie(self, name, value=None, max_age_days=31, min_version=None):
+        return None if self.session_id is None else self.session_id.encode()
+
+    def set_signed_cookie(self, name, value, expires_days=30, version=None, **kwargs):
+        self.session_id = value
+
+    def clear_cookie(self, name, **kwargs):
+        self.session_id = None
+
+
+async def _log_out(manager, session_id):
+    await manager.end(_Browser(session_id))
+
+
+async def _end_from_another_device(manager, session_id):
+    assert await manager.end_session("7", session_id)
+
+
+async def _log_in_again(manager, session_id):
+    async with manager.transaction(_Browser(session_id)) as session:
+        session.regenerate_id()
+
+
+async def _add_with_a_shorter_ttl(manager, session_id):
+    # A lowered SESSION_TTL, or a login near its absolute lifetime: the change expires before the
+    # older copy the old store keeps.
+    short = SessionManager(manager.store, ttl=60)
+    async with short.transaction(_Browser(session_id)) as session:
+        session["cart"] = {"mug": 9}
+
+
+@pytest.mark.parametrize("change", [_log_out, _end_from_another_device, _log_in_again, _add_with_a_shorter_ttl])
+@pytest.mark.gen_test
+async def test_a_copy_left_in_the_old_store_never_undoes_a_change_made_in_the_new_one(stores, change):
+    """A `copy` without --move (before the switch, or while the shop serves with it) leaves each
+    session in both stores; the shop then changes it in the new one. A later `copy --move` must not
+    bring back a session logged out, ended or replaced by a login, nor an older cart."""
+    previous, current, _ = stores
+    session_id = new_session_id()
+    await previous.add_owned("7", session_id, None)
+    await previous.save(session_id, OWNED, 600)
+    assert await transfer(previous, current, session_id, delete=False) == MOVED
+    manager = SessionManager(MigratingStore(current, previous), ttl=600)
+    await change(manager, session_id)
+    after_change = await current.load(session_id)
+    await transfer(previous, current, session_id, delete=True)
+    assert await current.load(session_id) == after_change
+    assert await previous.load(session_id) is None
