@@ -311,10 +311,14 @@ class RedisStore:
         """Raise StoreUnavailable unless Redis answers within the timeout, for /healthz, and
         StoreFull when it answers but refuses writes: at its `maxmemory` with `noeviction`
         ("full"), or a read-only replica ("read_only"). A second try only when the first found a
-        connection broken, as one left over from before a restart."""
+        connection broken, as one left over from before a restart, or, through Sentinel, a
+        replica: a connection to a primary demoted since (reads raise no READONLY to drop it)."""
         for attempt in range(2):
             try:
                 info = await asyncio.wait_for(self._redis.info(), self.timeout)
+                if attempt == 0 and self._primary.through_sentinel and info.get("role") == "slave":
+                    await self._drop_idle_connections()
+                    continue
                 break
             except _TRANSIENT as error:
                 failure = error
