@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sessions import registry
+from sessions.addresses import same_redis
 
 import data_folder
 from shop.db import check_database_url, mask_password, sqlite_path
@@ -291,7 +292,7 @@ def _migrate_from(raw: str | None, backend: str, session_dir: Path, redis_url: s
         return ("file", str(folder))
     if raw.split("://", 1)[0] in REDIS_SCHEMES and "://" in raw:
         url = _redis_url(raw, "SESSION_MIGRATE_FROM")
-        if backend == "redis" and url == redis_url:
+        if backend == "redis" and same_redis(url, redis_url):
             raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(mask_password(raw))} is not valid: it is the store "
                               f"the shop uses now (REDIS_URL, prefix {redis_prefix}); {allowed}")
         return ("redis", url)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import registry
+from .addresses import same_folder, same_redis
 from .migration import MISSING, MOVED, PRESENT, transfer
 from .store import SessionStore, StoreFull, StoreSettings, StoreUnavailable
 
@@ -30,7 +31,8 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 # Sessions transferred at once: enough to hide a network store's round trips, few enough that
 # the shop's own requests are not queued behind the copy's.
 CONCURRENCY = 16
-_PASSWORD, _MASKED = re.compile(r"(//[^/@]*?:)[^/@]*@"), r"\1***@"
+# A URL's password (user:password@, up to the last "@"), in a well-formed URL or not.
+_PASSWORD, _MASKED = re.compile(r"\A([^:/@]*:/*[^:/@]*:).*@"), r"\1***@"
 
 
 class Refused(Exception):
@@ -51,13 +53,26 @@ class Address:
             return cls("file", str(Path(text[len("file:"):]).absolute()), argument)
         if text.startswith(REDIS_SCHEMES):
             return cls("redis", text, argument)
-        raise Refused(f"{argument} {text!r} is not valid: expected file:PATH or a Redis URL (redis://host:6379/0)")
+        raise Refused(f"{argument} {masked(text)!r} is not valid: expected file:PATH or a Redis URL "
+                      "(redis://host:6379/0)")
+
+    def same_store(self, other: Address) -> bool:
+        if self.backend != other.backend:
+            return False
+        if self.backend == "file":
+            return same_folder(self.location, other.location)
+        return same_redis(self.location, other.location)
 
     def shown(self) -> str:
         """The argument and its store, a URL's password masked."""
         if self.backend == "file":
             return f"{self.argument} file:{self.location}"
-        return f"{self.argument} {_PASSWORD.sub(_MASKED, self.location)}"
+        return f"{self.argument} {masked(self.location)}"
+
+
+def masked(text: str) -> str:
+    """text with a URL's password replaced by ***."""
+    return _PASSWORD.sub(_MASKED, text)
 
 
 @dataclass
@@ -78,8 +93,8 @@ async def run(source_text: str, target_text: str, *, move: bool, prefix: str, pr
     """Copy (or move) every session; Refused before anything is changed, StoreUnavailable midway."""
     source_address = Address.parse(source_text, "--from")
     target_address = Address.parse(target_text, "--to")
-    if (source_address.backend, source_address.location) == (target_address.backend, target_address.location):
-        raise Refused(f"--from and --to name the same store ({source_text}): expected two different stores")
+    if source_address.same_store(target_address):
+        raise Refused(f"--from and --to name the same store ({masked(source_text)}): expected two different stores")
     if source_address.backend == "file" and not Path(source_address.location).is_dir():
         raise Refused(f"cannot read {source_address.shown()}: not a folder")
     source = _open(source_address, prefix)

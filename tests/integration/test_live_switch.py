@@ -242,10 +242,36 @@ def test_copy_refuses_what_it_cannot_use_and_changes_nothing(tmp_path, redis_ser
         (["--from", unreachable, "--to", f"file:{folder}"], "cannot reach --from"),
         (["--from", f"file:{folder}", "--to", unreachable], "cannot reach --to"),
         (["--from", "sessions", "--to", redis_server.url], "--from 'sessions' is not valid"),
+        # The same store spelt two ways: a copy onto itself would wait on its own locks.
+        (["--from", f"file:{folder}", "--to", f"file:{tmp_path}/./sessions/../sessions"], "name the same store"),
+        (["--from", redis_server.url.replace("127.0.0.1", "localhost"), "--to", redis_server.url],
+         "name the same store"),
+        (["--from", f"redis://127.0.0.1:{redis_server.port}", "--to", redis_server.url], "name the same store"),
+        # A password is never shown, not even in a refusal.
+        (["--from", f"redis://:{SECRET}@127.0.0.1:{redis_server.port}/0",
+          "--to", f"redis://:{SECRET}@127.0.0.1:{redis_server.port}/0"], "name the same store"),
+        (["--from", f"redis:/:{SECRET}@127.0.0.1/0", "--to", redis_server.url], "is not valid"),
     ]
     for arguments, reason in cases:
         done = copy_sessions(*arguments)
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2 and len(lines) == 1 and reason in lines[0], (arguments, done.stderr)
-        assert done.stdout == ""
-    assert not (tmp_path / "none").exists()
+        assert done.stdout == "" and SECRET not in done.stderr
+    assert not (tmp_path / "none").exists() 
+
+
+SECRET = "hunter2-" + secrets.token_hex(4)
+
+
+@pytest.mark.parametrize("spelling", ["localhost", "no-db", "trailing-slash"])
+def test_the_redis_in_use_named_another_way_is_refused_as_the_old_store(tmp_path, redis_server, spelling):
+    url = {"localhost": redis_server.url.replace("127.0.0.1", "localhost"),
+           "no-db": f"redis://127.0.0.1:{redis_server.port}",
+           "trailing-slash": f"redis://127.0.0.1:{redis_server.port}/"}[spelling]
+    environ = {**__import__("os").environ, "SESSION_BACKEND": "redis", "REDIS_URL": redis_server.url,
+               "DATA_DIR": str(tmp_path / "data"), "PORT": str(free_port()), "SESSION_MIGRATE_FROM": url}
+    done = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=environ, capture_output=True,
+                          text=True, timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "SESSION_MIGRATE_FROM" in lines[0] and "it is the store the shop uses now" in lines[0], lines
