@@ -182,7 +182,9 @@ def _session_dir(env: _Environment, name: str, default: Path, values: dict) -> P
 
 
 def _migrate_from_setting(env: _Environment, name: str, default: None, values: dict) -> tuple[str, str] | None:
-    return _migrate_from(env.get(name), values["session_backend"], values["session_dir"], values["redis_url"],
+    # Through Sentinel the store in use is wherever the primary is, never REDIS_URL: no URL to compare.
+    in_use = None if values["redis_sentinels"] else values["redis_url"]
+    return _migrate_from(env.get(name), values["session_backend"], values["session_dir"], in_use,
                          values["session_redis_prefix"])
 
 
@@ -266,7 +268,7 @@ class Config:
         return cls(**_read_settings(cls, _Environment(os.environ if environ is None else environ)))
 
 
-def _migrate_from(raw: str | None, backend: str, session_dir: Path, redis_url: str,
+def _migrate_from(raw: str | None, backend: str, session_dir: Path, redis_url: str | None,
                   redis_prefix: str) -> tuple[str, str] | None:
     """SESSION_MIGRATE_FROM: the store being left, as (backend, location). `file` is the file store
     at SESSION_DIR (or DATA_DIR/sessions), `file:/path` one at that folder, which must exist (a
@@ -292,7 +294,7 @@ def _migrate_from(raw: str | None, backend: str, session_dir: Path, redis_url: s
         return ("file", str(folder))
     if raw.split("://", 1)[0] in REDIS_SCHEMES and "://" in raw:
         url = _redis_url(raw, "SESSION_MIGRATE_FROM")
-        if backend == "redis" and same_redis(url, redis_url):
+        if backend == "redis" and redis_url is not None and same_redis(url, redis_url):
             raise ConfigError(f"SESSION_MIGRATE_FROM={_shown(mask_password(raw))} is not valid: it is the store "
                               f"the shop uses now (REDIS_URL, prefix {redis_prefix}); {allowed}")
         return ("redis", url)

@@ -337,6 +337,16 @@ def test_with_sentinels_a_change_waits_for_one_replica_unless_told(env):
     assert Config.from_env({**env, "SESSION_REDIS_MIN_REPLICAS": "2"}).session_redis_min_replicas == 2
 
 
+def test_through_sentinel_a_redis_at_redis_url_may_be_the_store_being_left(env):
+    """With REDIS_SENTINELS the sessions are wherever the primary is: REDIS_URL (here its default,
+    localhost) names no store in use, so leaving a Redis there is no switch to the same store."""
+    switch = {**env, "SESSION_BACKEND": "redis", "SESSION_MIGRATE_FROM": "redis://localhost:6379/0"}
+    with pytest.raises(ConfigError, match="it is the store the shop uses now"):
+        Config.from_env(switch)
+    through_sentinel = Config.from_env({**switch, "REDIS_SENTINELS": "sentinel-1:26379"})
+    assert through_sentinel.session_migrate_from == ("redis", "redis://localhost:6379/0")
+
+
 @pytest.mark.parametrize("name, value, allowed", [
     ("REDIS_SENTINELS", "sentinel-1", "expected host:port pairs separated by commas"),
     ("REDIS_SENTINELS", "sentinel-1:26379,", "expected host:port pairs separated by commas"),
