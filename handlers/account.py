@@ -28,6 +28,8 @@ log = logging.getLogger("shop.account")
 
 NOT_YOUR_SESSION = "That session is not one of yours, or it has ended already. Nothing was changed."
 WRONG_PASSWORD = "That is not your current password."
+# Where a message about the end-session form's field links to (templates/account.html).
+SESSIONS_ANCHOR = "sessions-title"
 TOO_MANY_STRENGTH_CHECKS = "Too many password checks in a short time. Please wait {seconds} seconds."
 
 
@@ -91,8 +93,12 @@ class AccountHandler(_AccountArea):
 class ChangePasswordHandler(_AccountArea):
     @login_required("/account")
     async def post(self) -> None:
-        current = self.get_body_argument("current_password", "", strip=False)
-        new = self.get_body_argument("new_password", "", strip=False)
+        form, refused = self.form_values(("current_password", "new_password"))
+        if refused:
+            # At the field, before anything is counted or hashed: nothing changes.
+            await self.show_account(status=400, errors=refused)
+            return
+        current, new = form["current_password"], form["new_password"]
         username = self.current_user["username"]
         throttle = self.application.login_throttle
         address, throttled_name = self.client_address, throttle_key(username)
@@ -138,7 +144,12 @@ class ChangePasswordHandler(_AccountArea):
 class EndSessionHandler(_AccountArea):
     @login_required("/account")
     async def post(self) -> None:
-        handle = self.get_body_argument("session", "")
+        form, refused = self.form_values(("session",))
+        if refused:
+            # The field is the hidden handle of a session's row: the message links to the list.
+            await self.show_account(status=400, errors={SESSIONS_ANCHOR: refused["session"]})
+            return
+        handle = form["session"]
         target = next((info for info in await self.live_sessions() if hmac.compare_digest(
             self.handle(info.session_id), handle)), None)
         if target is None:
@@ -178,10 +189,17 @@ class PasswordStrengthHandler(BaseHandler):
 
     async def post(self) -> None:
         await self.check_rate(self.application.strength_limit, TOO_MANY_STRENGTH_CHECKS, "password_strength_limit")
-        password = self.get_body_argument("password", "", strip=False)[:MAX_PASSWORD_LENGTH + 1]
+        form, refused = self.form_values(("password", "username"))
+        if refused:
+            # As the cart's JSON names a refused field: the meter shows nothing, the form's submit the message.
+            field, message = next(iter(refused.items()))
+            self.set_status(400)
+            self.finish({"error": message, "status": 400, "field": field})
+            return
+        password = form["password"][:MAX_PASSWORD_LENGTH + 1]
         await self.load_session()
         username = (self.current_user["username"] if self.current_user is not None
-                    else self.get_body_argument("username", "")[:MAX_USERNAME_LENGTH])
+                    else form["username"][:MAX_USERNAME_LENGTH])
         strength = await IOLoop.current().run_in_executor(
             self.application.password_hashing, estimate, password, username.strip())
         self.finish(strength.as_dict())

@@ -142,13 +142,12 @@ class LoginHandler(_AccountHandler):
     template = "login.html"
 
     async def post(self) -> None:
-        form, errors = self.form_values(("username",))
-        username = form["username"]
-        # Exactly as typed: spaces around a password are part of it.
-        password = self.get_body_argument("password", "", strip=False)
+        # The password exactly as typed (form_values keeps it so): spaces around it are part of it.
+        form, errors = self.form_values(("username", "password"))
+        username, password = form["username"], form["password"]
         if not username and "username" not in errors:
             errors["username"] = "Please enter your username."
-        if not password:
+        if not password and "password" not in errors:
             errors["password"] = "Please enter your password."
         if errors:
             await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=errors)
@@ -188,9 +187,8 @@ class RegisterHandler(_AccountHandler):
     template = "register.html"
 
     async def post(self) -> None:
-        form, refused = self.form_values(("username",))
-        username = form["username"]
-        password = self.get_body_argument("password", "", strip=False)
+        form, refused = self.form_values(("username", "password"))
+        username, password = form["username"], form["password"]
         if refused:
             # Refused at the field before anything is counted or hashed: nothing changes.
             await self.refuse(status=400, username=username[:MAX_USERNAME_LENGTH], errors=refused)

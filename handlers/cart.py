@@ -116,7 +116,49 @@ class _CartChangeHandler(BaseHandler):
         (303), not to a 405."""
         self.redirect("/cart", status=303)
 
+    async def refused_text(self) -> CartError | None:
+        """The refusal, at its field, of a form whose text breaks the rule for text in (checked
+        before anything is locked or changed); None when every field keeps it."""
+        product_ids, id_errors = self.form_lists("product_id")
+        if id_errors:
+            # A product id is ours, in a hidden field: one that is not text is no product of ours.
+            return CartError(next(iter(id_errors.values())), "product_id")
+        quantities, quantity_errors = self.form_lists("quantity")
+        if quantity_errors:
+            return await self.quantity_refused(product_ids, quantities, quantity_errors)
+        _, refused = self.form_values(("line",))
+        return CartError(refused["line"], "line") if refused else None
+
+    async def quantity_refused(self, product_ids: list[str], quantities: list[str],
+                               errors: dict[int, str]) -> CartError:
+        """The refusal of quantities (by position) that broke the rule for text in."""
+        return CartError(next(iter(errors.values())), "quantity")
+
+    def sent_quantity(self) -> str:
+        """The quantity as sent (without what the rule for text in refuses), for the form shown again."""
+        values, _ = self.form_lists("quantity")
+        return values[-1][:10] if values else "1"
+
+    async def refuse(self, product_id: str, error: CartError) -> None:
+        """Nothing was saved: the refusal as JSON for fetch(), through a redirect for a browser's
+        page load (Post/Redirect/Get), else the page the form was on with the message, 400."""
+        if self.wants_json():
+            self.set_status(400)
+            self.finish({"error": str(error), "status": 400, "field": error.field,
+                         "product_id": next(iter(error.errors)) if isinstance(error, LineErrors) else product_id})
+        elif self.is_navigation():
+            url, state = self.refusal_target(product_id, error)
+            self.redirect_refused(url, state)
+        else:
+            await self.show_refusal(product_id, error)
+
     async def post(self) -> None:
+        refused = await self.refused_text()
+        if refused is not None:
+            # A refused product id names no product (its page is not shown again with it).
+            product_ids = self.form_lists("product_id")[0]
+            await self.refuse(product_ids[-1] if product_ids and refused.field != "product_id" else "", refused)
+            return
         product_id = self.get_body_argument("product_id", "").strip()
         before: dict[str, int] = {}
         change = self.change_fingerprint(product_id)
@@ -134,15 +176,7 @@ class _CartChangeHandler(BaseHandler):
                         idempotency.remember(holder, change, message)
         except CartError as error:
             # Raised inside the block, so nothing was saved; self.session is the cart as it was.
-            if self.wants_json():
-                self.set_status(400)
-                self.finish({"error": str(error), "status": 400, "field": error.field,
-                             "product_id": next(iter(error.errors)) if isinstance(error, LineErrors) else product_id})
-            elif self.is_navigation():
-                url, state = self.refusal_target(product_id, error)
-                self.redirect_refused(url, state)
-            else:
-                await self.show_refusal(product_id, error)
+            await self.refuse(product_id, error)
             return
         if self.wants_json():
             self.finish(self.changed_json(message, product_id))
@@ -187,13 +221,13 @@ class CartAddHandler(_CartChangeHandler):
         if product is None:
             raise ShopError(400, str(error))
         return render_product_page(self, product, status=400, errors={error.field or "quantity": str(error)},
-                                   quantity=self.get_body_argument("quantity", "1")[:10])
+                                   quantity=self.sent_quantity())
 
     def refusal_target(self, product_id: str, error: CartError) -> tuple[str, dict]:
         if self.catalog.get(product_id) is None:
             return super().refusal_target(product_id, error)
         return f"/product/{product_id}", {"errors": {error.field or "quantity": str(error)},
-                                          "quantity": self.get_body_argument("quantity", "1")[:10]}
+                                          "quantity": self.sent_quantity()}
 
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
         quantity = parse_quantity(self.get_body_argument("quantity", None), default=1)
@@ -216,6 +250,19 @@ class CartUpdateHandler(_CartChangeHandler):
         if isinstance(error, LineErrors):
             return "/cart", {"errors": error.errors, "quantities": error.quantities}
         return super().refusal_target(product_id, error)
+
+    async def quantity_refused(self, product_ids: list[str], quantities: list[str],
+                               errors: dict[int, str]) -> CartError:
+        """At the lines of the cart whose quantity broke the rule for text in, as a quantity out of
+        range is (one of a product not in the cart: a message on the page)."""
+        await self.load_session()
+        cart = clean_cart(self.cart_holder.get("cart"))
+        at_lines = {product_ids[i]: message for i, message in errors.items()
+                    if i < len(product_ids) and product_ids[i] in cart}
+        if not at_lines:
+            return CartError(next(iter(errors.values())), "quantity")
+        return LineErrors(at_lines, {product_ids[i]: quantities[i][:10] for i in errors
+                                     if i < len(product_ids) and product_ids[i] in at_lines})
 
     def change(self, cart: dict[str, int], product_id: str) -> tuple[dict[str, int], str]:
         product_ids = [value.strip() for value in self.get_body_arguments("product_id")]

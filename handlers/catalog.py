@@ -8,9 +8,8 @@ import urllib.parse
 from handlers.base import BaseHandler
 from handlers.errors import ShopError
 from shop.cart import SHIPPING_CENTS
-from shop.catalog import PAGE_SIZE, SORTS, Catalog, Product, paginate
+from shop.catalog import PAGE_SIZE, SORTS, Catalog, Product, paginate, search_problem
 
-MAX_QUERY_LENGTH = 100
 MAX_PAGE_DIGITS = 6
 # ?min_price= and ?max_price=: whole dollars or dollars and cents ("20", "19.99"), at most $1,000,000.
 _PRICE = re.compile(r"([0-9]{1,7})(?:\.([0-9]{1,2}))?")
@@ -22,7 +21,12 @@ PRICE_RANGES = (("Under $20", "", "20"), ("$20 to $50", "20", "50"), ("Over $50"
 
 class CatalogHandler(BaseHandler):
     async def get(self) -> None:
-        query = self.get_query_argument("q", "").strip()[:MAX_QUERY_LENGTH]
+        # The search is typed: one it cannot take (the rule for text in, its length) is the catalog
+        # again, 400, with the message at the search field and the text as sent (without what the
+        # rule refuses) in it. The other parameters come from the page's links: a 400 page.
+        values, refused = self.query_values(("q",))
+        search_error = refused.get("q") or search_problem(values["q"])
+        query = "" if search_error else values["q"]
         category = self.get_query_argument("category", "").strip()
         sort = self.get_query_argument("sort", "").strip()
         raw_page = self.get_query_argument("page", "1").strip() or "1"
@@ -59,6 +63,9 @@ class CatalogHandler(BaseHandler):
 
         await self.render_page(
             "catalog.html",
+            status=400 if search_error else 200,
+            search_error=search_error,
+            search_sent=values["q"] if search_error else None,
             products=page.items,
             page=page,
             link=link,

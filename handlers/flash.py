@@ -1,6 +1,8 @@
 """Messages for the next page, in short-lived signed cookies rather than the session (showing one
 then costs no session write): flash messages ("Added 1 × Stoneware Mug to your cart."), and a form
-refused during a browser's page load, carried across its redirect (Post/Redirect/Get)."""
+refused during a browser's page load, carried across its redirect (Post/Redirect/Get). What these
+cookies hold is read back by the rule for text in (shop.text): one that breaks it, or is not the JSON
+written, is ignored, never a 500."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 import tornado.web
 
 from handlers.parts import ShopParts
+from shop.text import TextRefused, has_control_characters, read_text
 
 FLASH_COOKIE = "flash"
 MAX_FLASH_MESSAGES = 5
@@ -57,13 +60,7 @@ class FlashCookies(tornado.web.RequestHandler):
         return messages
 
     def _incoming_flashes(self) -> list[dict[str, str]]:
-        raw = self.get_signed_cookie(self.application.cookie_name(FLASH_COOKIE), max_age_days=1)
-        if raw is None:
-            return []
-        try:
-            messages = json.loads(raw)
-        except ValueError:
-            return []
+        messages = cookie_state(self.get_signed_cookie(self.application.cookie_name(FLASH_COOKIE), max_age_days=1))
         return [m for m in messages if _is_message(m)] if isinstance(messages, list) else []
 
     # --- a refused form, shown by a GET (Post/Redirect/Get) ---------------------------------------
@@ -91,13 +88,38 @@ class FlashCookies(tornado.web.RequestHandler):
         if raw is None:
             return {}
         self.clear_cookie(name, secure=self.application.sessions.secure)
-        try:
-            state = json.loads(raw)
-        except ValueError:
-            return {}
+        state = cookie_state(raw)
         if not isinstance(state, dict) or state.get("path") != self.request.path:
             return {}
         return state
+
+
+# How deep the JSON these cookies carry goes (a list of messages, each with its undo; a form's fields).
+_MAX_COOKIE_DEPTH = 4
+
+
+def cookie_state(raw: bytes | None) -> Any:
+    """The JSON a flash or refused-form cookie carries, by the rule for text in: strict UTF-8, and
+    no control or invisible character in any of its texts (json.dumps writes them as escapes, so the
+    bytes alone would not show one); None when there is no cookie or it breaks the rule."""
+    if raw is None:
+        return None
+    try:
+        state = json.loads(read_text(raw, "cookie"))
+    except (TextRefused, ValueError, RecursionError):
+        return None
+    return state if _keeps_the_rule(state, _MAX_COOKIE_DEPTH) else None
+
+
+def _keeps_the_rule(value: object, depth: int) -> bool:
+    if isinstance(value, str):
+        return not has_control_characters(value)
+    if isinstance(value, (list, dict)):
+        if depth == 0:
+            return False
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        return all(_keeps_the_rule(item, depth - 1) for item in items)
+    return True
 
 
 def _is_message(value: object) -> bool:

@@ -52,14 +52,44 @@ class FormInput(tornado.web.RequestHandler):
 
     def form_values(self, names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
         """The body fields names (each "" when absent), and a message per field whose text broke
-        the rule for text in; a refused field's value is shown without the refused characters."""
+        the rule for text in; a refused field's value is shown without the refused characters.
+        Passwords (AS_TYPED_FIELDS) are read as typed: not normalised, not stripped."""
+        return self._field_values(self.request.body_arguments, names)
+
+    def query_values(self, names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """As form_values, for the query's fields (a search shown again with its message)."""
+        return self._field_values(self.request.query_arguments, names)
+
+    def form_lists(self, name: str) -> tuple[list[str], dict[int, str]]:
+        """Every value of the repeated body field name, in order (a cart form's lines), and a message
+        by position for each value whose text broke the rule for text in (shown without them)."""
+        values: list[str] = []
+        errors: dict[int, str] = {}
+        for position, raw in enumerate(self.request.body_arguments.get(name, [])):
+            value, error = _field_value(raw, name)
+            values.append(value)
+            if error is not None:
+                errors[position] = error
+        return values, errors
+
+    @staticmethod
+    def _field_values(source: dict[str, list[bytes]], names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
         values: dict[str, str] = {}
         errors: dict[str, str] = {}
         for name in names:
-            raw = self.request.body_arguments.get(name, [b""])[-1]
-            try:
-                values[name] = read_text(raw, name).strip()
-            except TextRefused as error:
-                errors[name] = error.message
-                values[name] = without_refused_characters(raw.decode("utf-8", "replace")).strip()
+            values[name], error = _field_value(source.get(name, [b""])[-1], name)
+            if error is not None:
+                errors[name] = error
         return values, errors
+
+
+def _field_value(raw: bytes, name: str) -> tuple[str, str | None]:
+    """One field's text by the rule, and None; or, when it breaks it, the text without what the rule
+    refuses (only to show the form again) and the message."""
+    as_typed = name in AS_TYPED_FIELDS
+    try:
+        text = read_text(raw, name, as_typed=as_typed)
+    except TextRefused as error:
+        shown = "" if as_typed else without_refused_characters(raw.decode("utf-8", "replace")).strip()
+        return shown, error.message
+    return (text if as_typed else text.strip()), None

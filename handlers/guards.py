@@ -1,6 +1,7 @@
 """What a request must pass before a handler acts on it, and what every answer carries: the
-security headers, the method (405 with Allow; HEAD wherever GET is), the XSRF token, the per-client
-rate limits (429), and the redirect guard (only local paths, every Location ASCII)."""
+security headers, every header value visible ASCII (handlers/headers.py), the method (405 with Allow;
+HEAD wherever GET is), the XSRF token, the per-client rate limits (429), and the redirect guard (only
+local paths, every Location ASCII)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import tornado.web
 
 from handlers.errors import METHOD_MESSAGE, XSRF_MESSAGE, ShopError
+from handlers.headers import CheckedHeaders
 from handlers.limits import RateLimit
 from handlers.parts import ShopParts
 from handlers.proxies import request_client_address
@@ -48,9 +50,9 @@ def ascii_url(url: str) -> str:
     return urllib.parse.quote(_BARE_PERCENT.sub("%25", url), safe=_URI_SAFE + "%")
 
 
-class Guards(tornado.web.RequestHandler):
-    """The checks and headers of every request; part of BaseHandler, whose prepare() asks
-    refusal() first."""
+class Guards(CheckedHeaders):
+    """The checks and headers of every request (every header value by handlers/headers.py's rule);
+    part of BaseHandler, whose prepare() asks refusal() first."""
 
     application: ShopParts
 

@@ -19,6 +19,7 @@ import secrets
 import tornado.httputil
 import tornado.web
 
+from handlers.headers import checked_header_value
 from shop.text import escape_for_log
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -49,7 +50,8 @@ class RequestIdHeader(tornado.web.OutputTransform):
                               finishing: bool) -> tuple[int, tornado.httputil.HTTPHeaders, bytes]:
         current = request_id.get()
         if current is not None:
-            headers[REQUEST_ID_HEADER] = current
+            # Written here, past set_header: by the same rule (choose_request_id's ids always pass it).
+            headers[REQUEST_ID_HEADER] = checked_header_value(REQUEST_ID_HEADER, current)
         return status_code, headers, chunk
 
 

@@ -25,6 +25,7 @@ from sessions import SessionEvents, SessionStore
 from sessions.migration import MigratingStore
 
 from config import Config
+from handlers.headers import CheckedHeaders
 from handlers.parts import DatabaseState
 
 
@@ -243,7 +244,7 @@ class ScrapedShop(Protocol):
     metrics: Metrics
 
 
-class MetricsHandler(tornado.web.RequestHandler):
+class MetricsHandler(CheckedHeaders):
     """GET /metrics on METRICS_PORT. Asks the session store and the database whether they answer
     first (as /healthz does, bounded the same way), so `shop_session_store_up` and
     `shop_database_up` say what they say now, even when no request has come in."""

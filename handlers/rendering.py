@@ -15,6 +15,7 @@ from markupsafe import Markup
 from handlers.parts import ShopParts
 from shop import idempotency
 from shop.cart import FREE_SHIPPING_FROM_CENTS
+from shop.catalog import MAX_QUERY_LENGTH
 from shop.money import format_cents, format_price
 
 SHOP_NAME = "Tornado Trading Post"
@@ -32,6 +33,7 @@ def make_template_env(template_path: str) -> Environment:
     env.filters["money"] = format_cents
     env.filters["price"] = format_price
     env.globals["free_shipping_from_cents"] = FREE_SHIPPING_FROM_CENTS
+    env.globals["max_query_length"] = MAX_QUERY_LENGTH
     env.globals["idempotency_field"] = idempotency_field
     return env
 

@@ -29,6 +29,7 @@ import tornado.iostream
 from tornado.httpserver import HTTPServer
 
 from config import Limits
+from handlers.headers import checked_header_value
 from handlers.logs import REQUEST_ID_HEADER, choose_request_id, request_id
 from handlers.parts import RequestCounts
 from handlers.proxies import is_trusted
@@ -60,7 +61,7 @@ _LINGER_BYTES = 16 * 1024 * 1024
 _BUSY_LINGER_SECONDS = 2.0
 
 def _request_id_header() -> str:
-    return f"{REQUEST_ID_HEADER}: {request_id.get()}\r\n"
+    return f"{REQUEST_ID_HEADER}: {checked_header_value(REQUEST_ID_HEADER, request_id.get() or '')}\r\n"
 
 
 def _plain_response(status: int, reason: str, message: str, extra_headers: str = "") -> bytes:

@@ -6,14 +6,17 @@ import datetime
 
 import tornado.web
 
+from handlers.headers import CheckedHeaders
+
 VERSION_LENGTH = 12  # hex digits: 48 bits tell a changed file apart from its old version
 ONE_YEAR_SECONDS = 365 * 24 * 3600
 
 
-class StaticFiles(tornado.web.StaticFileHandler):
+class StaticFiles(CheckedHeaders, tornado.web.StaticFileHandler):
     """Tornado's handler with `?v=` twelve hex digits long instead of 128, and
     `Cache-Control: public, max-age=31536000, immutable` for a versioned URL: its content never
-    changes, so a browser need not even revalidate it on reload."""
+    changes, so a browser need not even revalidate it on reload. Its headers by the shop's rule
+    (handlers/headers.py), as every page's."""
 
     def set_default_headers(self) -> None:
         # As on every response of the shop: a browser must not guess another type than the one sent.

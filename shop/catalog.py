@@ -24,6 +24,12 @@ SORTS = {
     "price-desc": ("Price, high to low", lambda product: -product.price_cents),
 }
 PAGE_SIZE = 12
+# The longest search the shop takes, in characters (NFC, after the spaces around are stripped): a
+# product's whole description pasted in (the longest is 126) with words to spare, and a bound on a
+# search's work, which matches every word against every product and, when nothing is found, asks
+# rapidfuzz for each word's nearest (at most 100 words).
+MAX_QUERY_LENGTH = 200
+QUERY_TOO_LONG = f"Please search with at most {MAX_QUERY_LENGTH} characters: a few words find more."
 # A query word and a catalog word this alike (rapidfuzz's ratio, 0 to 100) make a "Did you mean"
 # suggestion: "teapott" -> "teapot" scores 92, "mug" -> "rug" 67.
 SUGGESTION_CUTOFF = 75
@@ -164,6 +170,11 @@ class ResultPage:
     number: int
     count: int
     total: int  # products on all pages
+
+
+def search_problem(query: str) -> str | None:
+    """Why query cannot be searched for (too long), in words for the shopper; None when it can."""
+    return QUERY_TOO_LONG if len(query) > MAX_QUERY_LENGTH else None
 
 
 def paginate(products: list[Product], number: int, size: int = PAGE_SIZE) -> ResultPage | None:

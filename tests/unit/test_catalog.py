@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shop.catalog import PRODUCT_ID_PATTERN, Catalog
+from shop.catalog import MAX_QUERY_LENGTH, PRODUCT_ID_PATTERN, Catalog, search_problem
 from shop.money import format_cents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +138,9 @@ def test_load_rejects_missing_field(tmp_path):
 )
 def test_format_cents(cents, text):
     assert format_cents(cents) == text
+
+
+def test_a_search_over_max_query_length_characters_is_refused_with_a_reason():
+    assert search_problem("é" * MAX_QUERY_LENGTH) is None
+    assert search_problem("") is None
+    assert f"at most {MAX_QUERY_LENGTH} characters" in search_problem("é" * (MAX_QUERY_LENGTH + 1))
