@@ -6,9 +6,13 @@ not be undone by the drain, which finds the old copies."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import threading
 
 import pytest
+
+from sessions import StoreSettings, new_session_id, registry
 
 from tests.integration.test_live_switch import (
     PASSWORD, PRODUCT, copy_sessions, copied_counts, places, start_shop,  # noqa: F401 (places: a fixture)
@@ -68,3 +72,91 @@ def test_a_drain_after_an_earlier_copy_undoes_nothing_the_new_store_saw(tmp_path
     finally:
         for shop in shops:
             shop.kill9()
+
+
+FILLER = 1500  # other people's sessions, so that the drain is still running while these shop
+ACCOUNTS = 4
+MOST_ADDS = 90  # a cart holds at most 99 of a product
+
+
+def _shop_while(done: threading.Event, index: int, device: Shopper, other: Shopper, urls: list[str],
+                counts: dict) -> None:
+    """Add a mug on one shop and list the account's sessions on the other, until done."""
+    while not done.is_set():
+        url = urls[len(counts["answers"]) % 2]
+        if counts["acknowledged"][index] + counts["unknown"][index] >= MOST_ADDS:
+            return
+        try:
+            status = device.at(url).post_without_redirect("/cart/add", product_id=PRODUCT, quantity="1").status
+        except OSError:
+            counts["unknown"][index] += 1
+            continue
+        counts["answers"].append(status)
+        counts["acknowledged"][index] += status == 303
+        if other is not None:
+            listed = other.at(urls[1 - len(counts["answers"]) % 2]).get("/account")
+            counts["answers"].append(listed.status)
+            counts["listed"][index] = max(counts["listed"][index], len(handles(listed)))
+
+
+def test_two_shops_serving_while_the_drain_runs_lose_no_add_and_end_what_they_end(tmp_path, places):
+    old = start_shop(tmp_path, free_port(), places["file"])
+    accounts = []
+    for _ in range(ACCOUNTS):
+        laptop, username = register(old.url)
+        accounts.append((laptop, log_in(old.url, username), username))
+    guests = [Shopper(old.url) for _ in range(ACCOUNTS)]
+    for guest in guests:
+        assert guest.post("/cart/add", product_id=PRODUCT, quantity="1").status == 200
+    for laptop, _, _ in accounts:
+        assert laptop.post("/cart/add", product_id=PRODUCT, quantity="1").status == 200
+    assert old.stop() == 0
+    fill(tmp_path / "data" / "sessions", FILLER)
+    redis = places["redis"]
+    shops = [start_shop(tmp_path, free_port(), redis, SESSION_MIGRATE_FROM="file") for _ in range(2)]
+    urls = [shop.url for shop in shops]
+    devices = [(laptop, phone) for laptop, phone, _ in accounts] + [(guest, None) for guest in guests]
+    counts = {"answers": [], "acknowledged": [0] * len(devices), "unknown": [0] * len(devices),
+              "listed": [0] * len(devices)}
+    done = threading.Event()
+    threads = [threading.Thread(target=_shop_while, args=(done, index, device, other, urls, counts))
+               for index, (device, other) in enumerate(devices)]
+    try:
+        for thread in threads:
+            thread.start()
+        drain = copy_sessions("--from", f"file:{tmp_path / 'data' / 'sessions'}", "--to",
+                              redis.environ["REDIS_URL"], "--prefix", redis.environ["SESSION_REDIS_PREFIX"], "--move")
+        done.set()
+        for thread in threads:
+            thread.join(60)
+        assert drain.returncode == 0, drain.stderr
+        assert copied_counts(drain.stdout)[0] >= FILLER, drain.stdout
+        assert set(counts["answers"]) <= {200, 303}, sorted(set(counts["answers"]))
+        assert sum(counts["acknowledged"]) > len(devices), "too little load to prove anything"
+        assert places["file"].session_ids() == set(), "the drain left sessions behind"
+        for index, (device, other) in enumerate(devices):
+            cart = (other or device).at(urls[index % 2]).get("/cart").cart_lines.get(PRODUCT, 0)
+            acknowledged = 1 + counts["acknowledged"][index]
+            assert acknowledged <= cart <= acknowledged + counts["unknown"][index], (index, acknowledged, cart)
+        for index, (laptop, phone, username) in enumerate(accounts):
+            assert counts["listed"][index] == 2, f"{username}'s /account did not list both devices"
+            assert "Ended 1 other session" in phone.at(urls[0]).post("/account/sessions/end-others").flash
+            assert laptop.at(urls[1]).get("/").current_user is None
+            assert phone.at(urls[1]).get("/").current_user == username
+        assert all("Traceback" not in shop.output() for shop in shops)
+    finally:
+        done.set()
+        for shop in shops:
+            shop.kill9()
+
+
+def fill(folder, count: int) -> None:
+    async def saved() -> None:
+        store = registry.create("file", StoreSettings(directory=folder))
+        try:
+            for _ in range(count):
+                await store.save(new_session_id(), {"cart": {PRODUCT: 1}}, 600)
+        finally:
+            await store.close()
+
+    asyncio.run(saved())
