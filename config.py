@@ -236,7 +236,8 @@ class Config:
     # Seconds an account's cart is kept after its last change.
     account_cart_ttl: int = setting("ACCOUNT_CART_TTL", 30 * 86_400, whole("a whole number of seconds", lowest=1))
     cookie_secure: bool = setting("COOKIE_SECURE", False, flag)
-    redis_url: str = setting("REDIS_URL", "redis://localhost:6379/0", _redis_url_setting)
+    # repr=False, as DATABASE_URL's below: the URL may hold a password.
+    redis_url: str = setting("REDIS_URL", "redis://localhost:6379/0", _redis_url_setting, repr=False)
     session_redis_prefix: str = setting("SESSION_REDIS_PREFIX", "shop:session:", text)
     session_redis_timeout: float = setting("SESSION_REDIS_TIMEOUT", 2.0, seconds(highest=60))
     # Sentinel: where the sentinels are (REDIS_URL then unused for the sessions) and the name of the
@@ -248,8 +249,9 @@ class Config:
     data_dir: Path = setting("DATA_DIR", Path("var"), _data_dir)
     session_dir: Path = setting("SESSION_DIR", Path("var/sessions"), _session_dir)
     # The store being left, whose sessions move to this one on their next request: (backend, folder
-    # or URL), see sessions.migration; None: no migration.
-    session_migrate_from: tuple[str, str] | None = setting("SESSION_MIGRATE_FROM", None, _migrate_from_setting)
+    # or URL), see sessions.migration; None: no migration. Not in repr: a Redis URL may hold a password.
+    session_migrate_from: tuple[str, str] | None = setting("SESSION_MIGRATE_FROM", None, _migrate_from_setting,
+                                                           repr=False)
     # repr=False: the URL may hold a password, and a Config may be printed or logged.
     database_url: str = setting("DATABASE_URL", "", _database_url_setting, repr=False)
     database_timeout: int = setting("DATABASE_TIMEOUT", 5, whole("a whole number of seconds", lowest=1, highest=300))

@@ -275,3 +275,13 @@ def test_the_redis_in_use_named_another_way_is_refused_as_the_old_store(tmp_path
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "SESSION_MIGRATE_FROM" in lines[0] and "it is the store the shop uses now" in lines[0], lines
+
+
+def test_a_config_shown_in_a_log_or_a_traceback_holds_no_redis_password(make_config, tmp_path):
+    (tmp_path / "old").mkdir()
+    config = make_config(SESSION_BACKEND="file", SESSION_MIGRATE_FROM=f"redis://:{SECRET}@127.0.0.1:6379/0")
+    assert config.session_migrate_from == ("redis", f"redis://:{SECRET}@127.0.0.1:6379/0")
+    assert SECRET not in repr(config) and SECRET not in str(config)
+    config = make_config(SESSION_BACKEND="redis", REDIS_URL=f"redis://:{SECRET}@127.0.0.1:6379/0",
+                         SESSION_MIGRATE_FROM=f"file:{tmp_path / 'old'}")
+    assert SECRET not in repr(config)
