@@ -160,3 +160,26 @@ def fill(folder, count: int) -> None:
             await store.close()
 
     asyncio.run(saved())
+
+
+@pytest.mark.parametrize("old, new", [("file", "redis"), ("redis", "file")])
+def test_a_login_just_before_the_switch_still_turns_away_its_old_id_after_it(tmp_path, places, old, new):
+    """The login's "moved" marker for the id it replaced is in the old store: a tab still sending
+    that id after the switch is told so (409), not given a new session over the login's cookie."""
+    before = start_shop(tmp_path, free_port(), places[old])
+    shopper = Shopper(before.url)
+    assert shopper.post("/cart/add", product_id=PRODUCT, quantity="1").status == 200
+    other_tab = shopper.copy_at(before.url)
+    username = f"switcher-{secrets.token_hex(4)}"
+    assert shopper.post("/register", username=username, password=PASSWORD,
+                        confirm_password=PASSWORD).current_user == username
+    assert before.stop() == 0
+    prefix = {key: value for key, value in places[old].environ.items() if key == "SESSION_REDIS_PREFIX"}
+    after = start_shop(tmp_path, free_port(), places[new], SESSION_MIGRATE_FROM=places[old].migrate_from, **prefix)
+    try:
+        assert other_tab.at(after.url).post_without_redirect("/cart/add", product_id=PRODUCT,
+                                                             quantity="1").status == 409
+        page = shopper.at(after.url).get("/cart")
+        assert page.current_user == username and page.cart_lines == {PRODUCT: 1}
+    finally:
+        after.kill9()
