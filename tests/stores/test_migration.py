@@ -230,3 +230,19 @@ async def test_a_copy_left_in_the_old_store_never_undoes_a_change_made_in_the_ne
     await transfer(previous, current, session_id, delete=True)
     assert await current.load(session_id) == after_change
     assert await previous.load(session_id) is None
+
+
+@pytest.mark.gen_test
+async def test_the_old_stores_expired_sessions_are_swept_while_it_is_left(stores):
+    previous, current, _ = stores
+    migrating = MigratingStore(current, previous)
+    # A sweeper runs (handlers/assembly.py) unless both stores expire their sessions themselves.
+    assert migrating.expires_by_itself == (previous.expires_by_itself and current.expires_by_itself)
+    expired, live = new_session_id(), new_session_id()
+    await previous.save(expired, {"n": 1}, 1)
+    await previous.save(live, {"n": 2}, 600)
+    await asyncio.sleep(1.2)
+    swept = await migrating.sweep_expired()
+    assert (await previous.stats()).expired == 0
+    assert swept == (0 if previous.expires_by_itself else 1)
+    assert await migrating.load(live) == {"n": 2}
