@@ -18,7 +18,6 @@ indexed first); one that only numbered it leaves that to the session's next writ
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -27,6 +26,7 @@ from typing import Any, AsyncIterator, Callable, Protocol
 
 from . import codec
 from .events import NO_EVENTS, SessionEvents, observed_call
+from .keyed_locks import KeyedLocks
 from .owners import OwnerSessions, number_in
 from .shapes import META_KEY, NO_SHAPES, SessionShapes
 from .sweeper import Sweeper
@@ -101,29 +101,6 @@ class Session(dict):
         self.ended = True
 
 
-class _KeyedLocks:
-    """One asyncio.Lock per session id, dropped again once nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
 class SessionManager(OwnerSessions):
     def __init__(self, store: SessionStore, *, ttl: int, cookie_name: str = "session",
                  secure: bool = False, max_age: int | None = None,
@@ -147,7 +124,7 @@ class SessionManager(OwnerSessions):
         self.cookie_name = cookie_name
         self.secure = secure
         self._client = client or _request_client
-        self._locks = _KeyedLocks()
+        self._locks = KeyedLocks()
 
     @property
     def index(self) -> OwnerIndex:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import AsyncIterator
 
 from .events import NO_EVENTS, SessionEvents
+from .keyed_locks import KeyedLocks
 from .store import LockedSession, OwnerIndex, SessionStore, StoreStats, short_id
 
 log = logging.getLogger("sessions.migration")
@@ -100,6 +101,7 @@ class MigratingStore:
         self.owner_ttl = owner_ttl
         self.events = events
         self.moved = 0
+        self._locks = KeyedLocks()
 
     async def load(self, session_id: str, *, extend_ttl: int | None = None) -> dict | None:
         data = await self.current.load(session_id, extend_ttl=extend_ttl)
@@ -136,7 +138,14 @@ class MigratingStore:
         """The new store's lock. When the new store does not have the session and the old one
         does, the new lock is let go (nothing written), the session moved (old lock first, as
         transfer takes them), and the new lock taken again. A change to a session the new store
-        had already deletes any copy the old store still holds, before it is made."""
+        had already deletes any copy the old store still holds, before it is made. Within this
+        process, one holder at a time as well: that delete waits between the block and the
+        write, which a store that excludes nobody within a process (memory) must not interleave."""
+        async with self._locks.hold(session_id), self._locked_in_stores(session_id) as held:
+            yield held
+
+    @contextlib.asynccontextmanager
+    async def _locked_in_stores(self, session_id: str) -> AsyncIterator[LockedSession]:
         locked = self.current.locked(session_id)
         held = await locked.__aenter__()
         # A session the new store had before this lock may still have a copy in the old one (a

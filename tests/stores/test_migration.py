@@ -2,6 +2,7 @@
 the one-session transfer under both locks, for each direction the shop supports."""
 import asyncio
 import secrets
+import time
 
 import pytest
 
@@ -246,3 +247,17 @@ async def test_the_old_stores_expired_sessions_are_swept_while_it_is_left(stores
     assert (await previous.stats()).expired == 0
     assert swept == (0 if previous.expires_by_itself else 1)
     assert await migrating.load(live) == {"n": 2}
+
+
+@pytest.mark.gen_test
+async def test_a_login_past_its_absolute_lifetime_is_not_given_a_new_one_by_the_move(stores):
+    previous, current, _ = stores
+    over, inside = new_session_id(), new_session_id()
+    now = time.time()
+    for session_id, owned_since in ((over, now - 3601), (inside, now - 3000)):
+        await previous.save(session_id, {**OWNED, "_meta": {**OWNED["_meta"], "owned_since": owned_since}}, 600)
+    manager = SessionManager(MigratingStore(current, previous), ttl=600, max_age=3600)
+    assert (await manager.load(_Browser(over))).owner is None
+    assert await current.load(over) is None and await previous.load(over) is None
+    assert (await manager.load(_Browser(inside))).owner == "7"
+    assert (await current.load(inside))["_meta"]["owned_since"] == now - 3000, "the move restarted its lifetime"
